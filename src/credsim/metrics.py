@@ -1,0 +1,103 @@
+"""The summary of a run: MODEL.md's headline figures, overall and per group.
+
+Every metric is defined in ``docs/metrics.md``; the names here are the keys of
+``summary.json``. A figure that cannot be computed (a median never reached, a rate over an
+empty group) is ``None`` -- never a made-up number.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+
+from credsim.phases.record import Recorder
+from credsim.state import State
+from credsim.statistics import disparate_impact, four_fifths_ratio, gini, km_median, km_survival_at, median_from_histogram
+from credsim.world import World
+
+OVERALL = "overall"
+
+
+def summarize(world: World, state: State, recorder: Recorder, episodes: pa.Table) -> dict:
+    groups = world.scenario.group_names
+    days = recorder.days
+    masks = {name: world.group == g for g, name in enumerate(groups)}
+    masks[OVERALL] = np.ones(world.n_agents, bool)
+    group_of_episode = np.asarray(world.group[episodes["person"].to_numpy()])
+    start = episodes["start_day"].to_numpy()
+    end = episodes["end_day"].to_numpy(zero_copy_only=False)
+    ended = ~np.isnan(end.astype(np.float64)) if len(end) else np.zeros(0, bool)
+    duration = np.where(ended, np.nan_to_num(end.astype(np.float64)), days) - start
+    episode_class = np.asarray(episodes["class"].to_numpy(zero_copy_only=False), dtype=object)
+
+    def per(name: str, g: int | None) -> dict:
+        who = masks[name]
+        n = int(who.sum())
+        cols = {k: (v[:, g] if g is not None else v.sum(axis=1)) for k, v in recorder.columns.items()}
+        mine = group_of_episode == g if g is not None else np.ones(len(group_of_episode), bool)
+        n_episodes = int(mine.sum())
+        waits = state.wait_histogram[g] if g is not None else state.wait_histogram.sum(axis=0)
+        income = state.income[who].astype(np.float64)
+        ever = state.ever_listed[who]
+        return {
+            "population": n,
+            "listed_rate": _rate(cols["listed"][-1], n),
+            "ever_listed": _rate(ever.sum(), n),
+            "detained_rate": _rate(cols["detained"][-1], n),
+            "episodes": n_episodes,
+            "wrongful_share": _rate((episode_class[mine] == "wrongful").sum(), n_episodes),
+            "unjust_share": _rate((episode_class[mine] == "unjust").sum(), n_episodes),
+            "median_days_listed": _median_days(duration[mine], ended[mine]),
+            "exit_within_1y": _exit_within(duration[mine], ended[mine], 365),
+            "appeals_filed": int(cols["objections_filed"].sum() + cols["appeals_filed"].sum()),
+            "appeals_upheld": int(cols["cases_upheld"].sum()),
+            "appeal_median_wait_days": _number(median_from_histogram(waits)) if waits.sum() else None,
+            "backlog_end": int(cols["pending_cases"][-1]),
+            "blocked_per_1000_per_year": _rate((cols["blocked_flight"].sum() + cols["blocked_rail"].sum()) * 1000 * 365, n * days),
+            "chilling_index": _one_minus_ratio(cols["events_protected"].sum(), cols["expected_protected"].sum()),
+            "deterrence": _one_minus_ratio(cols["events_harmful"].sum(), cols["expected_harmful"].sum()),
+            "income_gap": _income_gap(income, ever),
+            "gini_income": _number(gini(np.maximum(income, 0))) if n else None,
+            "gini_score": _number(gini(np.maximum(state.score[who].astype(np.float64) - world.scenario.score.min, 0))) if n else None,
+        }
+
+    by_group = {name: per(name, g) for g, name in enumerate(groups)}
+    reference = world.scenario.population.reference_group
+    listed = {name: by_group[name]["listed_rate"] or 0.0 for name in groups}
+    impact = disparate_impact(listed, reference) if listed[reference] else {name: math.nan for name in groups}
+    not_listed = four_fifths_ratio(listed, reference)
+    for name in groups:
+        by_group[name]["disparate_impact"] = _number(impact[name])
+        by_group[name]["not_listed_ratio"] = _number(not_listed[name])
+    return {"reference_group": reference, "overall": per(OVERALL, None), "by_group": by_group}
+
+
+def _number(x: float) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else x
+
+
+def _rate(count: float, total: float) -> float | None:
+    return float(count) / float(total) if total else None
+
+
+def _one_minus_ratio(actual: float, expected: float) -> float | None:
+    return 1.0 - actual / expected if expected > 0 else None
+
+
+def _median_days(duration: np.ndarray, ended: np.ndarray) -> float | None:
+    return _number(km_median(duration, ended)) if len(duration) else None
+
+
+def _exit_within(duration: np.ndarray, ended: np.ndarray, t: float) -> float | None:
+    return _number(1.0 - km_survival_at(duration, ended, t)) if len(duration) else None
+
+
+def _income_gap(income: np.ndarray, ever: np.ndarray) -> float | None:
+    """1 - mean income of the ever-listed / mean income of the never-listed, at the end."""
+    if not ever.any() or ever.all():
+        return None
+    never_mean = income[~ever].mean()
+    return _number(1.0 - income[ever].mean() / never_mean) if never_mean > 0 else None

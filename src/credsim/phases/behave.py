@@ -1,0 +1,125 @@
+"""Phase 1, behave: people do things.
+
+Person i's intensity for behaviour b on a day is
+
+    rate[b, g] * propensity[b, i] * multiplier[b, i]
+    multiplier = poverty ** poverty_elasticity[b] * response[b, i]
+                 * (listed_multiplier[b] if listed) * (0 if detained)
+
+Counts are Poisson with that intensity; a Bernoulli behaviour keeps at most one event per
+person-day (its rate was compiled to -log(1 - p), so the chance of an event is exactly p
+when the multiplier is 1).
+
+Most people do nothing on most days, so the events are drawn by thinning rather than one
+coin per person: a Poisson number of candidates at the group's largest intensity, placed
+uniformly, each kept with probability (own intensity / largest). That is exact for the part
+of the multiplier up to 1; the part above 1 (poverty, listing multipliers) is drawn
+directly for the few people who have it. Groups where candidates would outnumber people
+are drawn densely instead. The work is proportional to events, not to people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from credsim.state import LISTED, State
+from credsim.world import POVERTY_CAP, World
+
+
+@dataclass(frozen=True)
+class Events:
+    """True events of one day, ordered by behaviour then person."""
+
+    person: np.ndarray  # (E,) int32
+    behaviour: np.ndarray  # (E,) int16
+
+    def __len__(self) -> int:
+        return len(self.person)
+
+
+def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Events:
+    # People whose multiplier may exceed 1: income away from base, or listed.
+    if (world.poverty_elasticity != 0).any() or (world.listed_multiplier > 1).any():
+        disturbed = np.flatnonzero((state.income != world.base_income) | (state.status == LISTED))
+    else:
+        disturbed = np.zeros(0, np.int64)
+    people, kinds = [], []
+    for b in range(world.n_behaviours):
+        for g in range(world.n_groups):
+            if world.rate[b, g] <= 0:
+                continue
+            found = _draw(world, state, day, b, g, disturbed, rng)
+            if world.bernoulli[b]:
+                found = np.unique(found)
+            else:
+                found.sort()
+            people.append(found)
+            kinds.append(np.full(len(found), b, np.int16))
+    if not people:
+        return Events(np.zeros(0, np.int32), np.zeros(0, np.int16))
+    return Events(np.concatenate(people).astype(np.int32), np.concatenate(kinds))
+
+
+def multiplier(world: World, state: State, day: int, b: int, who: np.ndarray) -> np.ndarray:
+    """The dynamic part of the intensity of behaviour ``b`` for the people ``who``."""
+    m = np.ones(len(who), np.float64)
+    eta = world.poverty_elasticity[b]
+    if eta != 0:
+        base = world.base_income[who].astype(np.float64)
+        income = np.maximum(state.income[who].astype(np.float64), base / POVERTY_CAP)
+        m *= (base / income) ** eta
+    m *= response(world, state, b, who)
+    if world.listed_multiplier[b] != 1:
+        m[state.status[who] == LISTED] *= world.listed_multiplier[b]
+    m[state.detained_until[who] > day] = 0.0
+    return m
+
+
+def response(world: World, state: State, b: int, who: np.ndarray) -> np.ndarray:
+    """exp(-deterrence * risk) for penalized behaviours, exp(-chill * risk * (1 + opacity))
+    for protected ones, 1 otherwise."""
+    adaptation = world.scenario.adaptation
+    if not adaptation.enabled:
+        return np.ones(len(who))
+    if world.protected[b] and adaptation.chilling.enabled:
+        k = adaptation.chilling.strength * (1.0 + adaptation.chilling.opacity)
+    elif world.deterred[b] and adaptation.deterrence.enabled:
+        k = adaptation.deterrence.strength
+    else:
+        return np.ones(len(who))
+    return np.exp(-k * state.risk[who].astype(np.float64))
+
+
+def _draw(world: World, state: State, day: int, b: int, g: int, disturbed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    sl = world.layout.group_slice(g)
+    size = sl.stop - sl.start
+    rate = world.rate[b, g]
+    peak = world.propensity_max[b, g]
+    if size * rate * peak > 0.25 * size:  # dense: cheaper than thinning
+        who = np.arange(sl.start, sl.stop)
+        intensity = rate * _propensity(world, b, who) * multiplier(world, state, day, b, who)
+        counts = rng.poisson(intensity)
+        return np.repeat(who, counts).astype(np.int32)
+
+    # The part of the multiplier up to 1, by thinning.
+    n_candidates = rng.poisson(size * rate * peak)
+    who = sl.start + rng.integers(0, size, n_candidates)
+    keep_p = _propensity(world, b, who) / peak * np.minimum(multiplier(world, state, day, b, who), 1.0)
+    found = who[rng.random(n_candidates) < keep_p]
+
+    # The part above 1, directly, for the few who have it.
+    mine = disturbed[(disturbed >= sl.start) & (disturbed < sl.stop)]
+    if len(mine):
+        extra = rate * _propensity(world, b, mine) * np.maximum(multiplier(world, state, day, b, mine) - 1.0, 0.0)
+        counts = rng.poisson(extra)
+        if counts.any():
+            found = np.concatenate([found, np.repeat(mine, counts)])
+    return found.astype(np.int32)
+
+
+def _propensity(world: World, b: int, who: np.ndarray) -> np.ndarray:
+    if world.propensity is None:
+        return np.ones(len(who))
+    return world.propensity[b, who].astype(np.float64)

@@ -1,0 +1,162 @@
+"""Phase 2, observe: the system sees some true events, and some that never happened.
+
+A true event is recorded when any channel catches it, each drawn independently:
+- records: with ``p_records[b]``;
+- cameras: with ``p_camera[b] * intensity[region] * watch[group]`` (at most 1);
+- informants: each of the person's contacts reports it with ``p_inform[b]``, so it is caught
+  with ``1 - (1 - p_inform[b]) ** degree``; the first report counts and one contact, drawn
+  at random, is its informant (paid ``score.informant_reward``).
+
+False observations (the system cannot tell them from true ones):
+- false matches: face recognition attaches someone else's public event to a person, at
+  ``false_match_rate * intensity[region] * watch[group] * false_match_multiplier[group]``
+  per person-day, alleging ``false_match_alleges``;
+- malicious reports: people file at ``rate * (1 + reward_elasticity * max(reward, 0))`` per
+  person-day against one of their contacts, ``other_group_bias`` times likelier to pick a
+  contact of another group, alleging ``alleges``; the filer is paid like an informant;
+- record errors: a department attaches someone else's record at ``rate`` per person-day,
+  alleging ``alleges``.
+
+Detained people are seen by nobody. Camera observations (true or false) count as
+detections in the person's region: they steer adaptive surveillance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from credsim.phases.behave import Events
+from credsim.state import State
+from credsim.tally import Tally
+from credsim.world import World
+
+
+@dataclass(frozen=True)
+class Observations:
+    """What the system recorded today."""
+
+    person: np.ndarray  # (K,) int32
+    behaviour: np.ndarray  # (K,) int16
+    true: np.ndarray  # (K,) bool, inside the simulator only: did it happen?
+    informant: np.ndarray  # (P,) int32, people paid for a report today
+    informant_true: np.ndarray  # (P,) bool, whether their report was true
+
+    def __len__(self) -> int:
+        return len(self.person)
+
+
+def observe(world: World, state: State, events: Events, day: int, rng: np.random.Generator, tally: Tally) -> Observations:
+    person, behaviour = events.person, events.behaviour
+    group, region = world.group[person], world.region[person]
+    n = len(person)
+
+    by_records = rng.random(n) < world.p_records[behaviour]
+    p_camera = np.minimum(world.p_camera[behaviour] * state.intensity[region] * world.watch[group], 1.0)
+    by_camera = rng.random(n) < p_camera
+    degree = world.degree[person]
+    p_inform = 1.0 - (1.0 - world.p_inform[behaviour]) ** degree
+    by_informant = rng.random(n) < p_inform
+    u_informant = rng.random(n)
+    seen = by_records | by_camera | by_informant
+
+    tally.count("events_protected", group[world.protected[behaviour]])
+    tally.count("events_harmful", group[world.harmful[behaviour]])
+    tally.count("camera_detections", group[by_camera])
+    tally.count("informant_reports", group[by_informant])
+    np.add.at(state.detections_today, region[by_camera], 1)
+
+    informed = np.flatnonzero(by_informant)
+    informant = _random_contact(world, person[informed], u_informant[informed])
+
+    persons, behaviours, truth = [person[seen]], [behaviour[seen]], [np.ones(int(seen.sum()), bool)]
+    payees, payee_truth = [informant], [np.ones(len(informant), bool)]
+    free = lambda who: who[state.detained_until[who] <= day]  # noqa: E731 - detained people are not seen
+
+    cameras = world.scenario.observation.cameras
+    if cameras.enabled and cameras.false_match_rate > 0:
+        exposure = cameras.false_match_rate * state.intensity[None, :] * (world.watch * world.false_match_multiplier)[:, None]
+        victims = free(_uniform_in_cells(world, exposure, rng))
+        _add_false(persons, behaviours, truth, victims, _behaviour_index(world, cameras.false_match_alleges))
+        tally.count("false_matches", world.group[victims])
+        np.add.at(state.detections_today, world.region[victims], 1)
+    state.detections += state.detections_today  # today's only: the recorder empties it
+
+    malicious = world.scenario.observation.malicious
+    if malicious.enabled and malicious.rate > 0:
+        reward = max(world.scenario.score.informant_reward, 0.0)
+        rate = min(malicious.rate * (1.0 + malicious.reward_elasticity * reward), 1.0)
+        filers = rng.integers(0, world.n_agents, rng.poisson(rate * world.n_agents))
+        filers = filers[(state.detained_until[filers] <= day) & (world.degree[filers] > 0)]
+        targets = _biased_contact(world, filers, malicious.other_group_bias, rng)
+        reachable = state.detained_until[targets] <= day
+        filers, targets = filers[reachable], targets[reachable]
+        _add_false(persons, behaviours, truth, targets, _behaviour_index(world, malicious.alleges))
+        tally.count("malicious_reports", world.group[targets])
+        payees.append(filers)
+        payee_truth.append(np.zeros(len(filers), bool))
+
+    errors = world.scenario.observation.record_errors
+    if errors.enabled and errors.rate > 0:
+        victims = free(rng.integers(0, world.n_agents, rng.poisson(errors.rate * world.n_agents)).astype(np.int32))
+        _add_false(persons, behaviours, truth, victims, _behaviour_index(world, errors.alleges))
+        tally.count("record_errors", world.group[victims])
+
+    obs = Observations(
+        person=np.concatenate(persons).astype(np.int32),
+        behaviour=np.concatenate(behaviours).astype(np.int16),
+        true=np.concatenate(truth),
+        informant=np.concatenate(payees).astype(np.int32),
+        informant_true=np.concatenate(payee_truth),
+    )
+    tally.count("observations", world.group[obs.person])
+    tally.count("false_observations", world.group[obs.person[~obs.true]])
+    return obs
+
+
+def _add_false(persons: list, behaviours: list, truth: list, victims: np.ndarray, b: int) -> None:
+    persons.append(victims)
+    behaviours.append(np.full(len(victims), b, np.int16))
+    truth.append(np.zeros(len(victims), bool))
+
+
+def _behaviour_index(world: World, name: str | None) -> int:
+    return list(world.scenario.behaviours).index(name)
+
+
+def _random_contact(world: World, who: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One contact of each person, chosen by ``u`` in [0, 1); everyone here has a contact."""
+    first = world.network.indptr[who]
+    degree = world.network.indptr[who + 1] - first
+    return world.network.indices[first + np.minimum((u * degree).astype(np.int64), degree - 1)]
+
+
+def _biased_contact(world: World, filers: np.ndarray, bias: float, rng: np.random.Generator) -> np.ndarray:
+    """One contact per filer, contacts of another group weighted ``bias`` to 1."""
+    if len(filers) == 0:
+        return np.zeros(0, np.int32)
+    if bias == 1.0:
+        return _random_contact(world, filers, rng.random(len(filers)))
+    indptr, indices = world.network.indptr, world.network.indices
+    degree = (indptr[filers + 1] - indptr[filers]).astype(np.int64)
+    owner = np.repeat(np.arange(len(filers)), degree)
+    offsets = np.arange(degree.sum()) - np.repeat(np.cumsum(degree) - degree, degree)
+    contacts = indices[indptr[filers][owner] + offsets]
+    weight = np.where(world.group[contacts] != world.group[filers][owner], bias, 1.0)
+    cumulative = np.cumsum(weight)
+    row_end = np.cumsum(degree) - 1
+    row_total = cumulative[row_end] - np.concatenate([[0.0], cumulative[row_end[:-1]]])
+    row_before = cumulative[row_end] - row_total
+    target = row_before + rng.random(len(filers)) * row_total
+    pick = np.searchsorted(cumulative, target, side="right")
+    return contacts[np.minimum(pick, row_end)]
+
+
+def _uniform_in_cells(world: World, rate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """People hit by a (group, region) cell-wide Poisson rate per person: counts, then places."""
+    size = world.layout.cell_size
+    counts = rng.poisson(rate * size)
+    starts = np.repeat(world.layout.cell_start.ravel(), counts.ravel())
+    sizes = np.repeat(size.ravel(), counts.ravel())
+    return (starts + np.minimum((rng.random(len(starts)) * sizes).astype(np.int64), sizes - 1)).astype(np.int32)

@@ -1,0 +1,121 @@
+"""Phase 8, record: the day's aggregates, per group and per region.
+
+Counters (events, observations, listings, exits, cases, blocked purchases, sanctioned
+person-days...) come from the day's :class:`Tally`; levels (how many are listed, score
+means, grade shares, income) are read off the state. Score quantiles are taken on a fixed
+random panel of up to ``record.quantile_panel`` people per group (everyone in smaller
+groups): exact for small runs, and within about 1/sqrt(panel) in quantile for large ones,
+where sorting the whole population every day would cost more than the rest of the day.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from credsim.state import State
+from credsim.tally import Tally
+from credsim.world import World
+
+COUNTERS = (
+    "events_protected",
+    "events_harmful",
+    "observations",
+    "false_observations",
+    "camera_detections",
+    "informant_reports",
+    "false_matches",
+    "malicious_reports",
+    "record_errors",
+    "notices",
+    "listings_wrongful",
+    "listings_unjust",
+    "listings_rules",
+    "exits_term",
+    "exits_appeal",
+    "objections_filed",
+    "objections_upheld",
+    "appeals_filed",
+    "cases_decided",
+    "cases_upheld",
+    "wait_days",
+    "blocked_flight",
+    "blocked_rail",
+    "internet_days",
+    "schooling_days",
+    "shaming_days",
+    "detentions",
+    "detained_days",
+    "green_days",
+)
+TRACKS = ("score", "score_clean", "score_fair")
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+class Recorder:
+    """Holds the daily table as (days, groups) arrays, and the regional table."""
+
+    def __init__(self, world: World, days: int):
+        g, r = world.n_groups, world.layout.n_regions
+        self.days = days
+        self.level_names = (
+            ["population", "on_notice", "listed", "detained", "pending_cases", "income_mean", "risk_mean"]
+            + [f"{t}_mean" for t in TRACKS]
+            + [f"{t}_p{int(q * 100)}" for t in TRACKS for q in QUANTILES]
+            + [f"grade_{name}" for name in world.grade_names]
+            + ["expected_protected", "expected_harmful"]
+        )
+        self.columns = {name: np.zeros((days, g)) for name in (*self.level_names, *COUNTERS)}
+        self.region_columns = {name: np.zeros((days, r)) for name in ("population", "camera_intensity", "detections")}
+        self.expected = _expected_events(world)
+
+    def record(self, world: World, state: State, day: int, tally: Tally) -> None:
+        for name, values in tally.values.items():
+            self.columns[name][day] = values
+        levels = self.columns
+        levels["population"][day] = world.group_size
+        levels["on_notice"][day] = state.n_notice
+        levels["listed"][day] = state.n_listed
+        levels["detained"][day] = state.n_detained
+        levels["pending_cases"][day] = state.n_pending
+        levels["expected_protected"][day] = self.expected[0]
+        levels["expected_harmful"][day] = self.expected[1]
+        panel, start = world.panel, world.panel_group_start
+        for g in range(world.n_groups):
+            sl = world.layout.group_slice(g)
+            if sl.stop == sl.start:
+                continue
+            levels["income_mean"][day, g] = state.income[sl].mean(dtype=np.float64)
+            levels["risk_mean"][day, g] = state.risk[sl].mean(dtype=np.float64)
+            members = panel[start[g] : start[g + 1]]
+            for track in TRACKS:
+                values = getattr(state, track)
+                levels[f"{track}_mean"][day, g] = values[sl].mean(dtype=np.float64)
+                quantiles = np.quantile(values[members], QUANTILES)
+                for q, v in zip(QUANTILES, quantiles):
+                    levels[f"{track}_p{int(q * 100)}"][day, g] = v
+            scores = state.score[sl]
+            above = 0
+            for name, bound in zip(world.grade_names, world.grade_bounds):
+                at_least = int(np.count_nonzero(scores >= bound))
+                levels[f"grade_{name}"][day, g] = (at_least - above) / len(scores)
+                above = at_least
+        self.region_columns["population"][day] = world.region_size
+        self.region_columns["camera_intensity"][day] = state.intensity
+        self.region_columns["detections"][day] = state.detections_today
+        state.detections_today[:] = 0
+
+
+def _expected_events(world: World) -> np.ndarray:
+    """(2, G): expected protected and harmful events a day with no system at all -- the same
+    people with no response, no poverty effect, no listing multiplier and no detention."""
+    out = np.zeros((2, world.n_groups))
+    for b in range(world.n_behaviours):
+        for g in range(world.n_groups):
+            sl = world.layout.group_slice(g)
+            lam = world.rate[b, g] * (world.propensity[b, sl].astype(np.float64) if world.propensity is not None else np.ones(sl.stop - sl.start))
+            expected = (-np.expm1(-lam)).sum() if world.bernoulli[b] else lam.sum()
+            if world.protected[b]:
+                out[0, g] += expected
+            if world.harmful[b]:
+                out[1, g] += expected
+    return out

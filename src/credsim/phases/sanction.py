@@ -1,0 +1,116 @@
+"""Phase 6, sanction: listed and detained people are punished; high scorers are rewarded.
+
+- detention: a person's observations of ``flagged`` behaviours are counted in a window that
+  opens with the first flag and lasts ``window_days``; reaching ``threshold`` flags within it
+  means detention for ``term_days``: no events (see behave), no income, not seen.
+- travel ban: listed people (not detained) try to buy tickets at
+  ``purchase_rate * income ** income_elasticity`` a day; each attempt is blocked and counted,
+  a ``rail_share`` of them rail, the rest flights.
+- employment: while listed, income falls toward ``floor * base_income`` by ``fall_rate`` of
+  the gap a day; otherwise it recovers toward its target by ``recovery_rate`` of the gap.
+- internet throttling, schooling of dependents, public shaming: counted person-days
+  (schooling counts dependent-days). Shaming also makes listings fully visible to contacts
+  (see adapt).
+- green channel: free people with ``score >= threshold`` are rewarded: counted, and their
+  income target is ``base_income * (1 + income_bonus)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from credsim.phases.observe import Observations
+from credsim.state import FREE, LISTED, State
+from credsim.tally import Tally
+from credsim.world import World
+
+SETTLED = 1e-4  # an income within this fraction of its target is put on it
+
+
+def sanction(world: World, state: State, obs: Observations, day: int, rng: np.random.Generator, tally: Tally) -> None:
+    rules = world.scenario.sanctions
+    _detain(world, state, obs, day, tally)
+    listed = np.flatnonzero(state.status == LISTED)
+    listed_free = listed[state.detained_until[listed] <= day]
+    group = world.group[listed]
+
+    if rules.travel_ban.enabled and len(listed_free):
+        ban = rules.travel_ban
+        income = np.maximum(state.income[listed_free].astype(np.float64), 0.0)
+        attempts = rng.poisson(ban.purchase_rate * income**ban.income_elasticity)
+        rail = rng.binomial(attempts, ban.rail_share)
+        free_group = world.group[listed_free]
+        tally.count("blocked_rail", free_group, rail.astype(np.float64))
+        tally.count("blocked_flight", free_group, (attempts - rail).astype(np.float64))
+    if rules.internet.enabled:
+        tally.count("internet_days", group)
+    if rules.schooling.enabled:
+        tally.count("schooling_days", group, world.dependents[listed].astype(np.float64))
+    if rules.shaming.enabled:
+        tally.count("shaming_days", group)
+    tally.add("detained_days", state.n_detained.astype(np.float64))
+    _pay(world, state, day, tally)
+
+
+def _detain(world: World, state: State, obs: Observations, day: int, tally: Tally) -> None:
+    released = np.flatnonzero(state.detained_until == day)
+    if len(released):
+        state.n_detained -= np.bincount(world.group[released], minlength=world.n_groups)
+        state.changed.append(released)
+    detention = world.scenario.sanctions.detention
+    if not detention.enabled:
+        return
+    flagged = obs.person[world.flagged[obs.behaviour]]
+    if len(flagged) == 0:
+        return
+    who, count = np.unique(flagged, return_counts=True)
+    expired = day - state.flag_since[who] >= detention.window_days
+    fresh = expired | (state.flag_count[who] == 0)
+    state.flag_since[who[fresh]] = day
+    state.flag_count[who[fresh]] = 0
+    state.flag_count[who] = np.minimum(state.flag_count[who] + count, np.iinfo(np.int16).max)
+    taken = who[(state.flag_count[who] >= detention.threshold) & (state.detained_until[who] <= day)]
+    if len(taken) == 0:
+        return
+    state.detained_until[taken] = day + detention.term_days
+    state.flag_count[taken] = 0
+    group = world.group[taken]
+    state.n_detained += np.bincount(group, minlength=world.n_groups)
+    tally.count("detentions", group)
+    state.changed.append(taken)
+
+
+def _pay(world: World, state: State, day: int, tally: Tally) -> None:
+    """Move incomes toward their targets; only people who are off target, listed, detained or
+    rewarded are touched."""
+    rules = world.scenario.sanctions
+    green = rules.green_channel
+    touched = (state.income != world.base_income) | (state.status == LISTED) | (state.detained_until > day)
+    if green.enabled:
+        touched |= state.score >= green.threshold
+    who = np.flatnonzero(touched)
+    if len(who) == 0:
+        return
+    base = world.base_income[who]
+    income = state.income[who]
+    detained = state.detained_until[who] > day
+    listed = (state.status[who] == LISTED) & ~detained
+    rewarded = np.zeros(len(who), bool)
+    if green.enabled:
+        rewarded = (state.score[who] >= green.threshold) & (state.status[who] == FREE) & ~detained
+        tally.count("green_days", world.group[who[rewarded]])
+
+    employment = rules.employment
+    recovery = employment.recovery_rate if employment.enabled else 1.0
+    target = base * np.where(rewarded, np.float32(1.0 + green.income_bonus), np.float32(1.0))
+    step = np.full(len(who), recovery, np.float32)
+    if employment.enabled:
+        floor = base * np.float32(employment.floor)
+        falling = listed & (income > floor)
+        target = np.where(falling, floor, target)
+        step = np.where(falling, np.float32(employment.fall_rate), step)
+        step = np.where(listed & ~falling, np.float32(0.0), step)  # already at the floor
+    new = income + step * (target - income)
+    new = np.where(np.abs(new - target) <= SETTLED * base, target, new)
+    new = np.where(detained, np.float32(0.0), new)
+    state.income[who] = new.astype(np.float32)

@@ -1,0 +1,46 @@
+"""Will a run fit? Memory estimates, checked before any work is done."""
+
+from __future__ import annotations
+
+import os
+
+from credsim.errors import ResourceError
+from credsim.scenario.schema import Scenario
+
+# Bytes per person of the state and the fixed traits, measured on the arrays of
+# credsim.state and credsim.world (see docs/performance.md): 4 per float32, 1 per int8/bool...
+PER_PERSON_FIXED = 4 + 1 + 2 + 4 + 1 + 8  # base income, dependents, region, degree, group, indptr
+PER_PERSON_STATE = 4 * 3 + 4 + 1 + 4 + 1 + 4 + 4 + 1 + 1 + 4 + 2 + 4 + 4 + 4 + 4  # see State
+PEAK_FACTOR = 1.6  # temporaries while the network is built and during a day
+
+
+def estimate_bytes(scenario: Scenario) -> int:
+    pop = scenario.population
+    per_person = PER_PERSON_FIXED + PER_PERSON_STATE + 4 * pop.contacts
+    if pop.propensity_cv > 0:
+        per_person += 4 * len(scenario.behaviours)
+    # building the network holds the tie list (source, target, three draws) for a while
+    build = pop.size * pop.contacts / 2 * (4 + 4 + 8 * 3 + 2)
+    tables = pop.days * (len(pop.groups) * 80 + pop.regions * 3) * 8
+    return int(pop.size * per_person * PEAK_FACTOR + build + tables)
+
+
+def available_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def check_memory(scenario: Scenario) -> None:
+    need, have = estimate_bytes(scenario), available_bytes()
+    if need > have:
+        raise ResourceError(
+            f"a run of {scenario.population.size:,} people for {scenario.population.days:,} days needs about "
+            f"{need / 2**30:.1f} GiB of memory; this machine has {have / 2**30:.1f} GiB available. "
+            "Lower population.size (or population.contacts)."
+        )

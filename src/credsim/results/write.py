@@ -1,0 +1,53 @@
+"""A run's directory: scenario.toml, daily/regions/episodes.parquet, summary.json.
+
+Writing is atomic per run: every file is first written into a hidden staging folder
+beside the outputs, then moved into place with ``os.replace`` (atomic on one file system),
+``summary.json`` last. A run that fails or is killed leaves either the previous complete
+outputs, or files without a ``summary.json`` -- never a summary over half-written tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from credsim.scenario import to_toml
+
+OUTPUT_FILES = ("scenario.toml", "daily.parquet", "regions.parquet", "episodes.parquet", "summary.json")
+
+
+def write_run(result, out_dir: str | Path) -> Path:
+    """Write ``result`` (a :class:`credsim.RunResult`) into ``out_dir``; return the folder."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".credsim-partial-", dir=out))
+    try:
+        (staging / "scenario.toml").write_text(
+            f"# credsim {result.summary['credsim_version']}, seed {result.seed}: the scenario as run\n"
+            + to_toml(result.scenario),
+            encoding="utf-8",
+        )
+        pq.write_table(result.daily, staging / "daily.parquet")
+        pq.write_table(result.regions, staging / "regions.parquet")
+        pq.write_table(result.episodes, staging / "episodes.parquet")
+        (staging / "summary.json").write_text(json.dumps(result.summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        stale = out / "summary.json"
+        if stale.exists():
+            stale.unlink()  # the folder no longer holds a complete run until the new one is in
+        for name in OUTPUT_FILES:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def read_summary(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: no summary.json; not a complete credsim run")
+    return json.loads(path.read_text(encoding="utf-8"))

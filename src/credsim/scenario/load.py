@@ -1,0 +1,257 @@
+"""Loading scenarios: built-in names or TOML files, ``extends``, ``--set`` overrides.
+
+The result is always a validated :class:`Scenario`; anything wrong becomes a
+:class:`ScenarioError` that names the file, the field, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+import typing
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ValidationError
+
+from credsim.errors import ScenarioError
+from credsim.scenario.schema import Scenario
+
+DEFAULT_SCENARIO = "city"
+MAX_FILE_BYTES = 1_000_000
+MAX_EXTENDS_DEPTH = 8
+
+
+def builtin_names() -> list[str]:
+    """The names of the scenarios shipped inside the package, sorted."""
+    folder = resources.files("credsim.scenario") / "builtin"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def builtin_path(name: str) -> Path:
+    folder = resources.files("credsim.scenario") / "builtin"
+    return Path(str(folder / f"{name}.toml"))
+
+
+def describe_builtins() -> list[tuple[str, str]]:
+    """(name, first line of its description) for every built-in scenario."""
+    rows = []
+    for name in builtin_names():
+        raw = _read_toml(builtin_path(name), name)
+        description = str(raw.get("meta", {}).get("description", "")).strip().splitlines()
+        rows.append((name, description[0] if description else ""))
+    return rows
+
+
+def load_scenario(
+    source: str | Path | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> Scenario:
+    """Load a built-in scenario by name, or a TOML file by path, and validate it.
+
+    ``overrides`` are ``"dotted.path=value"`` strings (as given to ``--set``) or a mapping
+    of dotted paths to values; each path must name a field of the schema.
+    """
+    source = DEFAULT_SCENARIO if source is None else source
+    raw, label = _resolve(source, chain=())
+    if overrides:
+        items = overrides.items() if isinstance(overrides, dict) else map(_split_override, overrides)
+        for path, value in items:
+            _apply_override(raw, path, value)
+        label = f"{label} (with --set)"
+    return validate_dict(raw, label)
+
+
+def validate_dict(raw: dict[str, Any], label: str = "<scenario>") -> Scenario:
+    """Validate an already-merged scenario mapping."""
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(label, [_describe(err) for err in exc.errors()]) from None
+
+
+def to_toml(scenario: Scenario) -> str:
+    """The fully resolved scenario as TOML: loading it gives the same scenario."""
+    data = _drop_none(scenario.model_dump(mode="python"))
+    data["meta"].pop("extends", None)
+    return tomli_w.dumps(data)
+
+
+def dump_dict(scenario: Scenario) -> dict[str, Any]:
+    data = _drop_none(scenario.model_dump(mode="python"))
+    data["meta"].pop("extends", None)
+    return data
+
+
+# ---------------------------------------------------------------------------- internals
+
+
+def _resolve(source: str | Path, chain: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    text = str(source)
+    is_path = isinstance(source, Path) or text.endswith(".toml") or "/" in text or "\\" in text
+    if is_path:
+        path = Path(text)
+        label = str(path)
+        if not path.is_file():
+            raise ScenarioError(label, ["no such scenario file"])
+    else:
+        if text not in builtin_names():
+            raise ScenarioError(
+                text,
+                [f"unknown scenario name {text!r}; expected a file path or one of: {', '.join(builtin_names())}"],
+            )
+        path, label = builtin_path(text), f"built-in scenario {text!r}"
+    key = str(path.resolve())
+    if key in chain:
+        raise ScenarioError(label, ["meta.extends forms a cycle: " + " -> ".join((*chain, key))])
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise ScenarioError(label, [f"meta.extends is nested more than {MAX_EXTENDS_DEPTH} deep"])
+    raw = _read_toml(path, label)
+    parent = raw.get("meta", {}).get("extends") if isinstance(raw.get("meta"), dict) else None
+    if parent is None:
+        return raw, label
+    if not isinstance(parent, str):
+        raise ScenarioError(label, [f"meta.extends: expected a scenario name or path, found {parent!r}"])
+    if not parent.startswith(("/", "~")) and ("/" in parent or parent.endswith(".toml")):
+        parent = str(path.parent / parent)  # relative to the extending file
+    base, _ = _resolve(parent, (*chain, key))
+    merged = _deep_merge(base, raw)
+    merged["meta"]["extends"] = None
+    return merged, label
+
+
+def _read_toml(path: Path, label: str) -> dict[str, Any]:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ScenarioError(label, [f"file is {size:,} bytes; a scenario may be at most {MAX_FILE_BYTES:,}"])
+        data = path.read_bytes().decode("utf-8")
+        return tomllib.loads(data)
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(label, [f"not valid UTF-8 text (byte {exc.start})"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(label, [f"not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ScenarioError(label, ["not valid TOML: nested too deeply"]) from None
+    except OSError as exc:
+        raise ScenarioError(label, [f"cannot read file: {exc.strerror}"]) from None
+
+
+def _deep_merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _split_override(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ScenarioError("--set", [f"{item!r}: expected KEY=VALUE, e.g. listing.min_days=365"])
+    path, _, text = item.partition("=")
+    path = path.strip()
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except (tomllib.TOMLDecodeError, RecursionError):
+        value = text.strip()  # a bare word is a string: --set meta.name=test
+    return path, value
+
+
+def _apply_override(raw: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    if not path or any(not p for p in parts):
+        raise ScenarioError("--set", [f"{path!r}: expected a dotted path such as listing.min_days"])
+    problem = _check_path(parts)
+    if problem:
+        raise ScenarioError("--set", [f"{path}: {problem}"])
+    node = raw
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _check_path(parts: list[str]) -> str | None:
+    """Say what is wrong with a dotted path, or None when the schema has such a field."""
+    annotation: Any = Scenario
+    walked: list[str] = []
+    for part in parts:
+        model = _model_of(annotation)
+        if model is not None:
+            if part not in model.model_fields:
+                where = ".".join(walked) or "the scenario"
+                return f"no such field; {where} has: {', '.join(model.model_fields)}"
+            annotation = model.model_fields[part].annotation
+        else:
+            value_type = _dict_value_type(annotation)
+            if value_type is None:
+                return f"{'.'.join(walked)} is a value, not a table"
+            annotation = value_type
+        walked.append(part)
+    return None
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _dict_value_type(annotation: Any) -> Any | None:
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if typing.get_origin(candidate) is dict:
+            return typing.get_args(candidate)[1]
+    return None
+
+
+def _describe(err: dict[str, Any]) -> str:
+    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    kind = err["type"]
+    found = err.get("input")
+    if kind == "missing":
+        return f"{field}: required field is missing"
+    if kind == "extra_forbidden":
+        return f"{field}: unknown field (check its spelling)"
+    if kind == "value_error":
+        message = str(err["msg"]).removeprefix("Value error, ")
+        return message if field == "(top level)" else f"{field}: {message}"
+    return f"{field}: expected {_expected(err)}; found {_show(found)}"
+
+
+def _expected(err: dict[str, Any]) -> str:
+    ctx = err.get("ctx") or {}
+    kind = err["type"]
+    bounds = {
+        "greater_than_equal": "a number >= {ge}",
+        "greater_than": "a number > {gt}",
+        "less_than_equal": "a number <= {le}",
+        "less_than": "a number < {lt}",
+        "finite_number": "a finite number",
+        "string_pattern_mismatch": "a name of letters, digits, '_' or '-', starting with a letter",
+    }
+    if kind in bounds:
+        return bounds[kind].format(**{k: v for k, v in ctx.items()})
+    return str(err["msg"]).removeprefix("Input should be ").removeprefix("Value error, ")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value

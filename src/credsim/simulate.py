@@ -1,0 +1,110 @@
+"""Running a scenario: build the world, step through the days, gather the results.
+
+``simulate(scenario, seed)`` is the whole library API of a run; the command line only wraps
+it. A run is fully determined by its scenario and seed: the population is drawn from
+``SeedSequence(seed, spawn_key=(0,))`` and each day's phases from their own streams
+(see :func:`credsim.step.day_streams`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from credsim import __version__
+from credsim.metrics import summarize
+from credsim.phases.record import Recorder
+from credsim.resources import check_memory
+from credsim.scenario.schema import Scenario
+from credsim.state import CLASS_NAMES, EXIT_CENSORED, EXIT_NAMES, State, initial_state
+from credsim.step import step
+from credsim.world import World, build_world
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced. Tables are pyarrow; ``summary`` is plain JSON-able data."""
+
+    scenario: Scenario
+    seed: int
+    daily: pa.Table  # one row per day and group
+    regions: pa.Table  # one row per day and region
+    episodes: pa.Table  # one row per listing episode
+    summary: dict
+    world: World
+    state: State
+
+
+def simulate(scenario: Scenario, seed: int = 0, progress: Progress | None = None) -> RunResult:
+    """Run ``scenario`` with ``seed``; ``progress(days_done, days)`` is called after each day."""
+    check_memory(scenario)
+    setup = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
+    world = build_world(scenario, setup)
+    state = initial_state(world)
+    days = scenario.population.days
+    recorder = Recorder(world, days)
+    for day in range(days):
+        step(world, state, day, seed, recorder)
+        if progress is not None:
+            progress(day + 1, days)
+    daily = daily_table(world, recorder)
+    regions = regions_table(recorder)
+    episodes = episodes_table(world, state)
+    summary = {
+        "credsim_version": __version__,
+        "scenario": scenario.meta.name,
+        "seed": seed,
+        "population": world.n_agents,
+        "days": days,
+        **summarize(world, state, recorder, episodes),
+    }
+    return RunResult(scenario, seed, daily, regions, episodes, summary, world, state)
+
+
+def daily_table(world: World, recorder: Recorder) -> pa.Table:
+    days, groups = recorder.days, world.scenario.group_names
+    columns = {
+        "day": pa.array(np.repeat(np.arange(days, dtype=np.int32), len(groups))),
+        "group": pa.array(np.tile(np.array(groups, dtype=object), days)).dictionary_encode(),
+    }
+    for name, values in recorder.columns.items():
+        integral = np.all(values == np.round(values)) and not name.endswith(("_mean", "_p10", "_p50", "_p90")) and not name.startswith("grade_")
+        columns[name] = pa.array(values.ravel().astype(np.int64 if integral else np.float64))
+    return pa.table(columns)
+
+
+def regions_table(recorder: Recorder) -> pa.Table:
+    days, regions = recorder.region_columns["population"].shape
+    return pa.table(
+        {
+            "day": pa.array(np.repeat(np.arange(days, dtype=np.int32), regions)),
+            "region": pa.array(np.tile(np.arange(regions, dtype=np.int32), days)),
+            "population": pa.array(recorder.region_columns["population"].ravel().astype(np.int64)),
+            "camera_intensity": pa.array(recorder.region_columns["camera_intensity"].ravel()),
+            "detections": pa.array(recorder.region_columns["detections"].ravel().astype(np.int64)),
+        }
+    )
+
+
+def episodes_table(world: World, state: State) -> pa.Table:
+    log = state.episodes
+    person = log["person"]
+    end = log["end"]
+    exit_cause = np.where(end < 0, EXIT_CENSORED, log["exit"])
+    groups = np.array(world.scenario.group_names, dtype=object)
+    return pa.table(
+        {
+            "person": pa.array(person.astype(np.int32)),
+            "group": pa.array(groups[world.group[person]]).dictionary_encode() if len(person) else pa.array([], pa.string()).dictionary_encode(),
+            "region": pa.array(world.region[person].astype(np.int32)),
+            "start_day": pa.array(log["start"].astype(np.int32)),
+            "end_day": pa.array(end.astype(np.int32), mask=end < 0),
+            "class": pa.array(np.array(CLASS_NAMES, dtype=object)[log["cls"]].tolist(), pa.string()),
+            "exit": pa.array(np.array(EXIT_NAMES, dtype=object)[exit_cause].tolist(), pa.string()),
+        }
+    )

@@ -1,0 +1,124 @@
+"""The state: everything about the population that changes from day to day.
+
+The per-person arrays are updated in place by the phases: at tens of millions of people a
+copy per day would double the memory for nothing. Every array's shape, dtype and unit is
+below; N is the number of people, G of groups, R of regions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from credsim.world import World
+
+FREE, NOTICE, LISTED = 0, 1, 2  # status
+WRONGFUL, UNJUST, RULES = 0, 1, 2  # class of a case (notice) and of its listing episode
+CLASS_NAMES = ("wrongful", "unjust", "rules")
+EXIT_TERM, EXIT_APPEAL, EXIT_CENSORED = 0, 1, 2
+EXIT_NAMES = ("term", "appeal", "censored")
+NOT_DETAINED = np.iinfo(np.int32).min  # detained_until for someone never detained
+
+
+class Growable:
+    """Column arrays that grow by doubling: the episode log and the appeal queue."""
+
+    def __init__(self, **dtypes: np.dtype):
+        self.size = 0
+        self.columns = {name: np.empty(64, dtype) for name, dtype in dtypes.items()}
+
+    def append(self, **values: np.ndarray) -> np.ndarray:
+        """Append rows; return their indices."""
+        k = len(next(iter(values.values())))
+        need = self.size + k
+        if need > len(next(iter(self.columns.values()))):
+            capacity = max(need, 2 * len(next(iter(self.columns.values()))))
+            for name, column in self.columns.items():
+                grown = np.empty(capacity, column.dtype)
+                grown[: self.size] = column[: self.size]
+                self.columns[name] = grown
+        for name, value in values.items():
+            self.columns[name][self.size : need] = value
+        rows = np.arange(self.size, need, dtype=np.int64)
+        self.size = need
+        return rows
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name][: self.size]
+
+
+@dataclass
+class State:
+    # People ----------------------------------------------------------------------
+    income: np.ndarray  # (N,) float32, current income, same units as base_income
+    score: np.ndarray  # (N,) float32, the score the system records
+    score_clean: np.ndarray  # (N,) float32, the score without any false observation
+    score_fair: np.ndarray  # (N,) float32, score_clean without penalties on protected behaviour
+    status: np.ndarray  # (N,) int8, FREE, NOTICE or LISTED
+    status_day: np.ndarray  # (N,) int32, the day the current notice or listing began
+    case_class: np.ndarray  # (N,) int8, class of the current notice/listing (WRONGFUL...)
+    case_id: np.ndarray  # (N,) int32, id of the current notice/listing; -1 when free
+    episode: np.ndarray  # (N,) int32, row of the current listing in the episode log; -1
+    case_open: np.ndarray  # (N,) bool, an objection or appeal is waiting in the queue
+    ever_listed: np.ndarray  # (N,) bool
+    detained_until: np.ndarray  # (N,) int32, first day free again; NOT_DETAINED if never
+    flag_count: np.ndarray  # (N,) int16, flagged observations in the current window
+    flag_since: np.ndarray  # (N,) int32, first day of the current flag window
+    shown: np.ndarray  # (N,) float32, how visible this person's listing/detention is to contacts
+    exposure: np.ndarray  # (N,) float32, sum of contacts' visibility: listed contacts seen
+    risk: np.ndarray  # (N,) float32, perceived risk, a moving average in [0, 1 + own weight]
+    # The system -------------------------------------------------------------------
+    intensity: np.ndarray  # (R,) float64, camera intensity per region
+    detections: np.ndarray  # (R,) int64, camera detections since the last reallocation
+    detections_today: np.ndarray  # (R,) int64, camera detections today
+    appeal_credit: float = 0.0  # capacity not yet used: fractional decisions carry over
+    next_case_id: int = 0
+    episodes: Growable = field(
+        default_factory=lambda: Growable(person=np.int32, start=np.int32, end=np.int32, cls=np.int8, exit=np.int8)
+    )
+    queue: Growable = field(default_factory=lambda: Growable(person=np.int32, case=np.int32, filed=np.int32))
+    queue_head: int = 0
+    # Counters kept up to date by the phases, per group ---------------------------------
+    n_notice: np.ndarray = None  # (G,) int64
+    n_listed: np.ndarray = None  # (G,) int64
+    n_detained: np.ndarray = None  # (G,) int64
+    n_pending: np.ndarray = None  # (G,) int64, open cases in the appeal queue
+    wait_histogram: np.ndarray = None  # (G, days + 1) int64, decided cases by days waited
+    changed: list = field(default_factory=list)  # arrays of people whose visibility may have changed today
+
+    def queue_length(self) -> int:
+        return self.queue.size - self.queue_head
+
+
+def initial_state(world: World) -> State:
+    n, g = world.n_agents, world.n_groups
+    initial = np.float32(world.scenario.score.initial)
+    days = world.scenario.population.days
+    return State(
+        income=world.base_income.copy(),
+        score=np.full(n, initial, np.float32),
+        score_clean=np.full(n, initial, np.float32),
+        score_fair=np.full(n, initial, np.float32),
+        status=np.zeros(n, np.int8),
+        status_day=np.zeros(n, np.int32),
+        case_class=np.zeros(n, np.int8),
+        case_id=np.full(n, -1, np.int32),
+        episode=np.full(n, -1, np.int32),
+        case_open=np.zeros(n, bool),
+        ever_listed=np.zeros(n, bool),
+        detained_until=np.full(n, NOT_DETAINED, np.int32),
+        flag_count=np.zeros(n, np.int16),
+        flag_since=np.zeros(n, np.int32),
+        shown=np.zeros(n, np.float32),
+        exposure=np.zeros(n, np.float32),
+        risk=np.zeros(n, np.float32),
+        intensity=world.initial_intensity.copy(),
+        detections=np.zeros(world.layout.n_regions, np.int64),
+        detections_today=np.zeros(world.layout.n_regions, np.int64),
+        n_notice=np.zeros(g, np.int64),
+        n_listed=np.zeros(g, np.int64),
+        n_detained=np.zeros(g, np.int64),
+        n_pending=np.zeros(g, np.int64),
+        wait_histogram=np.zeros((g, days + 1), np.int64),
+    )

@@ -1,0 +1,40 @@
+"""One day of the model: the eight phases of MODEL.md, in order.
+
+Randomness is an argument: each phase that draws gets its own generator, seeded from the
+run's seed, the day and the phase, so a day's draws do not depend on how the run was split
+(a resumed or chunked run gives the same answer).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from credsim.phases import Recorder, adapt, appeal, behave, listing, observe, sanction, score
+from credsim.phases.record import COUNTERS
+from credsim.state import State
+from credsim.tally import Tally
+from credsim.world import World
+
+PHASE_STREAMS = ("behave", "observe", "list", "appeal", "sanction")
+
+
+def day_streams(seed: int, day: int) -> dict[str, np.random.Generator]:
+    """One generator per drawing phase of ``day``: ``SeedSequence(seed, spawn_key=(1, day, k))``."""
+    return {
+        name: np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1, day, k))))
+        for k, name in enumerate(PHASE_STREAMS)
+    }
+
+
+def step(world: World, state: State, day: int, seed: int, recorder: Recorder) -> None:
+    rng = day_streams(seed, day)
+    tally = Tally(COUNTERS, world.n_groups)
+
+    events = behave(world, state, day, rng["behave"])
+    seen = observe(world, state, events, day, rng["observe"], tally)
+    score(world, state, seen)
+    listing(world, state, seen, day, rng["list"], tally)
+    appeal(world, state, day, rng["appeal"], tally)
+    sanction(world, state, seen, day, rng["sanction"], tally)
+    adapt(world, state, day)
+    recorder.record(world, state, day, tally)

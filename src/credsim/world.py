@@ -1,0 +1,182 @@
+"""The world: what does not change during a run.
+
+A :class:`World` holds the scenario's parameters compiled into arrays indexed by behaviour
+(b), group (g) and region (r), and the people's fixed traits. It is built once from a
+scenario and a seed; the phases read it and never write it (it plays the part of brax's
+``sys``). What changes day by day lives in :class:`credsim.state.State`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from credsim.population import Layout, Network, build_network, make_layout
+from credsim.scenario.schema import Scenario
+
+POVERTY_CAP = 20.0  # base / income never counts above this: income can reach 0 in detention
+
+
+@dataclass(frozen=True)
+class World:
+    """Fixed settings and traits. Shapes: N people, B behaviours, G groups, R regions."""
+
+    scenario: Scenario
+    layout: Layout
+    network: Network
+    degree: np.ndarray  # (N,) float32, contacts per person
+    base_income: np.ndarray  # (N,) float32, income units (the majority's median is about 1)
+    dependents: np.ndarray  # (N,) int8, children whose schooling a sanction touches
+    propensity: np.ndarray | None  # (B, N) float32, mean 1 per behaviour; None: everyone alike
+    propensity_max: np.ndarray  # (B, G) float64, the largest propensity in each group
+    # Behaviours
+    rate: np.ndarray  # (B, G) float64, base daily rate (Poisson intensity per unit propensity)
+    delta: np.ndarray  # (B,) float32, score change per observation
+    fair_delta: np.ndarray  # (B,) float32, delta without penalties on protected behaviours
+    protected: np.ndarray  # (B,) bool
+    harmful: np.ndarray  # (B,) bool
+    deterred: np.ndarray  # (B,) bool, penalized and not protected: falls with perceived risk
+    bernoulli: np.ndarray  # (B,) bool, at most one event per person-day
+    poverty_elasticity: np.ndarray  # (B,) float64
+    listed_multiplier: np.ndarray  # (B,) float64
+    p_records: np.ndarray  # (B,) float64
+    p_camera: np.ndarray  # (B,) float64
+    p_inform: np.ndarray  # (B,) float64
+    immediate: np.ndarray  # (B,) bool, an observation puts the person on notice at once
+    flagged: np.ndarray  # (B,) bool, counts toward detention
+    # Groups
+    watch: np.ndarray  # (G,) float64, camera attention per group
+    false_match_multiplier: np.ndarray  # (G,) float64
+    access: np.ndarray  # (G,) float64, access to legal help
+    group_size: np.ndarray  # (G,) int64
+    # Score
+    grade_names: list[str]  # highest first
+    grade_bounds: np.ndarray  # (n_grades,) float32, lower bound of each grade, highest first
+    # Surveillance
+    initial_intensity: np.ndarray  # (R,) float64
+    region_size: np.ndarray  # (R,) int64
+    # Record
+    panel: np.ndarray  # (n_panel,) int64, people whose scores give the daily quantiles
+    panel_group_start: np.ndarray  # (G + 1,) int64, panel members of group g in a block
+
+    @property
+    def n_agents(self) -> int:
+        return self.layout.n_agents
+
+    @property
+    def n_groups(self) -> int:
+        return self.layout.n_groups
+
+    @property
+    def n_behaviours(self) -> int:
+        return len(self.delta)
+
+    @property
+    def group(self) -> np.ndarray:
+        return self.layout.group
+
+    @property
+    def region(self) -> np.ndarray:
+        return self.layout.region
+
+
+def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
+    """Draw the synthetic population and compile the scenario. ``rng`` is the setup stream."""
+    pop = scenario.population
+    groups = list(pop.groups)
+    behaviours = list(scenario.behaviours)
+    n_groups, n_behaviours, n_regions = len(groups), len(behaviours), pop.regions
+
+    shares = np.array([pop.groups[g].share for g in groups])
+    region_shares = np.array(
+        [pop.groups[g].region_shares or [1.0 / n_regions] * n_regions for g in groups], dtype=np.float64
+    )
+    layout = make_layout(pop.size, shares, region_shares)
+    n = layout.n_agents
+
+    base_income = np.empty(n, np.float32)
+    dependents = np.empty(n, np.int8)
+    for g, name in enumerate(groups):
+        spec, sl = pop.groups[name], layout.group_slice(g)
+        size = sl.stop - sl.start
+        base_income[sl] = spec.income_median * np.exp(spec.income_sigma * rng.standard_normal(size))
+        dependents[sl] = np.minimum(rng.poisson(spec.dependents_mean, size), 20)
+
+    propensity = None
+    propensity_max = np.ones((n_behaviours, n_groups))
+    if pop.propensity_cv > 0:
+        shape = 1.0 / pop.propensity_cv**2
+        propensity = np.empty((n_behaviours, n), np.float32)
+        for b in range(n_behaviours):
+            propensity[b] = rng.gamma(shape, 1.0 / shape, n)
+            for g in range(n_groups):
+                sl = layout.group_slice(g)
+                propensity_max[b, g] = float(propensity[b, sl].max()) if sl.stop > sl.start else 1.0
+
+    network = build_network(layout, pop.contacts, pop.homophily, pop.contacts_within_region, rng)
+    degree = np.diff(network.indptr).astype(np.float32)
+
+    spec = [scenario.behaviours[b] for b in behaviours]
+    counts_bernoulli = np.array([s.counts == "bernoulli" for s in spec])
+    base = np.array([[s.rate[g] for g in groups] for s in spec], dtype=np.float64)
+    # A Bernoulli behaviour with daily probability p is drawn as "at least one event" of a
+    # Poisson process with intensity -log(1 - p), which has exactly probability p.
+    rate = np.where(counts_bernoulli[:, None], -np.log1p(-np.minimum(base, 1 - 1e-12)), base)
+    delta = np.array([scenario.score.deltas.get(b, 0.0) for b in behaviours], dtype=np.float32)
+    protected = np.array([s.protected for s in spec])
+
+    obs, listing, sanctions = scenario.observation, scenario.listing, scenario.sanctions
+    intensity = np.array(scenario.surveillance.intensity or [1.0] * n_regions, dtype=np.float64)
+    grades = sorted(scenario.score.grades.items(), key=lambda kv: -kv[1])
+
+    panel, panel_start = _panel(layout, scenario.record.quantile_panel, rng)
+    return World(
+        scenario=scenario,
+        layout=layout,
+        network=network,
+        degree=degree,
+        base_income=base_income,
+        dependents=dependents,
+        propensity=propensity,
+        propensity_max=propensity_max,
+        rate=rate,
+        delta=delta,
+        fair_delta=np.where(protected & (delta < 0), 0, delta).astype(np.float32),
+        protected=protected,
+        harmful=np.array([s.harmful for s in spec]),
+        deterred=(delta < 0) & ~protected,
+        bernoulli=counts_bernoulli,
+        poverty_elasticity=np.array([s.poverty_elasticity for s in spec]),
+        listed_multiplier=np.array([s.listed_multiplier for s in spec]),
+        p_records=np.array([s.p_records for s in spec]) * obs.records.enabled,
+        p_camera=np.array([s.p_camera for s in spec]) * obs.cameras.enabled,
+        p_inform=np.array([s.p_inform for s in spec]) * obs.informants.enabled,
+        immediate=np.array([b in listing.immediate for b in behaviours]) & listing.enabled,
+        flagged=np.array([b in sanctions.detention.flagged for b in behaviours]) & sanctions.detention.enabled,
+        watch=np.array([obs.cameras.watch.get(g, 1.0) for g in groups]),
+        false_match_multiplier=np.array([obs.cameras.false_match_multiplier.get(g, 1.0) for g in groups]),
+        access=np.array([listing.objection.access.get(g, 1.0) for g in groups]),
+        group_size=np.diff(layout.group_start),
+        grade_names=[name for name, _ in grades],
+        grade_bounds=np.array([bound for _, bound in grades], dtype=np.float32),
+        initial_intensity=intensity,
+        region_size=layout.cell_size.sum(axis=0),
+        panel=panel,
+        panel_group_start=panel_start,
+    )
+
+
+def _panel(layout: Layout, per_group: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed random panel of up to ``per_group`` people per group (everyone in small groups)."""
+    parts = []
+    for g in range(layout.n_groups):
+        sl = layout.group_slice(g)
+        size = sl.stop - sl.start
+        if size <= per_group:
+            parts.append(np.arange(sl.start, sl.stop, dtype=np.int64))
+        else:
+            parts.append(np.sort(rng.choice(size, per_group, replace=False)) + sl.start)
+    start = np.zeros(layout.n_groups + 1, np.int64)
+    np.cumsum([len(p) for p in parts], out=start[1:])
+    return np.concatenate(parts), start
