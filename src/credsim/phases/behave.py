@@ -40,13 +40,10 @@ class Events:
 
 
 def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Events:
-    # People whose multiplier may exceed 1: income away from base, or listed.
-    if (world.poverty_elasticity != 0).any() or (world.listed_multiplier > 1).any():
-        disturbed = np.flatnonzero((state.income != world.base_income) | (state.status == LISTED))
-    else:
-        disturbed = np.zeros(0, np.int64)
+    above_one = _AboveOne(world, state)
     people, kinds = [], []
     for b in range(world.n_behaviours):
+        disturbed = above_one.people(b)
         for g in range(world.n_groups):
             if world.rate[b, g] <= 0:
                 continue
@@ -60,6 +57,36 @@ def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Ev
     if not people:
         return Events(np.zeros(0, np.int32), np.zeros(0, np.int16))
     return Events(np.concatenate(people).astype(np.int32), np.concatenate(kinds))
+
+
+class _AboveOne:
+    """Who may have a multiplier above 1 for a behaviour: poorer than their base income
+    (poverty elasticity > 0), richer (< 0), or listed (listing multiplier > 1). Found once a
+    day, and only when some behaviour needs them."""
+
+    def __init__(self, world: World, state: State):
+        self.world, self.state, self.cache = world, state, {}
+
+    def _find(self, key: str) -> np.ndarray:
+        if key not in self.cache:
+            state, base = self.state, self.world.base_income
+            test = {"poorer": lambda: state.income < base, "richer": lambda: state.income > base, "listed": lambda: state.status == LISTED}
+            self.cache[key] = np.flatnonzero(test[key]())
+        return self.cache[key]
+
+    def people(self, b: int) -> np.ndarray:
+        world = self.world
+        parts = []
+        eta = world.poverty_elasticity[b]
+        if eta > 0:
+            parts.append(self._find("poorer"))
+        elif eta < 0:
+            parts.append(self._find("richer"))
+        if world.listed_multiplier[b] > 1:
+            parts.append(self._find("listed"))
+        if not parts:
+            return np.zeros(0, np.int64)
+        return parts[0] if len(parts) == 1 else np.union1d(parts[0], parts[1])
 
 
 def multiplier(world: World, state: State, day: int, b: int, who: np.ndarray) -> np.ndarray:
