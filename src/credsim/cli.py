@@ -5,6 +5,9 @@ Every error credsim raises on purpose is printed as one message and exits with s
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import sys
 from pathlib import Path
@@ -16,9 +19,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from credsim import __version__
+from credsim.calibration import CALIBRATIONS, HISTORIES, fit
+from credsim.compare import compare_summaries, to_csv
 from credsim.errors import CredsimError
 from credsim.resources import check_memory
-from credsim.results import write_run
+from credsim.results import read_summary, write_run
 from credsim.scenario import DEFAULT_SCENARIO, describe_builtins, load_scenario
 from credsim.simulate import simulate
 
@@ -132,6 +137,146 @@ def validate(
     except CredsimError as error:
         _fail(error)
     out.print(f"{file}: valid scenario {scenario.meta.name!r} ({scenario.population.size:,} people, {scenario.population.days} days)")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[str, typer.Argument(help="A run folder, or a scenario name or file to run.")],
+    run_b: Annotated[str, typer.Argument(help="A run folder, or a scenario name or file to run.")],
+    population: Annotated[Optional[int], typer.Option("--population", "-n", help="People, for scenarios run here.")] = None,
+    days: Annotated[Optional[int], typer.Option("--days", "-d", help="Days, for scenarios run here.")] = None,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed, the same for both scenarios run here.")] = 0,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Where to write the table [default: compare-A-B.csv].")] = None,
+) -> None:
+    """Put two runs side by side: every metric per group, and the difference."""
+    summaries = []
+    for source in (run_a, run_b):
+        try:
+            summaries.append(_summary_of(source, population, days, seed))
+        except CredsimError as error:
+            _fail(error)
+    rows = compare_summaries(*summaries)
+    label_a, label_b = (Path(x).name or x for x in (run_a, run_b))
+    table = Table(title=f"{label_a} vs {label_b}", header_style="bold")
+    for column in ("group", "metric", label_a, label_b, "difference"):
+        table.add_column(column, justify="left" if column in ("group", "metric") else "right")
+    for row in rows:
+        table.add_row(row["group"], row["metric"], *(_plain(row[k]) for k in ("a", "b", "difference")))
+    out.print(table)
+    target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
+    _write_text_atomic(target, to_csv(rows, label_a, label_b))
+    out.print(f"wrote {target}")
+
+
+@app.command()
+def calibrate(
+    scenario: Annotated[str, typer.Argument(help=f"The scenario to calibrate: {', '.join(CALIBRATIONS)}.")],
+    population: Annotated[int, typer.Option("--population", "-n", min=1000, help="People in each calibration run.")] = 1_000_000,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0)] = 0,
+    iterations: Annotated[int, typer.Option("--iterations", min=1, max=50, help="At most this many runs.")] = 6,
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Stop when every relative error is within this.")] = 0.01,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for calibration.json and .csv.")] = None,
+) -> None:
+    """Fit a scenario's free parameters to published aggregate figures."""
+    if scenario not in CALIBRATIONS:
+        _fail(CredsimError(f"calibrate: no published targets for {scenario!r}; calibrations exist for: {', '.join(CALIBRATIONS)}"))
+    try:
+        base = load_scenario(scenario, [f"population.size={population}"])
+        check_memory(base)
+    except CredsimError as error:
+        _fail(error)
+    targets = CALIBRATIONS[scenario]()
+    target_dir = out_dir or Path("runs") / f"calibrate-{scenario}"
+    problem = _unwritable(target_dir)
+    if problem:
+        _fail(CredsimError(f"--out {target_dir}: {problem}"))
+    out.print(f"calibrating [bold]{scenario}[/] at {population:,} people, {base.population.days:,} days, seed {seed}")
+    last: list = []
+
+    def run_one(resolved, run_seed):
+        with Progress(TextColumn(f"run {len(last) + 1}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("days", total=resolved.population.days)
+            result = simulate(resolved, run_seed, progress=lambda done, total: bar.update(task, completed=done))
+        last[:] = [result]
+        return result
+
+    def show(step) -> None:
+        errors = step.errors(targets)
+        out.print(f"run {len(last) and len(fitted_steps) + 1}: " + ", ".join(f"{k} = {v:.4g} ({errors[k]:+.2%})" for k, v in step.results.items()))
+        fitted_steps.append(step)
+
+    fitted_steps: list = []
+    result = fit(base, targets, seed=seed, iterations=iterations, tolerance=tolerance, run=run_one, on_iteration=show)
+    table = Table(title=f"calibration of {scenario} ({'converged' if result.converged else 'not converged'})", header_style="bold")
+    for column in ("target", "published", "simulated", "error", "parameter", "fitted value"):
+        table.add_column(column, justify="left" if column in ("target", "parameter") else "right")
+    rows = result.table()
+    for row in rows:
+        table.add_row(row["target"], f"{row['published']:.4g}", f"{row['simulated']:.4g}", f"{row['relative_error']:+.2%}", row["parameter"], f"{row['fitted_value']:.4g}")
+    out.print(table)
+    history = HISTORIES[scenario](last[0]) if scenario in HISTORIES else []
+    if history:
+        past = Table(title="the last run against every published date (scaled to the whole country)", header_style="bold")
+        for column in ("date", "figure", "published", "simulated", "error"):
+            past.add_column(column, justify="left" if column in ("date", "figure") else "right")
+        for row in history:
+            past.add_row(row["date"], row["figure"], f"{row['published'] / 1e6:.2f} M", f"{row['simulated'] / 1e6:.2f} M", f"{row['relative_error']:+.1%}")
+        out.print(past)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "credsim_version": __version__,
+        "scenario": scenario,
+        "population": population,
+        "seed": seed,
+        "converged": result.converged,
+        "targets": rows,
+        "iterations": [{"parameters": it.parameters, "results": it.results} for it in result.iterations],
+        "history": history,
+    }
+    _write_text_atomic(target_dir / "calibration.json", json.dumps(record, indent=2) + "\n")
+    _write_text_atomic(target_dir / "calibration.csv", _rows_csv(rows))
+    out.print(f"wrote {target_dir}")
+
+
+def _summary_of(source: str, population: int | None, days: int | None, seed: int) -> dict:
+    path = Path(source)
+    if path.is_dir():
+        try:
+            return read_summary(path)
+        except FileNotFoundError as error:
+            raise CredsimError(str(error)) from None
+    overrides = []
+    if population is not None:
+        overrides.append(f"population.size={population}")
+    if days is not None:
+        overrides.append(f"population.days={days}")
+    resolved = load_scenario(source, overrides)
+    check_memory(resolved)
+    err.print(f"running {resolved.meta.name}: {resolved.population.size:,} people, {resolved.population.days} days, seed {seed}")
+    return simulate(resolved, seed).summary
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _rows_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.partial")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, path)
 
 
 def _unwritable(target: Path) -> str | None:

@@ -8,6 +8,7 @@ from credsim.scenario.load import (
     load_scenario,
     to_toml,
     validate_dict,
+    with_overrides,
 )
 from credsim.scenario.schema import Scenario
 
@@ -20,4 +21,5 @@ __all__ = [
     "load_scenario",
     "to_toml",
     "validate_dict",
+    "with_overrides",
 ]

@@ -64,6 +64,14 @@ def load_scenario(
     return validate_dict(raw, label)
 
 
+def with_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
+    """A copy of ``scenario`` with dotted-path overrides applied and validated."""
+    raw = dump_dict(scenario)
+    for path, value in overrides.items():
+        _apply_override(raw, path, value)
+    return validate_dict(raw, f"{scenario.meta.name} (with overrides)")
+
+
 def validate_dict(raw: dict[str, Any], label: str = "<scenario>") -> Scenario:
     """Validate an already-merged scenario mapping."""
     try:
@@ -199,6 +207,8 @@ def _check_path(parts: list[str]) -> str | None:
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if typing.get_origin(annotation) is dict:
+        return None  # a table keyed by name: the next part is a key, not a field
     for candidate in (annotation, *typing.get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate

@@ -1,0 +1,56 @@
+"""Two runs side by side: every summary metric per group, with the difference.
+
+The inputs are summaries (``summary.json`` of a run folder, or a fresh run's). Groups are
+matched by name; a group present in only one run is shown with blanks on the other side.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+METRICS = (
+    "listed_rate",
+    "ever_listed",
+    "detained_rate",
+    "disparate_impact",
+    "not_listed_ratio",
+    "wrongful_share",
+    "unjust_share",
+    "median_days_listed",
+    "exit_within_1y",
+    "appeals_filed",
+    "appeals_upheld",
+    "appeal_median_wait_days",
+    "backlog_end",
+    "blocked_per_1000_per_year",
+    "chilling_index",
+    "deterrence",
+    "income_gap",
+    "gini_income",
+    "gini_score",
+)
+
+
+def compare_summaries(a: dict, b: dict) -> list[dict]:
+    """Rows of (group, metric, a, b, difference b - a), overall first, then each group."""
+    groups = ["overall", *a["by_group"], *(g for g in b["by_group"] if g not in a["by_group"])]
+    rows = []
+    for group in groups:
+        left = a["overall"] if group == "overall" else a["by_group"].get(group, {})
+        right = b["overall"] if group == "overall" else b["by_group"].get(group, {})
+        for metric in METRICS:
+            if metric not in left and metric not in right:
+                continue
+            x, y = left.get(metric), right.get(metric)
+            rows.append({"group": group, "metric": metric, "a": x, "b": y, "difference": y - x if x is not None and y is not None else None})
+    return rows
+
+
+def to_csv(rows: list[dict], label_a: str, label_b: str) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["group", "metric", label_a, label_b, "difference"])
+    for row in rows:
+        writer.writerow([row["group"], row["metric"], *("" if row[k] is None else repr(row[k]) for k in ("a", "b", "difference"))])
+    return buffer.getvalue()
