@@ -299,8 +299,10 @@ def _headline_table(summary: dict) -> Table:
     for name in [*groups, "overall"]:
         table.add_column(name, justify="right")
     for key, label, kind in HEADLINES:
-        row = [_format(summary["by_group"][g].get(key), kind) for g in groups]
-        row.append(_format(summary["overall"].get(key), kind) if key in summary["overall"] else "")
+        cells = [summary["by_group"][g] for g in groups] + [summary["overall"]]
+        row = [_format(c.get(key), kind if c.get("episodes") or kind != "days" else "num") for c in cells]
+        if key not in summary["overall"]:
+            row[-1] = ""
         table.add_row(label, *row)
     return table
 

@@ -65,12 +65,12 @@ def summarize(world: World, state: State, recorder: Recorder, episodes: pa.Table
 
     by_group = {name: per(name, g) for g, name in enumerate(groups)}
     reference = world.scenario.population.reference_group
-    listed = {name: by_group[name]["listed_rate"] or 0.0 for name in groups}
-    impact = disparate_impact(listed, reference) if listed[reference] else {name: math.nan for name in groups}
-    not_listed = four_fifths_ratio(listed, reference)
+    listed = {name: by_group[name]["listed_rate"] for name in groups if by_group[name]["listed_rate"] is not None}
+    impact = disparate_impact(listed, reference) if listed.get(reference) else {}
+    not_listed = four_fifths_ratio(listed, reference) if reference in listed else {}
     for name in groups:
-        by_group[name]["disparate_impact"] = _number(impact[name])
-        by_group[name]["not_listed_ratio"] = _number(not_listed[name])
+        by_group[name]["disparate_impact"] = _number(impact.get(name, math.nan))
+        by_group[name]["not_listed_ratio"] = _number(not_listed.get(name, math.nan))
     return {"reference_group": reference, "overall": per(OVERALL, None), "by_group": by_group}
 
 
@@ -84,7 +84,7 @@ def _rate(count: float, total: float) -> float | None:
 
 
 def _one_minus_ratio(actual: float, expected: float) -> float | None:
-    return 1.0 - actual / expected if expected > 0 else None
+    return float(1.0 - actual / expected) if expected > 0 else None
 
 
 def _median_days(duration: np.ndarray, ended: np.ndarray) -> float | None:
@@ -92,7 +92,10 @@ def _median_days(duration: np.ndarray, ended: np.ndarray) -> float | None:
 
 
 def _exit_within(duration: np.ndarray, ended: np.ndarray, t: float) -> float | None:
-    return _number(1.0 - km_survival_at(duration, ended, t)) if len(duration) else None
+    """1 - S(t); None when nobody was followed as long as t (the curve says nothing there)."""
+    if len(duration) == 0 or duration.max() < t:
+        return None
+    return _number(1.0 - km_survival_at(duration, ended, t))
 
 
 def _income_gap(income: np.ndarray, ever: np.ndarray) -> float | None:

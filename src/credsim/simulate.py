@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from credsim import __version__
 from credsim.metrics import summarize
-from credsim.phases.record import Recorder
+from credsim.phases.record import COUNT_LEVELS, COUNTERS, Recorder
 from credsim.resources import check_memory
 from credsim.scenario.schema import Scenario
 from credsim.state import CLASS_NAMES, EXIT_CENSORED, EXIT_NAMES, State, initial_state
@@ -73,8 +73,8 @@ def daily_table(world: World, recorder: Recorder) -> pa.Table:
         "group": pa.array(np.tile(np.array(groups, dtype=object), days)).dictionary_encode(),
     }
     for name, values in recorder.columns.items():
-        integral = np.all(values == np.round(values)) and not name.endswith(("_mean", "_p10", "_p50", "_p90")) and not name.startswith("grade_")
-        columns[name] = pa.array(values.ravel().astype(np.int64 if integral else np.float64))
+        kind = np.int64 if name in COUNTERS or name in COUNT_LEVELS else np.float64
+        columns[name] = pa.array(values.ravel().astype(kind))
     return pa.table(columns)
 
 

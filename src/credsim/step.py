@@ -1,8 +1,8 @@
 """One day of the model: the eight phases of MODEL.md, in order.
 
 Randomness is an argument: each phase that draws gets its own generator, seeded from the
-run's seed, the day and the phase, so a day's draws do not depend on how the run was split
-(a resumed or chunked run gives the same answer).
+run's seed, the day and the phase, so a day's draws depend on nothing drawn before it: the
+state at the start of a day and the seed determine the day.
 """
 
 from __future__ import annotations

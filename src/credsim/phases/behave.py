@@ -14,8 +14,8 @@ Most people do nothing on most days, so the events are drawn by thinning rather 
 coin per person: a Poisson number of candidates at the group's largest intensity, placed
 uniformly, each kept with probability (own intensity / largest). That is exact for the part
 of the multiplier up to 1; the part above 1 (poverty, listing multipliers) is drawn
-directly for the few people who have it. Groups where candidates would outnumber people
-are drawn densely instead. The work is proportional to events, not to people.
+directly for the few people who have it. Groups where candidates would exceed a quarter
+of the people are drawn densely (one Poisson draw per person) instead. The work is proportional to events, not to people.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ unprotected behaviour), else **rules**. A listing episode keeps its notice's cla
 
 On notice a person objects with probability ``p_wrongful`` (wrongful cases) or
 ``p_rightful`` (others), times the group's ``access`` to legal help, capped at 1; the
-objection joins the appeal queue.
+objection joins the appeal queue. With ``appeal.enabled = false`` there is no queue to hear
+objections, and none are filed.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _open_notices(world: World, state: State, obs: Observations, day: int, rng: 
     tally.count("notices", group)
 
     objection = rules.objection
-    if objection.enabled:
+    if objection.enabled and world.scenario.appeal.enabled:  # no queue, no one to hear them
         p = np.where(cls == WRONGFUL, objection.p_wrongful, objection.p_rightful) * world.access[group]
         file_case(world, state, new[rng.random(len(new)) < np.minimum(p, 1.0)], day, tally, "objections_filed")
     return new

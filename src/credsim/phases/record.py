@@ -47,6 +47,7 @@ COUNTERS = (
     "detained_days",
     "green_days",
 )
+COUNT_LEVELS = ("population", "on_notice", "listed", "detained", "pending_cases")  # integer levels
 TRACKS = ("score", "score_clean", "score_fair")
 QUANTILES = (0.1, 0.5, 0.9)
 
@@ -58,7 +59,7 @@ class Recorder:
         g, r = world.n_groups, world.layout.n_regions
         self.days = days
         self.level_names = (
-            ["population", "on_notice", "listed", "detained", "pending_cases", "income_mean", "risk_mean"]
+            [*COUNT_LEVELS, "income_mean", "risk_mean"]
             + [f"{t}_mean" for t in TRACKS]
             + [f"{t}_p{int(q * 100)}" for t in TRACKS for q in QUANTILES]
             + [f"grade_{name}" for name in world.grade_names]

@@ -7,7 +7,8 @@
   ``purchase_rate * income ** income_elasticity`` a day; each attempt is blocked and counted,
   a ``rail_share`` of them rail, the rest flights.
 - employment: while listed, income falls toward ``floor * base_income`` by ``fall_rate`` of
-  the gap a day; otherwise it recovers toward its target by ``recovery_rate`` of the gap.
+  the gap a day (an income below the floor, after detention, climbs to it by
+  ``recovery_rate``); otherwise it recovers toward its target by ``recovery_rate``.
 - internet throttling, schooling of dependents, public shaming: counted person-days
   (schooling counts dependent-days). Shaming also makes listings fully visible to contacts
   (see adapt).
@@ -106,10 +107,9 @@ def _pay(world: World, state: State, day: int, tally: Tally) -> None:
     step = np.full(len(who), recovery, np.float32)
     if employment.enabled:
         floor = base * np.float32(employment.floor)
-        falling = listed & (income > floor)
-        target = np.where(falling, floor, target)
-        step = np.where(falling, np.float32(employment.fall_rate), step)
-        step = np.where(listed & ~falling, np.float32(0.0), step)  # already at the floor
+        # Listed: income falls to the floor, or -- just out of detention -- climbs back to it.
+        target = np.where(listed, floor, target)
+        step = np.where(listed & (income > floor), np.float32(employment.fall_rate), step)
     new = income + step * (target - income)
     new = np.where(np.abs(new - target) <= SETTLED * base, target, new)
     new = np.where(detained, np.float32(0.0), new)

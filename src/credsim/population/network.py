@@ -4,9 +4,10 @@ Each person starts about ``contacts / 2`` ties and receives as many on average, 
 has about ``contacts`` contacts. A tie's other end is drawn like this:
 
 - with probability ``homophily`` from the person's own group, otherwise from the whole
-  population (any group). A person of group g therefore has a same-group contact with
-  probability ``h + (1 - h) * share_g`` -- the mixing rule that keeps ties symmetric and
-  degrees equal across groups of unequal size;
+  population (any group) -- the mixing rule that keeps ties symmetric and degrees equal
+  across groups of unequal size. Without regions a contact of a person of group g is of
+  the same group with probability ``h + (1 - h) * share_g``; with segregated regions the
+  "whole population" draw is mostly from one's own region, whose share of g is higher;
 - with probability ``contacts_within_region`` from the person's own region (when that
   region has anyone of the chosen kind), otherwise from anywhere.
 

@@ -3,6 +3,7 @@
 from credsim.scenario.load import (
     DEFAULT_SCENARIO,
     builtin_names,
+    builtin_path,
     describe_builtins,
     dump_dict,
     load_scenario,
@@ -16,6 +17,7 @@ __all__ = [
     "DEFAULT_SCENARIO",
     "Scenario",
     "builtin_names",
+    "builtin_path",
     "describe_builtins",
     "dump_dict",
     "load_scenario",

@@ -1,0 +1,128 @@
+"""adapt against per-person loops of its documented rules (deterministic: no draws).
+
+From adapt's docstring:
+- visibility: detained 1; listed 1 with shaming, unshamed_visibility without; else 0;
+- exposure: the sum of one's contacts' visibility (a loop over the network here; the phase
+  pushes changes of the people in ``state.changed``);
+- risk += (1 / memory_days) * (exposure / degree + own_listing_weight * (listed or detained) - risk);
+- every realloc_days (on days with (day + 1) % realloc_days == 0) the total camera intensity
+  is shared in proportion to detections (divided by intensity when corrected), and no region
+  gets less than 0.1% of the mean intensity.
+
+Float32 sums of 1.0 and 0.3 against Python floats: exposure within 1e-5, risk within 1e-5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from credsim.phases.adapt import adapt
+
+from .helpers import FREE, LISTED, NOTICE, contacts, make_world, new_state, ref_exposure, ref_visibility
+
+
+@pytest.mark.parametrize("overrides", [
+    [],
+    ["sanctions.shaming.enabled=false"],
+    ["adaptation.own_listing_weight=0.0", "adaptation.memory_days=3"],
+    ["adaptation.enabled=false"],
+    ["population.contacts=1.5", "sanctions.shaming.enabled=false"],  # some people without contacts
+], ids=["city", "unshamed", "no_own_weight", "adaptation_off", "sparse"])
+def test_exposure_shown_and_risk_over_days_match_the_loop(overrides):
+    world = make_world("surveillance.adaptive=false", *overrides)
+    n = world.n_agents
+    rules = world.scenario.adaptation
+    state = new_state(world)
+    gen = np.random.default_rng(3)
+    risk = [0.0] * n
+    degree = [len(contacts(world, i)) for i in range(n)]
+    for day in range(40):
+        # Random changes of status and detention, reported in state.changed as the phases do.
+        moved = gen.choice(n, 4, replace=False)
+        state.status[moved] = gen.choice([FREE, NOTICE, LISTED], 4)
+        jailed = gen.choice(n, 1)
+        if gen.random() < 0.3:
+            state.detained_until[jailed] = day + int(gen.integers(1, 6))
+        released = np.flatnonzero(state.detained_until == day)
+        state.changed.extend([moved, jailed, released])
+        adapt(world, state, day)
+        exposure = ref_exposure(world, state, day)
+        np.testing.assert_allclose(state.exposure, exposure, rtol=0, atol=1e-5, err_msg=str(day))
+        np.testing.assert_allclose(state.shown, [ref_visibility(world, state, i, day) for i in range(n)], rtol=0, atol=1e-7)
+        assert state.changed == []
+        if rules.enabled:
+            for i in range(n):
+                seen = exposure[i] / degree[i] if degree[i] else 0.0
+                own = state.status[i] == LISTED or state.detained_until[i] > day
+                seen += rules.own_listing_weight * own
+                risk[i] += (seen - risk[i]) / rules.memory_days
+        np.testing.assert_allclose(state.risk, risk, rtol=0, atol=1e-5, err_msg=str(day))
+    assert max(risk) > 0 or not rules.enabled
+    assert (state.exposure > 0).any()
+
+
+def reference_reallocation(initial, intensity, detections, corrected):
+    rate = [d / x if corrected else float(d) for d, x in zip(detections, intensity)]
+    total = sum(initial)
+    return [total * r / sum(rate) for r in rate]
+
+
+@pytest.mark.parametrize("corrected", [False, True])
+def test_reallocation_in_proportion_to_detections(corrected):
+    world = make_world("surveillance.adaptive=true", "surveillance.realloc_days=10",
+                       f"surveillance.corrected={str(corrected).lower()}",
+                       "surveillance.intensity=[1.0, 2.0, 1.0, 0.5, 1.0, 1.0, 1.5, 1.0]")
+    state = new_state(world)
+    initial = list(world.scenario.surveillance.intensity)
+    detections = [5, 40, 7, 1, 3, 9, 30, 2]
+    state.detections[:] = detections
+    for day in range(9):  # not yet: (day + 1) % 10 != 0
+        adapt(world, state, day)
+        assert state.intensity.tolist() == initial and state.detections.tolist() == detections
+    adapt(world, state, 9)
+    expected = reference_reallocation(initial, initial, detections, corrected)
+    np.testing.assert_allclose(state.intensity, expected, rtol=1e-12)
+    assert state.detections.tolist() == [0] * 8
+    # The next round starts from the new intensities (they found the next detections).
+    state.detections[:] = [4, 4, 4, 4, 4, 4, 4, 0]
+    before = state.intensity.tolist()
+    adapt(world, state, 19)
+    detections = [4, 4, 4, 4, 4, 4, 4, 0]
+    assert state.intensity[7] > 0  # floored, not zero
+    share = reference_reallocation(initial, before, detections[:7] + [0], corrected)
+    # Regions with detections keep their documented proportions to each other.
+    np.testing.assert_allclose(state.intensity[:7] / state.intensity[:7].sum(), np.array(share[:7]) / sum(share[:7]), rtol=1e-9)
+    assert np.isclose(state.intensity.sum(), sum(initial), rtol=1e-12)
+    # No detections: nothing moves.
+    before = state.intensity.tolist()
+    adapt(world, state, 29)
+    assert state.intensity.tolist() == before
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: adapt._reallocate floors the share at 0.1%/R before renormalizing, so a floored "
+                   "region ends slightly below the documented 0.1% of the mean intensity")
+def test_no_region_falls_below_a_thousandth_of_the_mean_intensity():
+    world = make_world("surveillance.adaptive=true", "surveillance.realloc_days=1")
+    state = new_state(world)
+    state.detections[:] = [100, 0, 0, 0, 0, 0, 0, 0]
+    adapt(world, state, 0)
+    mean = float(np.mean(world.scenario.surveillance.intensity))
+    assert state.intensity.min() >= 1e-3 * mean, (state.intensity.min(), 1e-3 * mean)
+
+
+def test_released_and_listed_person_keeps_listing_visibility():
+    """A listed person released from detention drops from 1 to unshamed_visibility."""
+    world = make_world("sanctions.shaming.enabled=false", "adaptation.unshamed_visibility=0.3")
+    state = new_state(world)
+    i = 0
+    state.status[i] = LISTED
+    state.detained_until[i] = 3
+    state.changed.append(np.array([i]))
+    adapt(world, state, 2)
+    assert state.shown[i] == 1.0
+    state.changed.append(np.array([i]))  # released on day 3 (sanction reports it)
+    adapt(world, state, 3)
+    assert np.isclose(state.shown[i], 0.3)
+    for c in set(contacts(world, i)):  # nobody else is listed: exposure is person 0's share
+        assert np.isclose(state.exposure[c], 0.3 * contacts(world, i).count(c))

@@ -1,0 +1,308 @@
+"""observe against per-person loops of its documented channels.
+
+observe draws, so these tests compare distributions over R independent days (each with its
+own seeded generator) on a few dozen people, against probabilities and rates computed
+person by person from observe's docstring:
+
+- a true event of behaviour b by person i (group g, region r) is seen with
+  q = 1 - (1 - p_records[b]) (1 - min(p_camera[b] I[r] watch[g], 1)) prod_contacts (1 - p_inform[b]);
+  over R days its count is Binomial(R, q);
+- false matches hit person i at false_match_rate I[r] watch[g] multiplier[g] a day, record
+  errors at rate, malicious reports at sum over filers f of rate' w(f, i) / W(f), where
+  rate' = rate (1 + reward_elasticity max(reward, 0)) and w = other_group_bias for a contact
+  of the other group, 1 otherwise; each of these counts is Poisson over R days.
+
+Tolerance: 5 standard errors per person (plus 1 for discreteness), and a chi-square bound
+(k + 5 sqrt(2k)) over the whole table. Detained people must get exactly nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from credsim.phases.behave import Events, behave
+from credsim.phases.observe import observe
+
+from .helpers import (
+    BEHAVIOURS,
+    binomial_tolerance,
+    chi_square_bound,
+    contacts,
+    group_of,
+    make_world,
+    new_state,
+    poisson_tolerance,
+    rng,
+    tally,
+)
+
+DAY = 9
+INTENSITY = "surveillance.intensity=[0.5, 1.0, 1.5, 2.0, 0.5, 1.0, 3.0, 2.0]"
+NO_FALSE = (
+    "observation.cameras.false_match_rate=0.0",
+    "observation.malicious.rate=0.0",
+    "observation.record_errors.rate=0.0",
+)
+CHANNELS = (
+    "behaviours.bad_driving.p_records=0.2",
+    "behaviours.bad_driving.p_camera=0.3",
+    "behaviours.religious_practice.p_camera=0.1",
+    "behaviours.religious_practice.p_inform=0.05",
+    "behaviours.online_criticism.p_records=0.2",
+    "behaviours.online_criticism.p_inform=0.02",
+    "behaviours.fraud.p_records=0.5",
+    "behaviours.fraud.p_inform=0.05",
+    "behaviours.video_games.p_records=0.0",
+    "behaviours.debt_default.p_records=0.9",
+)
+SEEN = ("bad_driving", "debt_default", "fraud", "video_games", "religious_practice", "online_criticism")
+
+
+def p_seen(world, i: int, name: str) -> tuple[float, float, float]:
+    """(records, camera, informant) probabilities of catching one event of ``name`` by i."""
+    sc = world.scenario
+    spec = sc.behaviours[name]
+    g = sc.group_names[group_of(world, i)]
+    intensity = sc.surveillance.intensity[int(world.region[i])]
+    p_rec = spec.p_records if sc.observation.records.enabled else 0.0
+    p_cam = min(spec.p_camera * intensity * sc.observation.cameras.watch.get(g, 1.0), 1.0) if sc.observation.cameras.enabled else 0.0
+    missed_by_all = 1.0
+    if sc.observation.informants.enabled:
+        for _ in contacts(world, i):
+            missed_by_all *= 1.0 - spec.p_inform
+    return p_rec, p_cam, 1.0 - missed_by_all
+
+
+def all_events(world, names) -> Events:
+    """Every person does each of ``names`` once (ordered by behaviour, then person)."""
+    person, behaviour = [], []
+    for name in sorted(names, key=BEHAVIOURS.index):
+        person += list(range(world.n_agents))
+        behaviour += [BEHAVIOURS.index(name)] * world.n_agents
+    return Events(np.array(person, np.int32), np.array(behaviour, np.int16))
+
+
+def test_true_events_are_seen_with_the_documented_probability_and_informants_are_contacts():
+    world = make_world(*NO_FALSE, *CHANNELS, INTENSITY)
+    n = world.n_agents
+    events = all_events(world, SEEN)
+    state = new_state(world)
+    reps = 600
+    seen = np.zeros((len(BEHAVIOURS), n), np.int64)
+    paid = np.zeros(n, np.int64)
+    camera_by_group = np.zeros(world.n_groups)
+    informant_by_group = np.zeros(world.n_groups)
+    detections_by_region = np.zeros(world.layout.n_regions, np.int64)
+    events_group = np.bincount(world.group[events.person], minlength=world.n_groups)
+    for r in range(reps):
+        t = tally(world)
+        state.detections_today[:] = 0
+        obs = observe(world, state, events, DAY, rng(11, r), t)
+        assert obs.true.all() and obs.informant_true.all()
+        pairs = list(zip(obs.person.tolist(), obs.behaviour.tolist()))
+        assert len(set(pairs)) == len(pairs)  # each event is recorded at most once
+        np.add.at(seen, (obs.behaviour, obs.person), 1)
+        np.add.at(paid, obs.informant, 1)
+        # Tally: exact per-group counts of what was passed in and what was seen.
+        prot = [BEHAVIOURS.index(b) for b in SEEN if world.scenario.behaviours[b].protected]
+        harm = [BEHAVIOURS.index(b) for b in SEEN if world.scenario.behaviours[b].harmful]
+        np.testing.assert_array_equal(t.values["events_protected"], events_group / len(SEEN) * len(prot))
+        np.testing.assert_array_equal(t.values["events_harmful"], events_group / len(SEEN) * len(harm))
+        np.testing.assert_array_equal(t.values["observations"], np.bincount(world.group[obs.person], minlength=world.n_groups))
+        assert t.values["false_observations"].sum() == 0
+        assert t.values["informant_reports"].sum() == len(obs.informant)
+        assert state.detections_today.sum() == t.values["camera_detections"].sum()
+        camera_by_group += t.values["camera_detections"]
+        informant_by_group += t.values["informant_reports"]
+        detections_by_region += state.detections_today
+
+    chi2, cells, misses = 0.0, 0, []
+    exp_paid = np.zeros(n)
+    exp_camera = np.zeros(world.n_groups)
+    exp_informant = np.zeros(world.n_groups)
+    exp_region = np.zeros(world.layout.n_regions)
+    for name in SEEN:
+        b = BEHAVIOURS.index(name)
+        for i in range(n):
+            p_rec, p_cam, p_inf = p_seen(world, i, name)
+            q = 1.0 - (1.0 - p_rec) * (1.0 - p_cam) * (1.0 - p_inf)
+            g = group_of(world, i)
+            exp_camera[g] += reps * p_cam
+            exp_informant[g] += reps * p_inf
+            exp_region[int(world.region[i])] += reps * p_cam
+            mine = contacts(world, i)
+            for c in mine:  # the informant is one contact drawn at random
+                exp_paid[c] += reps * p_inf / len(mine)
+            x = int(seen[b, i])
+            if q in (0.0, 1.0):
+                assert x == reps * q, (name, i, x)
+                continue
+            if abs(x - reps * q) > binomial_tolerance(reps, q):
+                misses.append((name, i, x, reps * q))
+            chi2 += (x - reps * q) ** 2 / (reps * q * (1 - q))
+            cells += 1
+    assert not misses, misses[:10]
+    assert chi2 <= chi_square_bound(cells), (chi2, cells)
+    # Sums of independent Bernoulli draws: variance <= mean, so sqrt(mean) is a safe scale.
+    for observed, expected in ((camera_by_group, exp_camera), (informant_by_group, exp_informant),
+                               (detections_by_region, exp_region), (paid, exp_paid)):
+        for x, m in zip(observed, expected):
+            if m == 0:
+                assert x == 0
+            else:
+                assert abs(x - m) <= poisson_tolerance(m), (x, m)
+
+
+def test_channels_switched_off_see_nothing():
+    world = make_world(*NO_FALSE, *CHANNELS, INTENSITY, "observation.records.enabled=false",
+                       "observation.cameras.enabled=false", "observation.informants.enabled=false")
+    state = new_state(world)
+    events = all_events(world, SEEN)
+    for r in range(20):
+        obs = observe(world, state, events, DAY, rng(12, r), tally(world))
+        assert len(obs) == 0 and len(obs.informant) == 0
+
+
+@pytest.fixture
+def detained_state():
+    def make(world):
+        state = new_state(world)
+        state.detained_until[[2, 25, 31]] = DAY + 1  # detained
+        state.detained_until[7] = DAY  # released today: seen again
+        return state, {2, 25, 31}
+    return make
+
+
+class FalseOnly:
+    """observe with no true events, ``reps`` days; tallies per person what was received
+    (``got``) and what was filed (``filed``, malicious filers are paid as informants)."""
+
+    def __init__(self, world, state):
+        self.world, self.state = world, state
+        self.got = np.zeros(world.n_agents, np.int64)
+        self.filed = np.zeros(world.n_agents, np.int64)
+
+    def days(self, reps, seed):
+        world, state = self.world, self.state
+        for r in range(reps):
+            t = tally(world)
+            state.detections_today[:] = 0
+            obs = observe(world, state, Events(np.zeros(0, np.int32), np.zeros(0, np.int16)), DAY, rng(seed, r), t)
+            assert not obs.true.any() and not obs.informant_true.any()
+            np.add.at(self.got, obs.person, 1)
+            np.add.at(self.filed, obs.informant, 1)
+            by_group = np.bincount(world.group[obs.person], minlength=world.n_groups)
+            np.testing.assert_array_equal(t.values["false_observations"], by_group)
+            np.testing.assert_array_equal(t.values["observations"], by_group)
+            yield obs, t
+
+
+def check_poisson(observed, expected_per_day, reps, what):
+    chi2, cells, misses = 0.0, 0, []
+    for i, (x, q) in enumerate(zip(observed, expected_per_day)):
+        m = reps * q
+        if m == 0:
+            assert x == 0, f"{what}: person {i} got {x} at rate 0"
+            continue
+        if abs(x - m) > poisson_tolerance(m):
+            misses.append((i, int(x), round(m, 1)))
+        chi2 += (x - m) ** 2 / m
+        cells += 1
+    assert not misses, f"{what} outside 5 standard errors (person, observed, expected): {misses}"
+    assert chi2 <= chi_square_bound(cells), (what, chi2, cells)
+
+
+def test_false_matches_per_person_rate(detained_state):
+    world = make_world(
+        *NO_FALSE, INTENSITY,
+        "observation.cameras.false_match_rate=0.02",
+        "observation.cameras.false_match_multiplier={majority = 1.0, minority = 5.0}",
+    )
+    state, detained = detained_state(world)
+    sc = world.scenario
+    cams = sc.observation.cameras
+    alleged = BEHAVIOURS.index(cams.false_match_alleges)
+    reps = 500
+    run = FalseOnly(world, state)
+    for obs, t in run.days(reps, seed=13):
+        assert (obs.behaviour == alleged).all()
+        np.testing.assert_array_equal(t.values["false_matches"], np.bincount(world.group[obs.person], minlength=world.n_groups))
+        # False matches are camera detections of the person's region.
+        np.testing.assert_array_equal(state.detections_today, np.bincount(world.region[obs.person], minlength=world.layout.n_regions))
+    rate = []
+    for i in range(world.n_agents):
+        g = sc.group_names[group_of(world, i)]
+        r = cams.false_match_rate * sc.surveillance.intensity[int(world.region[i])] * cams.watch.get(g, 1.0) * cams.false_match_multiplier.get(g, 1.0)
+        rate.append(0.0 if i in detained else r)
+    check_poisson(run.got, rate, reps, "false matches")
+
+
+@pytest.mark.parametrize("bias", [1.0, 3.0])
+def test_malicious_reports_per_target_and_per_filer(detained_state, bias):
+    world = make_world(
+        *NO_FALSE,
+        "observation.malicious.rate=0.01",
+        "observation.malicious.reward_elasticity=0.5",
+        f"observation.malicious.other_group_bias={bias}",
+        "score.informant_reward=2",
+    )
+    state, detained = detained_state(world)
+    n = world.n_agents
+    mal = world.scenario.observation.malicious
+    alleged = BEHAVIOURS.index(mal.alleges)
+    rate = mal.rate * (1.0 + mal.reward_elasticity * 2.0)
+    reps = 800
+    run = FalseOnly(world, state)
+    for obs, t in run.days(reps, seed=14 + int(bias)):
+        assert (obs.behaviour == alleged).all()
+        assert len(obs.informant) == len(obs)  # each report pays its filer
+        np.testing.assert_array_equal(t.values["malicious_reports"], np.bincount(world.group[obs.person], minlength=world.n_groups))
+    target_rate = [0.0] * n
+    filer_rate = [0.0] * n
+    for f in range(n):
+        mine = contacts(world, f)
+        if f in detained or not mine:
+            continue
+        weight = [bias if group_of(world, c) != group_of(world, f) else 1.0 for c in mine]
+        total = sum(weight)
+        for c, w in zip(mine, weight):
+            if c in detained:
+                continue  # a report on a detained person is dropped, and its filer not paid
+            target_rate[c] += rate * w / total
+            filer_rate[f] += rate * w / total
+    check_poisson(run.got, target_rate, reps, "malicious reports received")
+    check_poisson(run.filed, filer_rate, reps, "malicious reports filed")
+
+
+def test_record_errors_per_person_rate(detained_state):
+    world = make_world(*NO_FALSE, "observation.record_errors.rate=0.03")
+    state, detained = detained_state(world)
+    alleged = BEHAVIOURS.index(world.scenario.observation.record_errors.alleges)
+    reps = 700
+    run = FalseOnly(world, state)
+    for obs, t in run.days(reps, seed=16):
+        assert (obs.behaviour == alleged).all()
+        np.testing.assert_array_equal(t.values["record_errors"], np.bincount(world.group[obs.person], minlength=world.n_groups))
+    check_poisson(run.got, [0.0 if i in detained else 0.03 for i in range(world.n_agents)], reps, "record errors")
+
+
+def test_detained_people_are_never_seen_in_a_whole_day(detained_state):
+    """behave then observe with every channel and every false source at high rates."""
+    world = make_world(
+        "behaviours.religious_practice.rate={majority = 0.5, minority = 0.5}",
+        "behaviours.religious_practice.p_records=0.5",
+        "behaviours.bad_driving.rate={majority = 0.3, minority = 0.3}",
+        "observation.cameras.false_match_rate=0.05",
+        "observation.malicious.rate=0.05",
+        "observation.record_errors.rate=0.05",
+    )
+    state, detained = detained_state(world)
+    free_seen = 0
+    for r in range(150):
+        events = behave(world, state, DAY, rng(17, r))
+        obs = observe(world, state, events, DAY, rng(18, r), tally(world))
+        assert not set(obs.person.tolist()) & detained
+        assert not set(obs.informant[~obs.informant_true].tolist()) & detained  # detained people file nothing
+        free_seen += int((obs.person == 7).sum())
+    assert free_seen > 0

@@ -1,0 +1,96 @@
+"""Every built-in scenario loads, runs, and shows the feature that defines it."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+import credsim
+from credsim.scenario import builtin_names, builtin_path
+
+SCENARIOS = ("baseline", "beijing-2020", "city", "court-blacklist", "reform", "rongcheng", "sesame", "xinjiang")
+
+
+def test_the_seven_scenarios_and_the_default_exist():
+    assert set(SCENARIOS) <= set(builtin_names())
+
+
+@functools.cache
+def run(name: str, size: int, days: int, seed: int = 11):
+    scenario = credsim.load_scenario(name, [f"population.size={size}", f"population.days={days}"])
+    return credsim.simulate(scenario, seed)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_each_runs_30_days_at_10000(name):
+    result = run(name, 10_000, 30)
+    assert result.summary["population"] == 10_000
+    assert result.daily.num_rows == 30 * len(result.scenario.population.groups)
+    listed = result.daily["listed"].to_numpy()
+    assert (listed >= 0).all() and (listed <= 10_000).all()
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_each_cites_its_sources(name):
+    text = builtin_path(name).read_text(encoding="utf-8")
+    scenario = credsim.load_scenario(name)
+    assert scenario.meta.sources, "meta.sources must not be empty"
+    assert scenario.meta.description
+    if name != "city" and name != "baseline":
+        assert "FACTS.md" in text, "a scenario of a real system cites the published figures it uses"
+    assert "assumption" in text, "what is not sourced is marked as an assumption"
+
+
+def test_baseline_lists_nobody_and_sanctions_nobody():
+    summary = run("baseline", 20_000, 365).summary
+    for group in summary["by_group"].values():
+        assert group["ever_listed"] == 0
+        assert group["detained_rate"] == 0
+        assert group["blocked_per_1000_per_year"] == 0
+
+
+def test_reform_has_no_unjust_listings_where_beijing_has_them():
+    beijing = run("beijing-2020", 20_000, 365).summary
+    reform = run("reform", 20_000, 365).summary
+    assert beijing["overall"]["unjust_share"] > 0  # the feature reform removes is there to remove
+    assert reform["overall"]["unjust_share"] == 0
+    assert reform["overall"]["appeals_upheld"] > beijing["overall"]["appeals_upheld"]
+
+
+def test_xinjiang_minority_listed_more_and_detained():
+    summary = run("xinjiang", 20_000, 365).summary
+    minority = summary["by_group"]["minority"]
+    assert minority["disparate_impact"] > 1
+    assert minority["detained_rate"] > 0
+    assert summary["by_group"]["majority"]["detained_rate"] < minority["detained_rate"]
+    assert minority["chilling_index"] > summary["by_group"]["majority"]["chilling_index"]
+
+
+def test_court_blacklist_lists_only_by_judgment_and_blocks_travel():
+    result = run("court-blacklist", 20_000, 730)
+    assert result.scenario.listing.threshold == result.scenario.score.min  # the score lists nobody
+    assert result.summary["overall"]["ever_listed"] > 0
+    assert result.summary["overall"]["blocked_per_1000_per_year"] > 0
+    daily = result.daily
+    assert daily["blocked_rail"].to_numpy().sum() > 0 and daily["blocked_flight"].to_numpy().sum() > 0
+    # a two-year term: nobody leaves by term before 730 days
+    assert (result.episodes.filter(result.episodes["exit"].to_numpy(zero_copy_only=False) == "term").num_rows) == 0
+
+
+def test_sesame_is_a_private_score_without_state_sanctions():
+    result = run("sesame", 10_000, 120)
+    scores = result.state.score
+    assert scores.min() >= 350 and scores.max() <= 950
+    assert result.summary["overall"]["blocked_per_1000_per_year"] == 0
+    assert result.summary["overall"]["detained_rate"] == 0
+    assert result.scenario.score.deltas["video_games"] == 0  # the misreported rule is not applied
+
+
+def test_rongcheng_grades_partition_everyone():
+    result = run("rongcheng", 10_000, 60)
+    grades = [c for c in result.daily.column_names if c.startswith("grade_")]
+    assert grades == ["grade_AAA", "grade_AA", "grade_A", "grade_B", "grade_C", "grade_D"]
+    total = sum(result.daily[c].to_numpy() for c in grades)
+    np.testing.assert_allclose(total, 1.0, atol=1e-12)
