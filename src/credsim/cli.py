@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -24,7 +25,7 @@ from credsim.compare import compare_summaries, to_csv
 from credsim.errors import CredsimError
 from credsim.resources import check_memory
 from credsim.results import read_summary, write_run
-from credsim.scenario import DEFAULT_SCENARIO, describe_builtins, load_scenario
+from credsim.scenario import DEFAULT_SCENARIO, builtin_names, describe_builtins, load_scenario
 from credsim.simulate import simulate
 
 app = typer.Typer(
@@ -50,7 +51,7 @@ HEADLINES = (
 
 
 def _fail(error: Exception) -> None:
-    err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -239,8 +240,12 @@ def calibrate(
 
 
 def _summary_of(source: str, population: int | None, days: int | None, seed: int) -> dict:
+    """A run folder's summary, or a fresh run's. A bare built-in name is always the
+    scenario, even where a folder of that name exists (write ./NAME for the folder)."""
     path = Path(source)
-    if path.is_dir():
+    if path.is_dir() and source not in builtin_names():
+        if population is not None or days is not None:
+            err.print(f"note: {source} is a finished run; --population and --days do not apply to it")
         try:
             return read_summary(path)
         except FileNotFoundError as error:

@@ -7,7 +7,8 @@ The rules (listing's docstring), in order each day:
    immediate behaviour (true or false); with notice_days = 0 the notice is a listing at once.
 A new case is wrongful if score_clean >= threshold and no true immediate event, else unjust
 if score_fair >= threshold and no true immediate event of an unprotected behaviour, else
-rules. On notice a person objects with p_wrongful or p_rightful times access (capped at 1).
+rules. On notice a person objects with p_wrongful or p_rightful times access (capped at 1);
+with appeal switched off there is no queue, and nobody objects.
 
 The deterministic tests set the objection probabilities to 0 or 1 (p_wrongful = 1,
 p_rightful = 0, access 1 for the majority and 0 for the minority), so no draw decides
@@ -122,7 +123,7 @@ class Reference:
             self.next_case += 1
             self.counts["notices"][g] += 1
             objection = rules.objection
-            if objection.enabled:
+            if objection.enabled and self.sc.appeal.enabled:  # no queue, no objections
                 p = (objection.p_wrongful if cls == WRONGFUL else objection.p_rightful)
                 p = min(p * objection.access.get(self.sc.group_names[g], 1.0), 1.0)
                 assert p in (0.0, 1.0), "the deterministic test needs probabilities of 0 or 1"
@@ -189,10 +190,12 @@ def compare(world, state, ref, t, before_queue):
         assert t.values[name].tolist() == values, name
 
 
+@pytest.mark.parametrize("switches", [[], ["appeal.enabled=false"], ["listing.objection.enabled=false"]],
+                         ids=["objections", "no_appeal", "no_objections"])
 @pytest.mark.parametrize("notice_days", [0, 3])
-@pytest.mark.parametrize("seed", range(12))
-def test_random_situations_match_the_loop(seed, notice_days):
-    world = make_world(*RULES_OVERRIDES, f"listing.notice_days={notice_days}")
+@pytest.mark.parametrize("seed", range(8))
+def test_random_situations_match_the_loop(seed, notice_days, switches):
+    world = make_world(*RULES_OVERRIDES, f"listing.notice_days={notice_days}", *switches)
     state, obs = random_situation(world, seed)
     ref = Reference(world, state)
     ref.run(obs, DAY)

@@ -273,6 +273,11 @@ def test_malicious_reports_per_target_and_per_filer(detained_state, bias):
             filer_rate[f] += rate * w / total
     check_poisson(run.got, target_rate, reps, "malicious reports received")
     check_poisson(run.filed, filer_rate, reps, "malicious reports filed")
+    # Per group of the target (where the bias shows most): Poisson, 5 standard errors.
+    for g in range(world.n_groups):
+        members = [i for i in range(n) if group_of(world, i) == g]
+        x, m = int(run.got[members].sum()), reps * sum(target_rate[i] for i in members)
+        assert abs(x - m) <= poisson_tolerance(m), (g, x, m)
 
 
 def test_record_errors_per_person_rate(detained_state):

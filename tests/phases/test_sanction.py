@@ -6,10 +6,11 @@ From sanction's docstring:
   (detained while day < detained_until); release on the day detained_until is reached;
 - travel ban: listed, not detained people try purchase_rate * income ** income_elasticity
   tickets a day (Poisson), rail_share of them rail; every attempt is blocked and counted;
-- employment: while listed, income moves toward floor * base by fall_rate of the gap a day;
-  otherwise toward its target (base, or base * (1 + income_bonus) for green-channel people)
-  by recovery_rate; an income within 1e-4 * base of its target is put on it; detained
-  people earn nothing;
+- employment: while listed, income falls toward floor * base by fall_rate of the gap a day
+  (an income below the floor, after detention, climbs to it by recovery_rate); otherwise it
+  moves toward its target (base, or base * (1 + income_bonus) for green-channel people) by
+  recovery_rate; an income within 1e-4 * base of its target is put on it; detained people
+  earn nothing;
 - internet, schooling (dependent-days), shaming: counted listed person-days; green channel:
   free, not detained people with score >= threshold, counted.
 
@@ -66,7 +67,8 @@ def reference_income(world, incomes, status, score, detained_until, day):
         target = base * (1.0 + sc.green_channel.income_bonus) if rewarded else base
         if listed and sc.employment.enabled:
             target = sc.employment.floor * base
-            new = income + sc.employment.fall_rate * (target - income) if income > target else income
+            rate = sc.employment.fall_rate if income > target else sc.employment.recovery_rate
+            new = income + rate * (target - income)
         elif sc.employment.enabled:
             new = income + sc.employment.recovery_rate * (target - income)
         else:
@@ -84,7 +86,7 @@ def income_situation(world, seed):
     status = [FREE] * n
     detained = [NOT_DETAINED] * n
     for i in range(n):
-        kind = i % 8
+        kind = i % 9
         base = float(world.base_income[i])
         if kind == 0:  # listed, at base: falls to the floor
             status[i] = LISTED
@@ -100,8 +102,10 @@ def income_situation(world, seed):
             status[i], state.income[i], state.score[i] = NOTICE, base * 0.7, 1100.0
         elif kind == 6:  # detained (free), released part-way
             detained[i] = START + 1 + int(gen.integers(0, 20))
-        else:  # free, rich after a bonus, score fallen: back to base
+        elif kind == 7:  # free, rich after a bonus, score fallen: back to base
             state.income[i] = base * 1.03
+        else:  # listed, below the floor (out of detention): climbs to the floor
+            status[i], state.income[i] = LISTED, base * 0.1
     arrange(world, state, START, status, [START - 3] * n, detained_until=detained)
     return state
 
@@ -124,24 +128,24 @@ def test_income_over_days_matches_the_loop(overrides):
         np.testing.assert_allclose(state.income / scale, np.array(incomes) / scale, rtol=0, atol=1e-5, err_msg=str(day))
         assert_counters_match(world, state, day)
     # The situations did what they were made for.
-    for i in range(0, world.n_agents, 8):
+    for i in range(0, world.n_agents, 9):
         assert state.income[i] < world.base_income[i] or "sanctions.employment.enabled=false" in overrides
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: sanction.py _pay sets step 0 for a listed person at or below the floor, so a "
-                   "listed person whose income is below the floor (0 after detention) never moves toward it")
 def test_listed_person_below_the_floor_moves_toward_it():
-    """Documented: while listed, income moves toward floor * base by fall_rate of the gap a
-    day. Someone released from detention (income 0) who is still listed is below the floor;
-    their income should move toward the floor, not stay at 0 for the rest of the listing."""
+    """Someone released from detention (income 0) who is still listed is below the floor; their
+    income climbs to it by recovery_rate of the gap a day (not stuck at 0 for the rest of the
+    listing): after d days, floor * base * (1 - (1 - recovery_rate) ** d)."""
     world = make_world("sanctions.travel_ban.enabled=false")
     n = world.n_agents
     state = new_state(world)
     arrange(world, state, START, [LISTED] * n, [START - 3] * n, detained_until=[START] * n)  # released today
     state.income[:] = 0.0  # no income while detained
+    employment = world.scenario.sanctions.employment
     for day in range(START, START + 5):
         sanction(world, state, NO_OBS, day, rng(day), tally(world))
-    assert (state.income > 0).all()
+        expected = employment.floor * world.base_income.astype(float) * (1 - (1 - employment.recovery_rate) ** (day - START + 1))
+        np.testing.assert_allclose(state.income, expected, rtol=1e-5)
 
 
 def test_detention_windows_match_the_loop():

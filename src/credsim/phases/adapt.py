@@ -83,7 +83,7 @@ def _reallocate(world: World, state: State) -> None:
     total = world.initial_intensity.sum()
     if detections.sum() <= 0 or total <= 0:
         return
-    share = detections / detections.sum()
-    floor = MIN_INTENSITY_SHARE / len(share)
-    share = np.maximum(share, floor)
-    state.intensity[:] = total * share / share.sum()
+    # Everyone keeps the floor; the rest is shared in proportion to detections.
+    floor = MIN_INTENSITY_SHARE / len(detections)
+    share = floor + (1.0 - floor * len(detections)) * detections / detections.sum()
+    state.intensity[:] = total * share

@@ -32,7 +32,7 @@ def appeal(world: World, state: State, day: int, rng: np.random.Generator, tally
     person, filed = _take(state, capacity)
     state.appeal_credit -= len(person)
     if state.queue_length() == 0:
-        state.appeal_credit = min(state.appeal_credit, 1.0)  # idle capacity is not banked
+        state.appeal_credit %= 1.0  # idle capacity is not banked: only the fraction carries
 
     if len(person) == 0:
         return

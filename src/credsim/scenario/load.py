@@ -229,7 +229,9 @@ def _describe(err: dict[str, Any]) -> str:
     if kind == "missing":
         return f"{field}: required field is missing"
     if kind == "extra_forbidden":
-        return f"{field}: unknown field (check its spelling)"
+        known = _check_path([str(p) for p in err["loc"]])
+        known = known.split("; ", 1)[1] if known and "; " in known else "check its spelling"
+        return f"{field}: unknown field; {known}"
     if kind == "value_error":
         message = str(err["msg"]).removeprefix("Value error, ")
         return message if field == "(top level)" else f"{field}: {message}"

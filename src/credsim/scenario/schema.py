@@ -25,7 +25,8 @@ MAX_DAYS = 100 * 365
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `threshold = true` or `min_days = "365"` is a mistake to report, not to coerce
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Switch(Section):

@@ -1,0 +1,71 @@
+"""One measurement, in a fresh process: the benchmark runner starts this as a subprocess so
+that peak memory belongs to one run alone.
+
+    python benchmarks/measure.py credsim SCENARIO N DAYS SEED
+    python benchmarks/measure.py mesa - N DAYS SEED
+
+Prints one JSON line: seconds to build, seconds to simulate the days, peak resident memory
+above the baseline after imports, and the final listed fraction per group.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def current_rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def measure_credsim(scenario: str, n: int, days: int, seed: int) -> dict:
+    import credsim
+    from credsim.phases.record import Recorder
+    from credsim.state import initial_state
+    from credsim.step import step
+    from credsim.world import build_world
+    import numpy as np
+
+    resolved = credsim.load_scenario(scenario, [f"population.size={n}", f"population.days={days}"])
+    baseline = current_rss_bytes()
+    start = time.perf_counter()
+    world = build_world(resolved, np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,)))))
+    state = initial_state(world)
+    recorder = Recorder(world, days)
+    built = time.perf_counter()
+    for day in range(days):
+        step(world, state, day, seed, recorder)
+    done = time.perf_counter()
+    groups = list(resolved.population.groups)
+    listed = {g: float(state.n_listed[i] / world.group_size[i]) for i, g in enumerate(groups)}
+    return {"build_s": built - start, "simulate_s": done - built, "peak_bytes": peak_rss_bytes() - baseline, "listed": listed}
+
+
+def measure_mesa(n: int, days: int, seed: int) -> dict:
+    sys.path.insert(0, str(Path(__file__).parent))
+    import mesa_reference
+
+    baseline = current_rss_bytes()
+    start = time.perf_counter()
+    model = mesa_reference.ReferenceModel(n, seed=seed)
+    built = time.perf_counter()
+    for _ in range(days):
+        model.step()
+    done = time.perf_counter()
+    frame = model.datacollector.get_model_vars_dataframe()
+    listed = {"group0": float(frame["listed_0"].iloc[-1]), "group1": float(frame["listed_1"].iloc[-1])}
+    return {"build_s": built - start, "simulate_s": done - built, "peak_bytes": peak_rss_bytes() - baseline, "listed": listed}
+
+
+if __name__ == "__main__":
+    engine, scenario, n, days, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    result = measure_mesa(n, days, seed) if engine == "mesa" else measure_credsim(scenario, n, days, seed)
+    print(json.dumps(result))

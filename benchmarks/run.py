@@ -1,0 +1,148 @@
+"""credsim's benchmark suite: one command, a table, a JSON file.
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python benchmarks/run.py                      # every suite
+    .venv/bin/python benchmarks/run.py --suite peer --repeats 3
+
+Suites:
+- throughput: the default scenario (city) and beijing-2020 at 1 M, 10 M and 21.5 M people
+  for 365 days;
+- scaling: city from 100 k to 21.5 M people for 365 days, and 1 M people for 30 to 730 days;
+- peer: the reference model (benchmarks/README.md) in Mesa and in credsim, 10 k and 100 k
+  people, 365 days, with the ratio of throughputs and a check that both list the same
+  fraction of each group (a two-proportion z-test: |z| < 3);
+- big: city at 100 M people for 30 days.
+
+Each measurement runs in a fresh process (benchmarks/measure.py) so that its peak memory is
+its own. Throughput is person-days per second of the simulated days (building the
+population is timed separately); memory is peak resident memory above the baseline after
+imports, per person. Figures are medians over --repeats runs. Timings are never asserted in
+tests: this command reports them, docs/performance.md records them with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+HERE = Path(__file__).parent
+REFERENCE = str(HERE / "reference.toml")
+SUITES = {
+    "throughput": [("credsim", s, n, 365) for s in ("city", "beijing-2020") for n in (1_000_000, 10_000_000, 21_500_000)],
+    "scaling": [("credsim", "city", n, 365) for n in (100_000, 300_000, 1_000_000, 3_000_000)]
+    + [("credsim", "city", 1_000_000, d) for d in (30, 90, 730)],
+    "peer": [(engine, REFERENCE, n, 365) for n in (10_000, 100_000) for engine in ("credsim", "mesa")],
+    "big": [("credsim", "city", 100_000_000, 30)],
+}
+console = Console()
+
+
+def measure(engine: str, scenario: str, n: int, days: int, seed: int) -> dict:
+    command = [sys.executable, str(HERE / "measure.py"), engine, scenario, str(n), str(days), str(seed)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_case(engine: str, scenario: str, n: int, days: int, repeats: int) -> dict:
+    runs = [measure(engine, scenario, n, days, seed) for seed in range(repeats)]
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return {"engine": engine, "scenario": Path(scenario).stem, "people": n, "days": days, "error": failed[0]["error"]}
+    simulate_s = statistics.median(r["simulate_s"] for r in runs)
+    return {
+        "engine": engine,
+        "scenario": Path(scenario).stem,
+        "people": n,
+        "days": days,
+        "repeats": repeats,
+        "build_s": statistics.median(r["build_s"] for r in runs),
+        "simulate_s": simulate_s,
+        "person_days_per_s": n * days / simulate_s,
+        "bytes_per_person": statistics.median(r["peak_bytes"] for r in runs) / n,
+        "listed": runs[0]["listed"],
+        "runs": runs,
+    }
+
+
+def peer_checks(rows: list[dict]) -> list[dict]:
+    checks = []
+    for n in sorted({r["people"] for r in rows if r["scenario"] == "reference"}):
+        pair = {r["engine"]: r for r in rows if r["scenario"] == "reference" and r["people"] == n and "error" not in r}
+        if len(pair) < 2:
+            continue
+        ours, theirs = pair["credsim"], pair["mesa"]
+        check = {"people": n, "speedup": ours["person_days_per_s"] / theirs["person_days_per_s"]}
+        sizes = {"group0": 0.9 * n, "group1": 0.1 * n}
+        for group, size in sizes.items():
+            p1, p2 = ours["listed"][group], theirs["listed"][group]
+            pooled = (p1 + p2) / 2
+            se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * 2 / size)
+            check[f"{group}_credsim"], check[f"{group}_mesa"], check[f"{group}_z"] = p1, p2, (p1 - p2) / se
+        check["same_within_sampling_error"] = all(abs(check[f"{g}_z"]) < 3 for g in sizes)
+        checks.append(check)
+    return checks
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory / 2**30, 1), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", choices=[*SUITES, "all"], default="all", action="append")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None, help="JSON file [default: benchmarks/results/DATE.json]")
+    args = parser.parse_args()
+    chosen = [s for s in (args.suite if isinstance(args.suite, list) else [args.suite]) if s != "all"] or list(SUITES)
+
+    rows = []
+    table = Table(title="credsim benchmarks", header_style="bold")
+    for column in ("suite", "engine", "scenario", "people", "days", "build s", "simulate s", "person-days/s", "bytes/person"):
+        table.add_column(column, justify="left" if column in ("suite", "engine", "scenario") else "right")
+    for suite in chosen:
+        for engine, scenario, n, days in SUITES[suite]:
+            console.print(f"[dim]{suite}: {engine} {Path(scenario).stem} {n:,} x {days} days ...[/]")
+            row = {"suite": suite, **run_case(engine, scenario, n, days, args.repeats)}
+            rows.append(row)
+            if "error" in row:
+                table.add_row(suite, engine, row["scenario"], f"{n:,}", str(days), "", "", "failed: " + row["error"][:40], "")
+            else:
+                table.add_row(suite, engine, row["scenario"], f"{n:,}", str(days), f"{row['build_s']:.2f}", f"{row['simulate_s']:.2f}",
+                              f"{row['person_days_per_s']:.3g}", f"{row['bytes_per_person']:.0f}")
+    console.print(table)
+    checks = peer_checks(rows)
+    for check in checks:
+        console.print(
+            f"peer at {check['people']:,}: credsim is {check['speedup']:.0f}x Mesa; listed fraction group1 "
+            f"{check['group1_credsim']:.4f} vs {check['group1_mesa']:.4f} (z = {check['group1_z']:+.2f}), group0 "
+            f"{check['group0_credsim']:.5f} vs {check['group0_mesa']:.5f} (z = {check['group0_z']:+.2f}): "
+            + ("same within sampling error" if check["same_within_sampling_error"] else "DIFFERENT")
+        )
+    out = args.out or HERE / "results" / f"{dt.datetime.now():%Y-%m-%d-%H%M}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": machine(), "repeats": args.repeats, "rows": rows, "peer": checks}, indent=2) + "\n")
+    console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,395 @@
+"""Experiment files: the schema (pydantic, unknown keys rejected) and loading.
+
+An experiment is a base scenario, fixed overrides, the parameters to vary and how (a list of
+values, an evenly spaced grid, or a range to sample), the sampling method, the number of
+replicates, the root seed and the outcomes to collect::
+
+    [experiment]
+    name = "appeal-capacity"
+    base = "court-blacklist"             # a built-in name, or a path relative to this file
+    replicates = 3
+    seed = 20240501
+    overrides = { "population.size" = 20000, "population.days" = 365 }
+    outcomes = ["overall.median_days_listed", "overall.wrongful_share"]
+
+    [parameters."appeal.capacity_per_million"]
+    values = [5, 10, 20, 40]
+
+    [sampling]
+    method = "grid"
+
+Anything wrong becomes an :class:`ExperimentError` naming the file, the field, what was
+expected and what was found -- the same template as the scenario loader's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from credsim.errors import CredsimError, ScenarioError
+from credsim.scenario import Scenario, load_scenario, with_overrides
+from credsim.scenario.load import _check_path  # the schema walk --set uses: one truth for paths
+
+MAX_FILE_BYTES = 1_000_000
+MAX_RUNS = 1_000_000
+PARAMETER_KEYS = ("values", "grid", "range")
+DEFAULT_OUTCOMES = (
+    "overall.ever_listed",
+    "overall.wrongful_share",
+    "overall.median_days_listed",
+    "overall.backlog_end",
+)
+# columns of the catalog that no parameter or outcome may shadow
+RESERVED = frozenset(
+    {
+        "run_id", "set_index", "replicate", "status", "error", "seed", "seed_entropy", "spawn_key",
+        "scenario_hash", "credsim_version", "git_commit", "started", "finished", "seconds", "worker",
+    }
+)  # fmt: skip
+
+Scalar = bool | int | float | str
+
+
+class ExperimentError(CredsimError):
+    """An experiment file is wrong, or an experiment cannot be run or analysed as asked."""
+
+    def __init__(self, source: str, problems: list[str], heading: str = "invalid experiment"):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {heading}\n{lines}")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ExperimentMeta(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+    description: str = Field(default="", max_length=4000)
+    base: str = Field(min_length=1, max_length=1000)
+    replicates: Annotated[int, Field(ge=1, le=10_000)] = 1
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    overrides: dict[str, Any] = Field(default_factory=dict, max_length=1000)
+    outcomes: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(default=None, min_length=1, max_length=200)
+
+
+class Grid(Section):
+    start: Annotated[float, Field(allow_inf_nan=False)]
+    stop: Annotated[float, Field(allow_inf_nan=False)]
+    num: Annotated[int, Field(ge=1, le=100_000)]
+
+
+class Parameter(Section):
+    """One varied field: exactly one of ``values``, ``grid`` or ``range``."""
+
+    values: list[Scalar] | None = Field(default=None, min_length=1, max_length=100_000)
+    grid: Grid | None = None
+    range: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(default=None, min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Parameter:
+        given = [k for k in PARAMETER_KEYS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of values, grid or range; found {', '.join(given) or 'none'}")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range must be [low, high] with low < high; found {self.range}")
+        if self.values is not None:
+            kinds = {_kind_of(v) for v in self.values}
+            if len(kinds) > 1 and kinds != {"int", "float"}:
+                raise ValueError(f"values must be all numbers, all booleans or all strings; found {self.values!r}")
+            if any(isinstance(v, float) and not math.isfinite(v) for v in self.values):
+                raise ValueError(f"values must be finite; found {self.values!r}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in PARAMETER_KEYS if getattr(self, k) is not None)
+
+
+class Sampling(Section):
+    method: Literal["grid", "latin", "sobol", "morris"] = "grid"
+    n: Annotated[int, Field(ge=1, le=MAX_RUNS)] | None = None
+    second_order: bool = False  # Sobol': also the second-order indices (N(2D+2) runs, not N(D+2))
+    levels: Annotated[int, Field(ge=2, le=100, multiple_of=2)] = 4  # Morris: grid levels
+
+
+class ExperimentFile(Section):
+    experiment: ExperimentMeta
+    parameters: dict[str, Parameter] = Field(default_factory=dict, max_length=100)
+    sampling: Sampling = Sampling()
+    outcomes: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(default=None, min_length=1, max_length=200)
+
+
+class Experiment(BaseModel):
+    """A validated experiment: the file's settings plus its resolved base scenario.
+
+    ``base`` already carries ``experiment.overrides``; ``parameters`` maps dotted scenario
+    paths to how they vary, in the file's order; ``field_types`` gives each parameter's
+    schema type (``"int"``, ``"float"``, ``"bool"`` or ``"str"``).
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    description: str
+    source: str
+    base_source: str
+    base: Scenario
+    replicates: int
+    seed: int
+    overrides: dict[str, Any]
+    parameters: dict[str, Parameter]
+    field_types: dict[str, str]
+    sampling: Sampling
+    outcomes: list[str]
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of what decides the runs: a folder holds the results of one fingerprint."""
+        data = {
+            "name": self.name,
+            "base": self.base_source,
+            "replicates": self.replicates,
+            "seed": self.seed,
+            "overrides": self.overrides,
+            "parameters": {k: v.model_dump(mode="json") for k, v in self.parameters.items()},
+            "sampling": self.sampling.model_dump(mode="json"),
+            "outcomes": self.outcomes,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read, validate and resolve an experiment file; raise :class:`ExperimentError`."""
+    path = Path(path)
+    label = str(path)
+    raw = _read_toml(path, label)
+    if isinstance(raw.get("parameters"), dict):
+        raw["parameters"] = _flatten_parameters(raw["parameters"], label)
+    return experiment_from_dict(raw, label, path.parent)
+
+
+def experiment_from_dict(raw: dict[str, Any], label: str = "<experiment>", folder: Path | None = None) -> Experiment:
+    """Validate an experiment given as a mapping (the parsed TOML); paths are relative to ``folder``."""
+    try:
+        spec = ExperimentFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ExperimentError(label, [_describe(err) for err in exc.errors()]) from None
+    meta = spec.experiment
+    problems: list[str] = []
+    if meta.outcomes is not None and spec.outcomes is not None:
+        problems.append("outcomes: give the outcomes once, either at the top of the file or in [experiment]")
+    outcomes = list(meta.outcomes or spec.outcomes or DEFAULT_OUTCOMES)
+    for i, outcome in enumerate(outcomes):
+        if any(not part for part in outcome.split(".")):
+            problems.append(f"outcomes[{i}]: expected a dotted path into summary.json such as overall.wrongful_share; found {outcome!r}")
+        elif outcome in RESERVED:
+            problems.append(f"outcomes[{i}]: {outcome!r} is a catalog column already; pick another outcome")
+    if len(set(outcomes)) != len(outcomes):
+        problems.append("outcomes: an outcome is listed twice")
+
+    base_source = meta.base
+    looks_like_path = base_source.endswith(".toml") or "/" in base_source or "\\" in base_source
+    if looks_like_path and folder is not None and not Path(base_source).is_absolute():
+        base_source = str(folder / base_source)
+    try:
+        base = load_scenario(base_source)
+    except ScenarioError as error:
+        raise ExperimentError(label, [f"experiment.base: {line}" for line in str(error).splitlines()]) from None
+
+    for dotted in meta.overrides:
+        problem = _path_problem(dotted)
+        if problem:
+            problems.append(f"experiment.overrides.{dotted}: {problem}")
+    field_types = {}
+    for dotted, parameter in spec.parameters.items():
+        problem = _path_problem(dotted)
+        if problem:
+            problems.append(f"parameters.{dotted}: {problem}")
+            continue
+        if dotted in meta.overrides:
+            problems.append(f"parameters.{dotted}: also fixed in experiment.overrides; keep one")
+        field_types[dotted] = _field_type(dotted)
+        problems.extend(_method_problems(dotted, parameter, spec.sampling.method))
+    problems.extend(_sampling_problems(spec))
+    if problems:
+        raise ExperimentError(label, problems)
+
+    if meta.overrides:
+        try:
+            base = with_overrides(base, meta.overrides)
+        except ScenarioError as error:
+            raise ExperimentError(label, [f"experiment.overrides: {p}" for p in error.problems]) from None
+    experiment = Experiment(
+        name=meta.name,
+        description=meta.description,
+        source=label,
+        base_source=meta.base,
+        base=base,
+        replicates=meta.replicates,
+        seed=meta.seed,
+        overrides=dict(meta.overrides),
+        parameters=dict(spec.parameters),
+        field_types=field_types,
+        sampling=spec.sampling,
+        outcomes=outcomes,
+    )
+    from credsim.experiments.design import count_sets  # late: design imports this module
+
+    total = count_sets(experiment) * experiment.replicates
+    if total > MAX_RUNS:
+        raise ExperimentError(label, [f"the experiment has {total:,} runs; at most {MAX_RUNS:,} are allowed"])
+    return experiment
+
+
+# ---------------------------------------------------------------------------- internals
+
+
+def _read_toml(path: Path, label: str) -> dict[str, Any]:
+    try:
+        if not path.is_file():
+            raise ExperimentError(label, ["no such experiment file"])
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ExperimentError(label, [f"file is {size:,} bytes; an experiment may be at most {MAX_FILE_BYTES:,}"])
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ExperimentError(label, [f"not valid UTF-8 text (byte {exc.start})"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentError(label, [f"not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ExperimentError(label, ["not valid TOML: nested too deeply"]) from None
+    except OSError as exc:
+        raise ExperimentError(label, [f"cannot read file: {exc.strerror}"]) from None
+
+
+def _flatten_parameters(table: dict[str, Any], label: str) -> dict[str, Any]:
+    """``[parameters.appeal.capacity_per_million]`` (nested tables) and
+    ``[parameters."appeal.capacity_per_million"]`` (one quoted key) mean the same."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict) and not any(k in node for k in PARAMETER_KEYS) and node:
+            for key, child in node.items():
+                walk(f"{prefix}.{key}" if prefix else key, child)
+        else:
+            flat[prefix] = node
+
+    walk("", table)
+    return flat
+
+
+def _path_problem(dotted: str) -> str | None:
+    parts = dotted.split(".")
+    if not dotted or any(not p for p in parts):
+        return "expected a dotted path such as appeal.capacity_per_million"
+    return _check_path(parts)
+
+
+def _field_type(dotted: str) -> str:
+    """The schema type of a scenario field: "int", "float", "bool", "str" or "other"."""
+    annotation: Any = Scenario
+    for part in dotted.split("."):
+        model = _model_in(annotation)
+        if model is not None:
+            annotation = model.model_fields[part].annotation
+        else:
+            annotation = next(
+                (typing.get_args(c)[1] for c in (annotation, *typing.get_args(annotation)) if typing.get_origin(c) is dict),
+                Any,
+            )
+    for candidate in (annotation, *typing.get_args(annotation)):
+        while typing.get_origin(candidate) is typing.Annotated:
+            candidate = typing.get_args(candidate)[0]
+        if candidate is bool:
+            return "bool"
+        if candidate is int:
+            return "int"
+        if candidate is float:
+            return "float"
+        if candidate is str:
+            return "str"
+    return "other"
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if typing.get_origin(annotation) is dict:
+        return None
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _method_problems(dotted: str, parameter: Parameter, method: str) -> list[str]:
+    where = f"parameters.{dotted}"
+    if method == "grid" and parameter.kind == "range":
+        return [f"{where}: sampling.method 'grid' needs values or grid; found range (a range is for latin, sobol or morris)"]
+    if method != "grid" and parameter.kind != "range":
+        return [f"{where}: sampling.method {method!r} needs range = [low, high]; found {parameter.kind}"]
+    return []
+
+
+def _sampling_problems(spec: ExperimentFile) -> list[str]:
+    sampling = spec.sampling
+    if sampling.method == "grid":
+        return [] if sampling.n is None else ["sampling.n: not used by method 'grid' (the grid is every combination); remove it"]
+    problems = []
+    if sampling.n is None:
+        what = {"latin": "samples", "sobol": "the base sample size N (a power of 2)", "morris": "trajectories"}[sampling.method]
+        problems.append(f"sampling.n: required field is missing for method {sampling.method!r}: {what}")
+    elif sampling.method == "sobol" and sampling.n & (sampling.n - 1):
+        problems.append(f"sampling.n: Sobol' sampling needs a power of 2 (e.g. {1 << sampling.n.bit_length()}); found {sampling.n}")
+    if sampling.method in ("sobol", "morris") and len(spec.parameters) < 2:
+        problems.append(f"parameters: method {sampling.method!r} needs at least two parameters; found {len(spec.parameters)}")
+    if sampling.method in ("sobol", "morris", "latin") and not spec.parameters:
+        problems.append("parameters: nothing to sample; add a [parameters.<dotted.path>] table with a range")
+    return list(dict.fromkeys(problems))
+
+
+def _kind_of(value: Any) -> str:
+    return "bool" if isinstance(value, bool) else type(value).__name__
+
+
+def _describe(err: dict[str, Any]) -> str:
+    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    kind = err["type"]
+    if kind == "missing":
+        return f"{field}: required field is missing"
+    if kind == "extra_forbidden":
+        hint = {
+            "experiment": "name, description, base, replicates, seed, overrides, outcomes",
+            "sampling": "method, n, second_order, levels",
+            "grid": "start, stop, num",
+        }
+        parent = str(err["loc"][-2]) if len(err["loc"]) > 1 else ""
+        if len(err["loc"]) == 1:
+            known = "experiment, parameters, sampling, outcomes"
+        elif len(err["loc"]) == 3 and err["loc"][0] == "parameters":
+            known = "values, grid, range"
+        else:
+            known = hint.get(parent, "check its spelling")
+        return f"{field}: unknown field; expected one of: {known}"
+    if kind == "value_error":
+        return f"{field}: {str(err['msg']).removeprefix('Value error, ')}"
+    ctx = err.get("ctx") or {}
+    bounds = {
+        "greater_than_equal": "a number >= {ge}",
+        "less_than_equal": "a number <= {le}",
+        "multiple_of": "a multiple of {multiple_of}",
+        "string_pattern_mismatch": "a name of letters, digits, '_', '.' or '-'",
+        "too_short": "at least {min_length} item(s)",
+        "too_long": "at most {max_length} item(s)",
+    }
+    expected = bounds[kind].format(**ctx) if kind in bounds else str(err["msg"]).removeprefix("Input should be ")
+    found = repr(err.get("input"))
+    return f"{field}: expected {expected}; found {found if len(found) <= 80 else found[:77] + '...'}"
