@@ -20,7 +20,7 @@ import tomli_w
 import credsim
 from credsim.resources import available_bytes, estimate_bytes
 
-FILES = {"scenario.toml", "daily.parquet", "regions.parquet", "episodes.parquet", "summary.json"}
+FILES = {"scenario.toml", "daily.parquet", "regions.parquet", "episodes.parquet", "summary.json", "manifest.json"}
 
 
 def flat(text: str) -> str:

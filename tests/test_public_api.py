@@ -9,6 +9,7 @@ import pytest
 import credsim
 
 PINNED = [
+    "CorruptRunError",
     "CredsimError",
     "ResourceError",
     "RunResult",
@@ -18,6 +19,7 @@ PINNED = [
     "builtin_names",
     "load_scenario",
     "read_summary",
+    "resume",
     "simulate",
     "write_run",
 ]

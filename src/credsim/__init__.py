@@ -10,13 +10,15 @@ Synthetic people only: credsim has no importer of person-level data and scores n
 
 __version__ = "0.1.0"
 
-from credsim.errors import CredsimError, ResourceError, ScenarioError  # noqa: E402
+from credsim.errors import CorruptRunError, CredsimError, ResourceError, ScenarioError  # noqa: E402
 from credsim.results import read_summary, write_run  # noqa: E402
 from credsim.scenario import Scenario, builtin_names, load_scenario  # noqa: E402
 from credsim.simulate import RunResult, simulate  # noqa: E402
+from credsim.checkpoint import resume  # noqa: E402
 
 __all__ = sorted(
     [
+        "CorruptRunError",
         "CredsimError",
         "ResourceError",
         "RunResult",
@@ -26,6 +28,7 @@ __all__ = sorted(
         "builtin_names",
         "load_scenario",
         "read_summary",
+        "resume",
         "simulate",
         "write_run",
     ]

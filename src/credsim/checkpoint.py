@@ -45,18 +45,18 @@ FOLDER = ".checkpoint"  # inside a run's output folder
 FILE = "checkpoint.npz"
 FORMAT = 1
 AUTO_MIN_DAYS = 100  # the command line checkpoints runs of at least this many days by default
-AUTO_EVERY = 30  # ... every this many days
+AUTO_EVERY = 50  # ... every this many days
 
 
 def default_every(days: int) -> int:
-    """The command line's default: every 30 days for runs of 100 days or more; else never (0)."""
+    """The command line's default: every 50 days for runs of 100 days or more; else never (0)."""
     return AUTO_EVERY if days >= AUTO_MIN_DAYS else 0
 
 
 def folder_of(path: str | Path) -> Path:
     """The checkpoint folder for ``path``: a run folder's ``.checkpoint``, or ``path`` itself."""
     path = Path(path)
-    return path / FOLDER if (path / FOLDER).is_dir() or not (path / FILE).exists() and path.name != FOLDER else path
+    return path if path.name == FOLDER or (path / FILE).is_file() else path / FOLDER
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Checkpoints:
             raise CredsimError(f"checkpoint_every must be a whole number of days >= 0; got {every!r}")
         self.folder = Path(folder)
         self.scenario, self.seed = scenario, seed
-        self.every = default_every(scenario.population.days) if every is None else every
+        self.every = AUTO_EVERY if every is None else every
         self.start = start  # a checkpoint file to resume from, or None for a fresh run
         self._fingerprint: str | None = None
 
@@ -91,6 +91,8 @@ class Checkpoints:
         """Start of the run: load the checkpoint into ``state`` and ``recorder`` (built fresh
         for ``world``) and return the first day to simulate; 0 for a fresh run, whose
         folder's old checkpoint, if any, is discarded."""
+        for stale in self.folder.glob(".checkpoint-*.partial"):
+            stale.unlink(missing_ok=True)  # left by a write that was killed
         if self.start is None:
             (self.folder / FILE).unlink(missing_ok=True)
             return 0
@@ -190,7 +192,7 @@ def _dump_state(state: State, meta: dict) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     scalars: dict[str, str] = {}
     growables: dict[str, dict] = {}
-    changed = 0
+    lists: dict[str, int] = {}
     for f in dataclasses.fields(state):
         value = getattr(state, f.name)
         if isinstance(value, np.ndarray):
@@ -204,15 +206,12 @@ def _dump_state(state: State, meta: dict) -> dict[str, np.ndarray]:
             scalars[f.name] = kind
             arrays[f"scalar:{f.name}"] = np.asarray(value)
         elif isinstance(value, list) and all(isinstance(v, np.ndarray) for v in value):
-            changed = len(value)
+            lists[f.name] = len(value)
             for k, item in enumerate(value):
                 arrays[f"list:{f.name}:{k}"] = item
-            meta.setdefault("lists", {})[f.name] = len(value)
         else:
             raise TypeError(f"checkpoint: State.{f.name} is a {type(value).__name__}; teach credsim.checkpoint to save it")
-    meta["scalars"], meta["growables"] = scalars, growables
-    meta.setdefault("lists", {})
-    del changed
+    meta["scalars"], meta["growables"], meta["lists"] = scalars, growables, lists
     return arrays
 
 

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,11 +20,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from credsim import __version__
+from credsim import __version__, checkpoint
 from credsim.calibration import CALIBRATIONS, HISTORIES, fit
 from credsim.compare import compare_summaries, to_csv
 from credsim.errors import CredsimError
-from credsim.resources import check_memory
+from credsim.report import build_report
+from credsim.report.cli import register as register_report
+from credsim.resources import check_disk, check_memory
 from credsim.results import read_summary, write_run
 from credsim.scenario import DEFAULT_SCENARIO, builtin_names, describe_builtins, load_scenario
 from credsim.simulate import simulate
@@ -77,6 +80,9 @@ def run(
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [default: runs/SCENARIO-seedS].")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: --set listing.min_days=365 (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+    checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", min=0, help="Save a checkpoint in OUT/.checkpoint every K days; 0: never [default: every 50 days for runs of 100 days or more].")] = None,
+    resume_dir: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this output folder from its last checkpoint.")] = None,
+    ctx: typer.Context = None,
 ) -> None:
     """Run a scenario and write its outputs."""
     overrides = list(settings or [])
@@ -85,7 +91,12 @@ def run(
     if days is not None:
         overrides.append(f"population.days={days}")
     try:
-        resolved = load_scenario(scenario, overrides)
+        if resume_dir is not None:
+            plan = _resume_plan(ctx, resume_dir)
+            resolved, seed = plan.scenario, plan.seed
+            out_dir = plan.folder.parent if plan.folder.name == checkpoint.FOLDER else resume_dir
+        else:
+            resolved = load_scenario(scenario, overrides)
         check_memory(resolved)
     except CredsimError as error:
         _fail(error)
@@ -93,27 +104,43 @@ def run(
     problem = _unwritable(target)
     if problem:
         _fail(CredsimError(f"--out {target}: {problem}"))
+    if checkpoint_every is None:
+        checkpoint_every = plan.every if resume_dir is not None else checkpoint.default_every(resolved.population.days)
+    try:
+        check_disk(resolved, target, checkpoints=checkpoint_every > 0)
+    except CredsimError as error:
+        _fail(error)
+    if resume_dir is not None:
+        go = partial(checkpoint.resume, plan.folder, checkpoint_every=checkpoint_every)
+    else:
+        folder = target / checkpoint.FOLDER if checkpoint_every else None
+        go = partial(simulate, resolved, seed, checkpoint_dir=folder, checkpoint_every=checkpoint_every)
 
     size, horizon = resolved.population.size, resolved.population.days
-    if quiet:
-        result = simulate(resolved, seed)
-    else:
-        out.print(f"credsim {__version__}: [bold]{resolved.meta.name}[/], {size:,} people, {horizon:,} days, seed {seed}")
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=False,
-        ) as bar:
-            task = bar.add_task("days", total=horizon)
-            result = simulate(resolved, seed, progress=lambda done, total: bar.update(task, completed=done))
-    written = write_run(result, target)
+    try:
+        if quiet:
+            result = go()
+        else:
+            out.print(f"credsim {__version__}: [bold]{resolved.meta.name}[/], {size:,} people, {horizon:,} days, seed {seed}")
+            with Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=False,
+            ) as bar:
+                task = bar.add_task("days", total=horizon)
+                result = go(progress=lambda done, total: bar.update(task, completed=done))
+        written = write_run(result, target)
+        report = build_report(written)  # a view of the saved outputs, rebuilt by `credsim report`
+    except (CredsimError, OSError) as error:
+        _fail(_write_failure(error, target))
+    checkpoint.discard(target)  # the outputs are complete: the checkpoint has done its job
     if not quiet:
         out.print(_headline_table(result.summary))
-    out.print(f"wrote {written}")
+    out.print(f"wrote {written} (open {report.name} in a browser)")
 
 
 @app.command()
@@ -284,6 +311,33 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(staging, path)
 
 
+def _resume_plan(ctx: typer.Context, folder: Path) -> checkpoint.Plan:
+    """What ``--resume FOLDER`` continues; the scenario, seed and settings are the checkpoint's."""
+    given = [
+        flag
+        for name, flag in (("scenario", "SCENARIO"), ("population", "--population"), ("days", "--days"), ("seed", "--seed"), ("settings", "--set"), ("out_dir", "--out"))
+        # typer vendors its own click: compare the source's name, not click's enum
+        if ctx is not None and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")
+    ]
+    if given:
+        raise CredsimError(f"--resume {folder}: the run's scenario, seed and settings come from its checkpoint; drop {', '.join(given)}")
+    return checkpoint.read_plan(folder)
+
+
+def _write_failure(error: Exception, target: Path) -> CredsimError:
+    """One line for a run that could not write its checkpoint or outputs (disk full...)."""
+    if isinstance(error, CredsimError):
+        return error
+    where = error.filename or target
+    message = f"could not write {where}: {error.strerror or error}"
+    try:
+        day = checkpoint.read_plan(target).day
+        message += f"; the last checkpoint (day {day}) is intact: free some space and run credsim run --resume {target}"
+    except CredsimError:
+        message += f"; earlier complete outputs in {target}, if any, are intact"
+    return CredsimError(message)
+
+
 def _unwritable(target: Path) -> str | None:
     existing = target
     while not existing.exists():
@@ -322,6 +376,9 @@ def _format(value: float | None, kind: str) -> str:
     if kind == "days":
         return f"{value:.0f}"
     return f"{value:.1f}"
+
+
+register_report(app)
 
 
 def main() -> None:

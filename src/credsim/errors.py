@@ -2,7 +2,8 @@
 
     CredsimError
     ├── ScenarioError      a scenario file, a built-in name or a --set value is wrong
-    └── ResourceError      the run would not fit this machine (memory, disk)
+    ├── ResourceError      the run would not fit this machine (memory, disk)
+    └── CorruptRunError    a run folder or checkpoint is incomplete, altered or unreadable
 
 Each carries a message written for the person who made the mistake: which file, which
 field, what was expected and what was found. The command line prints it and exits with 2.
@@ -27,3 +28,8 @@ class ScenarioError(CredsimError):
 
 class ResourceError(CredsimError):
     """The requested run needs more memory or disk than this machine has."""
+
+
+class CorruptRunError(CredsimError):
+    """A run folder's files do not match its ``manifest.json`` (or it has none, or the run
+    is not complete), or a checkpoint cannot be read. The message names the file."""

@@ -1,8 +1,9 @@
-"""Will a run fit? Memory estimates, checked before any work is done."""
+"""Will a run fit? Memory and disk estimates, checked before any work is done."""
 
 from __future__ import annotations
 
 import os
+import shutil
 
 from credsim.errors import ResourceError
 from credsim.scenario.schema import Scenario
@@ -43,4 +44,42 @@ def check_memory(scenario: Scenario) -> None:
             f"a run of {scenario.population.size:,} people for {scenario.population.days:,} days needs about "
             f"{need / 2**30:.1f} GiB of memory; this machine has {have / 2**30:.1f} GiB available. "
             "Lower population.size (or population.contacts)."
+        )
+
+
+# Disk: the outputs, uncompressed (Parquet compresses them; measured files are 2-3x smaller).
+DAILY_COLUMNS = 80  # columns of daily.parquet, with room to grow (58 in 0.1.0)
+REGION_COLUMNS = 5
+EPISODE_BYTES_PER_PERSON = 16  # allowance: about two episodes per person, at 7 narrow columns
+FIXED_OUTPUT_BYTES = 1 << 20  # scenario.toml, summary.json, manifest.json, Parquet footers
+
+
+def estimate_disk_bytes(scenario: Scenario, checkpoints: bool = False) -> int:
+    """Bytes a run writes into its output folder: daily rows x columns x 8, regional rows,
+    an allowance for episodes proportional to the population; with ``checkpoints``, two
+    checkpoints at once (the last one, and the next one while it is written)."""
+    pop = scenario.population
+    tables = pop.days * (len(pop.groups) * DAILY_COLUMNS + pop.regions * REGION_COLUMNS) * 8
+    episodes = pop.size * EPISODE_BYTES_PER_PERSON
+    need = tables + episodes + FIXED_OUTPUT_BYTES
+    if checkpoints:
+        need += 2 * (pop.size * (PER_PERSON_STATE + EPISODE_BYTES_PER_PERSON) + tables + FIXED_OUTPUT_BYTES)
+    return int(need)
+
+
+def free_disk_bytes(folder: str | os.PathLike) -> int:
+    """Free bytes on the file system of ``folder``, or of its nearest existing parent."""
+    path = os.path.abspath(folder)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return shutil.disk_usage(path).free
+
+
+def check_disk(scenario: Scenario, folder: str | os.PathLike, checkpoints: bool = False) -> None:
+    need, have = estimate_disk_bytes(scenario, checkpoints), free_disk_bytes(folder)
+    if need > have:
+        raise ResourceError(
+            f"a run of {scenario.population.size:,} people for {scenario.population.days:,} days writes about "
+            f"{need / 2**20:,.1f} MiB into {folder}{' (with checkpoints)' if checkpoints else ''}; "
+            f"its file system has {have / 2**20:,.1f} MiB free. Free some space or choose another --out."
         )

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from credsim import __version__
+from credsim.checkpoint import Checkpoints
 from credsim.metrics import summarize
 from credsim.phases.record import COUNT_LEVELS, COUNTERS, Recorder
 from credsim.resources import check_memory
@@ -40,16 +42,36 @@ class RunResult:
     state: State
 
 
-def simulate(scenario: Scenario, seed: int = 0, progress: Progress | None = None) -> RunResult:
-    """Run ``scenario`` with ``seed``; ``progress(days_done, days)`` is called after each day."""
+def simulate(
+    scenario: Scenario,
+    seed: int = 0,
+    progress: Progress | None = None,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int | None = None,
+) -> RunResult:
+    """Run ``scenario`` with ``seed``; ``progress(days_done, days)`` is called after each day.
+
+    With ``checkpoint_dir``, the run is saved there every ``checkpoint_every`` days (default
+    50; 0: never) and :func:`credsim.resume` can continue it (see :mod:`credsim.checkpoint`)."""
+    checkpoints = Checkpoints(checkpoint_dir, scenario, seed, checkpoint_every) if checkpoint_dir is not None else None
+    return run_from(scenario, seed, progress, checkpoints)
+
+
+def run_from(scenario: Scenario, seed: int, progress: Progress | None, checkpoints: Checkpoints | None) -> RunResult:
+    """The run; ``checkpoints`` saves it as it goes, and may hold the day to start from."""
     check_memory(scenario)
     setup = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
     world = build_world(scenario, setup)
     state = initial_state(world)
     days = scenario.population.days
     recorder = Recorder(world, days)
-    for day in range(days):
+    first = checkpoints.restore(world, state, recorder) if checkpoints is not None else 0
+    if first and progress is not None:
+        progress(first, days)
+    for day in range(first, days):
         step(world, state, day, seed, recorder)
+        if checkpoints is not None:
+            checkpoints.after_day(world, state, recorder, day + 1)
         if progress is not None:
             progress(day + 1, days)
     daily = daily_table(world, recorder)

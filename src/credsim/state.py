@@ -52,9 +52,7 @@ class Growable:
 class State:
     # People ----------------------------------------------------------------------
     income: np.ndarray  # (N,) float32, current income, same units as base_income
-    score: np.ndarray  # (N,) float32, the score the system records
-    score_clean: np.ndarray  # (N,) float32, the score without any false observation
-    score_fair: np.ndarray  # (N,) float32, score_clean without penalties on protected behaviour
+    tracks: np.ndarray  # (3, N) float32, the three scores (rows: score, score_clean, score_fair)
     status: np.ndarray  # (N,) int8, FREE, NOTICE or LISTED
     status_day: np.ndarray  # (N,) int32, the day the current notice or listing began
     case_class: np.ndarray  # (N,) int8, class of the current notice/listing (WRONGFUL...)
@@ -87,6 +85,34 @@ class State:
     wait_histogram: np.ndarray = None  # (G, days + 1) int64, decided cases by days waited
     changed: list = field(default_factory=list)  # arrays of people whose visibility may have changed today
 
+    # The three tracks are rows of one array, so that one compiled pass updates all three.
+    @property
+    def score(self) -> np.ndarray:
+        """(N,) float32, the score the system records."""
+        return self.tracks[0]
+
+    @score.setter
+    def score(self, value: np.ndarray) -> None:
+        self.tracks[0] = value
+
+    @property
+    def score_clean(self) -> np.ndarray:
+        """(N,) float32, the score without any false observation."""
+        return self.tracks[1]
+
+    @score_clean.setter
+    def score_clean(self, value: np.ndarray) -> None:
+        self.tracks[1] = value
+
+    @property
+    def score_fair(self) -> np.ndarray:
+        """(N,) float32, score_clean without the penalties on protected behaviour."""
+        return self.tracks[2]
+
+    @score_fair.setter
+    def score_fair(self, value: np.ndarray) -> None:
+        self.tracks[2] = value
+
     def queue_length(self) -> int:
         return self.queue.size - self.queue_head
 
@@ -97,9 +123,7 @@ def initial_state(world: World) -> State:
     days = world.scenario.population.days
     return State(
         income=world.base_income.copy(),
-        score=np.full(n, initial, np.float32),
-        score_clean=np.full(n, initial, np.float32),
-        score_fair=np.full(n, initial, np.float32),
+        tracks=np.full((3, n), initial, np.float32),
         status=np.zeros(n, np.int8),
         status_day=np.zeros(n, np.int32),
         case_class=np.zeros(n, np.int8),

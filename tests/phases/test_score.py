@@ -9,8 +9,7 @@ For each person and each of the three tracks, from score's docstring:
 
 The loop works in Python floats; the phase in float32. Scores are at most 1300, where a
 float32 step is 1.2e-4; a person's update takes at most a few dozen roundings, so results
-must agree within 5e-3 (and bit-for-bit where nothing happened to a person and nothing
-moved them).
+must agree within 5e-3.
 """
 
 from __future__ import annotations
@@ -69,7 +68,7 @@ def hand_made_day(world, seed):
     state.score_clean[:4] = [1299.5, 3.0, 0.0, 1300.0]
     state.status[gen.random(n) < 0.2] = LISTED
     state.detained_until[gen.random(n) < 0.1] = DAY + 3
-    state.detained_until[5] = DAY  # released today: no longer visible... (tested via yesterday's exposure)
+    state.detained_until[5] = DAY  # released today, but still visible in yesterday's exposure
     # exposure as it stood at the end of yesterday, by a loop over the network
     state.exposure[:] = [
         sum(ref_visibility(world, state, c, DAY - 1) for c in contacts(world, i)) for i in range(n)
@@ -91,6 +90,7 @@ CASES = {
     "no_association_no_forgiveness": ["score.association.enabled=false", "score.forgiveness=0.0"],
     "strong_association_forgiveness": ["score.association.penalty=3.0", "score.forgiveness=0.05"],
     "negative_reward": ["score.informant_reward=-4"],
+    "other_initial": ["score.initial=900", "score.forgiveness=0.05"],
     "no_reward": ["score.informant_reward=0"],
     "protected_reward_kept_on_fair": ["behaviours.volunteering.protected=true", "score.deltas.online_criticism=-200"],
     "unshamed_visibility": ["sanctions.shaming.enabled=false", "score.association.penalty=2.0"],

@@ -78,7 +78,7 @@ def count_sets(experiment: Experiment) -> int:
     """How many parameter sets the design has, without sampling it."""
     sampling, d = experiment.sampling, len(experiment.parameters)
     if sampling.method == "grid":
-        return int(np.prod([len(_grid_values(p)) for p in experiment.parameters.values()], dtype=np.int64)) if d else 1
+        return int(np.prod([len(_grid_values(p, "other")) for p in experiment.parameters.values()], dtype=np.int64)) if d else 1
     if sampling.method == "latin":
         return sampling.n
     if sampling.method == "sobol":
@@ -91,9 +91,8 @@ def make_design(experiment: Experiment) -> Design:
     names = list(experiment.parameters)
     sampling = experiment.sampling
     if sampling.method == "grid":
-        axes = [_grid_values(experiment.parameters[name]) for name in names]
+        axes = [_grid_values(experiment.parameters[name], experiment.field_types[name]) for name in names]
         sets = [dict(zip(names, combo)) for combo in itertools.product(*axes)]
-        sets = [{name: _cast(v, experiment.field_types[name]) for name, v in s.items()} for s in sets]
         return Design("grid", names, sets, None, None)
     problem = {
         "num_vars": len(names),
@@ -123,17 +122,15 @@ def sample(method: str, problem: dict[str, Any], n: int, seed: int, *, second_or
     raise ValueError(f"unknown sampling method {method!r}; expected latin, sobol or morris")
 
 
-def _grid_values(parameter) -> list[Any]:
+def _grid_values(parameter, field_type: str) -> list[Any]:
     if parameter.values is not None:
-        return list(parameter.values)
+        # listed values go in as written (a float for an integer field is the user's to fix,
+        # and the run says so); only whole numbers for a float field are widened
+        return [float(v) if field_type == "float" and type(v) is int else v for v in parameter.values]
     grid = parameter.grid
-    return [float(x) for x in np.linspace(grid.start, grid.stop, grid.num)]
+    return [_cast(float(x), field_type) for x in np.linspace(grid.start, grid.stop, grid.num)]
 
 
-def _cast(value: Any, field_type: str) -> Any:
-    """A sampled or listed value as the schema wants it: integer fields get whole numbers."""
-    if field_type == "int" and isinstance(value, float) and not isinstance(value, bool):
-        return int(round(value))
-    if field_type == "float" and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
+def _cast(value: float, field_type: str) -> Any:
+    """A generated value as the schema wants it: integer fields get the nearest whole number."""
+    return int(round(value)) if field_type == "int" else value

@@ -278,7 +278,8 @@ def _flatten_parameters(table: dict[str, Any], label: str) -> dict[str, Any]:
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict) and not any(k in node for k in PARAMETER_KEYS) and node:
+        # a table of tables is a step of the path; a table holding any value is the parameter
+        if isinstance(node, dict) and node and all(isinstance(v, dict) for v in node.values()):
             for key, child in node.items():
                 walk(f"{prefix}.{key}" if prefix else key, child)
         else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from credsim.kernels import update_risk
 from credsim.state import LISTED, State
 from credsim.world import World
 
@@ -31,12 +32,10 @@ def adapt(world: World, state: State, day: int) -> None:
     _spread_visibility(world, state, day)
     rules = world.scenario.adaptation
     if rules.enabled:
-        alpha = np.float32(1.0 / rules.memory_days)
-        seen = np.divide(state.exposure, world.degree, out=np.zeros_like(state.exposure), where=world.degree > 0)
-        if rules.own_listing_weight:
-            own = (state.status == LISTED) | (state.detained_until > day)
-            seen += np.float32(rules.own_listing_weight) * own
-        state.risk += alpha * (seen - state.risk)
+        update_risk(
+            state.risk, state.exposure, world.degree, state.status, state.detained_until, np.int32(day),
+            np.int8(LISTED), np.float32(rules.own_listing_weight), np.float32(1.0 / rules.memory_days),
+        )
     surveillance = world.scenario.surveillance
     if surveillance.adaptive and (day + 1) % surveillance.realloc_days == 0:
         _reallocate(world, state)

@@ -2,16 +2,18 @@
 
 Counters (events, observations, listings, exits, cases, blocked purchases, sanctioned
 person-days...) come from the day's :class:`Tally`; levels (how many are listed, score
-means, grade shares, income) are read off the state. Score quantiles are taken on a fixed
-random panel of up to ``record.quantile_panel`` people per group (everyone in smaller
-groups): exact for small runs, and within about 1/sqrt(panel) in quantile for large ones,
-where sorting the whole population every day would cost more than the rest of the day.
+means, grade shares, income) are read off the state. Score quantiles and grade shares are
+taken on a fixed random panel of up to ``record.quantile_panel`` people per group
+(everyone in smaller groups): exact for small runs, and within about 1/sqrt(panel) (in
+quantile, or in share) for large ones, where sorting or counting the whole population
+every day would cost more than the rest of the day.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from credsim.kernels import sum64
 from credsim.state import State
 from credsim.tally import Tally
 from credsim.world import World
@@ -85,16 +87,21 @@ class Recorder:
             sl = world.layout.group_slice(g)
             if sl.stop == sl.start:
                 continue
-            levels["income_mean"][day, g] = state.income[sl].mean(dtype=np.float64)
-            levels["risk_mean"][day, g] = state.risk[sl].mean(dtype=np.float64)
+            size = sl.stop - sl.start
+            total = [sum64(a) / size for a in (state.income[sl], state.risk[sl], *state.tracks[:, sl])]
+            levels["income_mean"][day, g] = total[0]
+            levels["risk_mean"][day, g] = total[1]
             members = panel[start[g] : start[g + 1]]
-            for track in TRACKS:
+            for k, track in enumerate(TRACKS):
                 values = getattr(state, track)
-                levels[f"{track}_mean"][day, g] = values[sl].mean(dtype=np.float64)
+                levels[f"{track}_mean"][day, g] = total[2 + k]
                 quantiles = np.quantile(values[members], QUANTILES)
                 for q, v in zip(QUANTILES, quantiles):
                     levels[f"{track}_p{int(q * 100)}"][day, g] = v
-            scores = state.score[sl]
+            # Grade shares: exact for groups that fit in the panel, estimated on it above
+            # (within about 1/sqrt(panel) of the true share; counting everyone every day
+            # would cost more than the rest of the record phase).
+            scores = state.score[sl] if sl.stop - sl.start == len(members) else state.score[members]
             above = 0
             for name, bound in zip(world.grade_names, world.grade_bounds):
                 at_least = int(np.count_nonzero(scores >= bound))

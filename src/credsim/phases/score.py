@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from credsim.kernels import forget_and_clip
 from credsim.phases.observe import Observations
 from credsim.state import State
 from credsim.world import World
@@ -22,8 +23,6 @@ from credsim.world import World
 
 def score(world: World, state: State, obs: Observations) -> None:
     rules = world.scenario.score
-    tracks = (state.score, state.score_clean, state.score_fair)
-
     delta = world.delta[obs.behaviour]
     np.add.at(state.score, obs.person, delta)
     true_person, true_behaviour = obs.person[obs.true], obs.behaviour[obs.true]
@@ -37,16 +36,14 @@ def score(world: World, state: State, obs: Observations) -> None:
         np.add.at(state.score_clean, honest, reward)
         np.add.at(state.score_fair, honest, reward)
 
-    if rules.association.enabled and rules.association.penalty > 0:
-        exposed = np.flatnonzero(state.exposure > 0)
-        penalty = np.float32(rules.association.penalty) * state.exposure[exposed]
-        for track in tracks:
-            track[exposed] -= penalty
-
-    if rules.forgiveness > 0:
-        keep, pull = np.float32(1.0 - rules.forgiveness), np.float32(rules.forgiveness * rules.initial)
-        for track in tracks:
-            track *= keep
-            track += pull
-    for track in tracks:
-        np.clip(track, rules.min, rules.max, out=track)
+    penalty = rules.association.penalty if rules.association.enabled else 0.0
+    forget_and_clip(
+        state.tracks,
+        state.exposure,
+        np.float32(penalty),
+        np.float32(1.0 - rules.forgiveness),
+        np.float32(rules.forgiveness * rules.initial),
+        np.float32(rules.min),
+        np.float32(rules.max),
+        rules.forgiveness > 0,
+    )

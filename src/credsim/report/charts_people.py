@@ -31,9 +31,9 @@ from credsim.report.panels import (
 from credsim.statistics import kaplan_meier
 
 TRACKS = (
-    ("score", "recorded score"),
-    ("score_clean", "without the system's errors (clean)"),
-    ("score_fair", "without errors or penalties for protected behaviour (fair)"),
+    ("score", "recorded"),
+    ("score_clean", "clean: no system errors"),
+    ("score_fair", "fair: clean, rights not penalised"),
 )
 CLASSES = ("wrongful", "unjust", "rules")
 
@@ -88,10 +88,9 @@ def score_bands(runs: list[RunData]) -> Chart:
                 p10, p50, p90 = (daily[f"{track}_{q}"] for q in ("p10", "p50", "p90"))
                 legend = f"{run.label}/{group}"
                 traces.append(on_panel(line(run.day, p90, f"{label} 90th", color, "dot", group=legend, show_legend=False,
-                                            hover="90th %{y:.0f}"), panel) | {"line": {"color": color, "width": 0.5, "dash": "dot"}})
+                                            hover="90th %{y:.0f}", width=0.5), panel))
                 traces.append(on_panel(line(run.day, p10, f"{label} 10th", color, "dot", group=legend, show_legend=False,
-                                            hover="10th %{y:.0f}", fill="tonexty", fillcolor=_translucent(color)), panel)
-                              | {"line": {"color": color, "width": 0.5, "dash": "dot"}})
+                                            hover="10th %{y:.0f}", width=0.5, fill="tonexty", fillcolor=_translucent(color)), panel))
                 traces.append(on_panel(line(run.day, p50, label, color, dash, group=legend, show_legend=panel == 0,
                                             hover="median %{y:.0f}"), panel))
                 for q, series in (("p10", p10), ("p50", p50), ("p90", p90)):

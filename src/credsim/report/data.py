@@ -152,7 +152,7 @@ def _read_parquet(file: Path, required: tuple[str, ...]) -> pa.Table:
 def _strings(column: pa.ChunkedArray) -> np.ndarray:
     if pa.types.is_dictionary(column.type):
         column = column.cast(pa.string())
-    return np.asarray(column.to_pylist(), dtype=object)
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _numbers(column: pa.ChunkedArray) -> np.ndarray:

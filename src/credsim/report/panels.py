@@ -121,6 +121,15 @@ def panel_layout(titles: list[str], *, columns: int = 3, row_height: int = 320, 
     return layout
 
 
+def say_empty(layout: dict, i: int, text: str) -> None:
+    """Write ``text`` across panel i, for a panel that has nothing to draw."""
+    x_name, y_name = axis_names(i)
+    x0, x1 = layout[x_name]["domain"]
+    y0, y1 = layout[y_name]["domain"]
+    layout["annotations"].append({"text": text, "showarrow": False, "xref": "paper", "yref": "paper",
+                                  "x": (x0 + x1) / 2, "y": (y0 + y1) / 2, "font": {"size": 13, "color": "#777777"}})
+
+
 def axis_names(i: int) -> tuple[str, str]:
     """Layout keys of panel i's axes: ("xaxis", "yaxis"), ("xaxis2", "yaxis2"), ..."""
     suffix = "" if i == 0 else str(i + 1)
@@ -136,10 +145,10 @@ def on_panel(trace: dict, i: int) -> dict:
 
 
 def line(x, y, name: str, color: str, dash: str = "solid", *, group: str | None = None, show_legend: bool = True,
-         hover: str = "%{y:.3g}", shape: str = "linear", **extra) -> dict:
+         hover: str = "%{y:.3g}", shape: str = "linear", width: float = 2, **extra) -> dict:
     trace = {
         "type": "scatter", "mode": "lines", "x": values(x) if not isinstance(x, list) else x, "y": values(y),
-        "name": name, "line": {"color": color, "dash": dash, "width": 2, "shape": shape},
+        "name": name, "line": {"color": color, "dash": dash, "width": width, "shape": shape},
         "showlegend": show_legend, "hovertemplate": f"{hover}<extra>{name}</extra>",
     }
     if group is not None:

@@ -2,8 +2,10 @@
 
 Writing is atomic per run: every file is first written into a hidden staging folder
 beside the outputs, then moved into place with ``os.replace`` (atomic on one file system),
-``summary.json`` last. A run that fails or is killed leaves either the previous complete
-outputs, or files without a ``summary.json`` -- never a summary over half-written tables.
+``summary.json`` last, then ``manifest.json`` (each file's size and SHA-256, see
+:mod:`credsim.results.manifest`). A run that fails or is killed leaves either the previous
+complete outputs, or files without a ``summary.json`` and ``manifest.json`` -- never a
+summary over half-written tables, nor a manifest claiming an incomplete folder complete.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from credsim.results import manifest
 from credsim.scenario import to_toml
 
 OUTPUT_FILES = ("scenario.toml", "daily.parquet", "regions.parquet", "episodes.parquet", "summary.json")
@@ -36,18 +39,26 @@ def write_run(result, out_dir: str | Path) -> Path:
         pq.write_table(result.regions, staging / "regions.parquet")
         pq.write_table(result.episodes, staging / "episodes.parquet")
         (staging / "summary.json").write_text(json.dumps(result.summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        stale = out / "summary.json"
-        if stale.exists():
-            stale.unlink()  # the folder no longer holds a complete run until the new one is in
+        for name in OUTPUT_FILES:
+            manifest.fsync_file(staging / name)
+        contents = manifest.build(staging, OUTPUT_FILES, result.summary["credsim_version"])
+        for name in (manifest.MANIFEST, "summary.json"):
+            stale = out / name
+            if stale.exists():
+                stale.unlink()  # the folder no longer holds a complete run until the new one is in
         for name in OUTPUT_FILES:
             os.replace(staging / name, out / name)
+        manifest.write(out, contents)  # last: only now is the folder a complete run
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
 def read_summary(run_dir: str | Path) -> dict:
+    """The summary of a complete run folder, after checking every file against its
+    ``manifest.json`` (:func:`credsim.results.manifest.verify`; raises CorruptRunError)."""
     path = Path(run_dir) / "summary.json"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir}: no summary.json; not a complete credsim run")
+    manifest.verify(run_dir)
     return json.loads(path.read_text(encoding="utf-8"))

@@ -78,6 +78,8 @@ def validate_dict(raw: dict[str, Any], label: str = "<scenario>") -> Scenario:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
         raise ScenarioError(label, [_describe(err) for err in exc.errors()]) from None
+    except RecursionError:
+        raise ScenarioError(label, ["a value is nested too deeply"]) from None
 
 
 def to_toml(scenario: Scenario) -> str:
@@ -96,13 +98,19 @@ def dump_dict(scenario: Scenario) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- internals
 
 
-def _resolve(source: str | Path, chain: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+def _resolve(source: str | Path, chain: tuple[str, ...], root: Path | None = None) -> tuple[dict[str, Any], str]:
+    """Read ``source`` and what it extends. ``root`` is the folder of the top-level file: no
+    file it extends, directly or not, may lie outside it (see :func:`_extends_path`)."""
     text = str(source)
     is_path = isinstance(source, Path) or text.endswith(".toml") or "/" in text or "\\" in text
     if is_path:
         path = Path(text)
-        label = str(path)
-        if not path.is_file():
+        label = _show_path(text)
+        try:
+            found = path.is_file()
+        except (OSError, ValueError):  # a name too long, a NUL byte...
+            found = False
+        if not found:
             raise ScenarioError(label, ["no such scenario file"])
     else:
         if text not in builtin_names():
@@ -111,23 +119,62 @@ def _resolve(source: str | Path, chain: tuple[str, ...]) -> tuple[dict[str, Any]
                 [f"unknown scenario name {text!r}; expected a file path or one of: {', '.join(builtin_names())}"],
             )
         path, label = builtin_path(text), f"built-in scenario {text!r}"
-    key = str(path.resolve())
+    try:
+        key = str(path.resolve())
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise ScenarioError(label, [f"cannot read file: {exc}"]) from None
     if key in chain:
         raise ScenarioError(label, ["meta.extends forms a cycle: " + " -> ".join((*chain, key))])
     if len(chain) >= MAX_EXTENDS_DEPTH:
         raise ScenarioError(label, [f"meta.extends is nested more than {MAX_EXTENDS_DEPTH} deep"])
+    root = Path(key).parent if root is None else root
     raw = _read_toml(path, label)
     parent = raw.get("meta", {}).get("extends") if isinstance(raw.get("meta"), dict) else None
     if parent is None:
         return raw, label
     if not isinstance(parent, str):
-        raise ScenarioError(label, [f"meta.extends: expected a scenario name or path, found {parent!r}"])
-    if not parent.startswith(("/", "~")) and ("/" in parent or parent.endswith(".toml")):
-        parent = str(path.parent / parent)  # relative to the extending file
-    base, _ = _resolve(parent, (*chain, key))
+        raise ScenarioError(label, [f"meta.extends: expected a scenario name or path, found {_show(parent)}"])
+    if "/" in parent or "\\" in parent or parent.endswith(".toml") or parent.startswith("~"):
+        parent = _extends_path(root, path, parent, label)
+    base, _ = _resolve(parent, (*chain, key), root)
     merged = _deep_merge(base, raw)
     merged["meta"]["extends"] = None
     return merged, label
+
+
+def _extends_path(root: Path, extending: Path, parent: str, label: str) -> str:
+    """Where ``meta.extends = parent`` (a path) points, or a ScenarioError.
+
+    The rule: a scenario may extend a built-in scenario by name, or a file given by a
+    relative path (from the extending file's folder) that lies in the folder of the
+    top-level file or below it, after following ``..`` and symbolic links. Absolute paths,
+    ``~`` and anything that leads outside are refused: a scenario file received from
+    someone else cannot make credsim read, or quote in an error, any other file."""
+    problem = None
+    if "\0" in parent:
+        problem = "contains a NUL character"
+    elif parent.startswith(("/", "\\", "~")) or Path(parent).is_absolute() or (len(parent) > 1 and parent[1] == ":"):
+        problem = "is an absolute path"
+    else:
+        try:
+            target = (extending.parent / parent).resolve()
+        except (OSError, RuntimeError, ValueError):
+            target = None
+        if target is None or not target.is_relative_to(root):
+            problem = "leads outside the folder of the top-level scenario file"
+    if problem:
+        raise ScenarioError(
+            label,
+            [
+                f"meta.extends: {_show(parent)} {problem}; a scenario may extend a built-in scenario by name, "
+                f"or a file in {root} or below it, by a relative path"
+            ],
+        )
+    return str(extending.parent / parent)
+
+
+def _show_path(text: str) -> str:
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _read_toml(path: Path, label: str) -> dict[str, Any]:
@@ -158,18 +205,24 @@ def _deep_merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
 
 
 def _split_override(item: str) -> tuple[str, Any]:
-    if "=" not in item:
-        raise ScenarioError("--set", [f"{item!r}: expected KEY=VALUE, e.g. listing.min_days=365"])
+    if not isinstance(item, str) or "=" not in item:
+        raise ScenarioError("--set", [f"{_show(item)}: expected KEY=VALUE, e.g. listing.min_days=365"])
     path, _, text = item.partition("=")
     path = path.strip()
     try:
-        value = tomllib.loads(f"v = {text.strip()}")["v"]
+        parsed = tomllib.loads(f"v = {text.strip()}")
+        # "1\nother.key = 2" parses too: a value must be one TOML value, nothing after it
+        value = parsed["v"] if len(parsed) == 1 else text.strip()
     except (tomllib.TOMLDecodeError, RecursionError):
         value = text.strip()  # a bare word is a string: --set meta.name=test
     return path, value
 
 
 def _apply_override(raw: dict[str, Any], path: str, value: Any) -> None:
+    if not isinstance(path, str):
+        raise ScenarioError("--set", [f"{_show(path)}: expected a dotted path such as listing.min_days"])
+    if path.strip() == "meta.extends":  # extends is followed when the file is read, before any --set
+        raise ScenarioError("--set", ["meta.extends: cannot be set with --set; write a scenario file that extends"])
     parts = path.split(".")
     if not path or any(not p for p in parts):
         raise ScenarioError("--set", [f"{path!r}: expected a dotted path such as listing.min_days"])
@@ -257,7 +310,10 @@ def _expected(err: dict[str, Any]) -> str:
 def _show(value: Any) -> str:
     if isinstance(value, float) and math.isnan(value):
         return "nan"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "a value nested too deeply to show"
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -1,0 +1,132 @@
+"""The run catalog: one Parquet file per run, ``OUT/catalog/<run_id>.parquet``.
+
+One file per run, each written to a temporary name and moved into place with ``os.replace``,
+so that any number of workers can write at once and a reader never sees half a row. The
+folder is a Parquet dataset that DuckDB reads directly::
+
+    duckdb -c "select * from 'OUT/catalog/*.parquet' order by run_id"
+
+Columns, in order (see docs/experiments.md):
+
+    run_id            string     p<set>-r<replicate>, stable
+    set_index         int32      the parameter set
+    replicate         int32
+    status            string     "complete" or "failed"
+    error             string     why it failed (null when complete)
+    <parameter>...    one column per varied dotted path (int64, float64, bool or string)
+    seed              int64      the seed simulate() was given
+    seed_entropy      int64      the experiment's root seed
+    spawn_key         list<int64> the run's SeedSequence spawn key (1, set, replicate)
+    scenario_hash     string     SHA-256 of the resolved scenario's TOML (null if it did not validate)
+    credsim_version   string
+    git_commit        string     the credsim checkout's commit, or null
+    worker            string     host:pid that ran it
+    started, finished timestamp[us, UTC]
+    seconds           float64
+    <outcome>...      float64, one per outcome path (null when the summary has no number)
+
+The parameter and outcome names are also in the file metadata (``credsim.parameters``,
+``credsim.outcomes``) and in ``OUT/experiment.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CATALOG = "catalog"
+RUNS = "runs"
+EXPERIMENT_JSON = "experiment.json"
+COMPLETE, FAILED = "complete", "failed"
+TIMINGS = ("worker", "started", "finished", "seconds")  # what may differ between two equal runs
+ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.string()}
+
+
+def catalog_schema(parameters: dict[str, str], outcomes: list[str]) -> pa.Schema:
+    """The schema of a catalog row; ``parameters`` maps each path to its column kind."""
+    fields = [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("set_index", pa.int32(), nullable=False),
+        pa.field("replicate", pa.int32(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("error", pa.string()),
+        *(pa.field(name, ARROW_TYPES.get(kind, pa.string())) for name, kind in parameters.items()),
+        pa.field("seed", pa.int64()),
+        pa.field("seed_entropy", pa.int64()),
+        pa.field("spawn_key", pa.list_(pa.int64())),
+        pa.field("scenario_hash", pa.string()),
+        pa.field("credsim_version", pa.string()),
+        pa.field("git_commit", pa.string()),
+        pa.field("worker", pa.string()),
+        pa.field("started", pa.timestamp("us", tz="UTC")),
+        pa.field("finished", pa.timestamp("us", tz="UTC")),
+        pa.field("seconds", pa.float64()),
+        *(pa.field(name, pa.float64()) for name in outcomes),
+    ]
+    metadata = {"credsim.parameters": json.dumps(list(parameters)), "credsim.outcomes": json.dumps(outcomes)}
+    return pa.schema(fields, metadata=metadata)
+
+
+def write_row(out_dir: str | Path, row: dict[str, Any], schema: pa.Schema) -> Path:
+    """Write one run's row as ``OUT/catalog/<run_id>.parquet``, atomically."""
+    folder = Path(out_dir) / CATALOG
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist([row], schema=schema)
+    target = folder / f"{row['run_id']}.parquet"
+    handle, staging = tempfile.mkstemp(prefix=f".{row['run_id']}.", suffix=".partial", dir=folder)
+    os.close(handle)
+    try:
+        pq.write_table(table, staging)
+        os.replace(staging, target)
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)
+    return target
+
+
+def read_row(out_dir: str | Path, run_id: str) -> dict[str, Any] | None:
+    """A run's catalog row as a dict, or None when it has none (or an unreadable one)."""
+    path = Path(out_dir) / CATALOG / f"{run_id}.parquet"
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (OSError, pa.ArrowInvalid):
+        return None
+    return rows[0] if rows else None
+
+
+def read_catalog_table(out_dir: str | Path) -> pa.Table | None:
+    """Every row under ``OUT/catalog`` as one Arrow table sorted by run, or None if there are none."""
+    folder = Path(out_dir) / CATALOG
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    tables = []
+    for path in files:
+        try:
+            tables.append(pq.read_table(path))
+        except (OSError, pa.ArrowInvalid):
+            continue  # a row being replaced right now; the next read sees it
+    if not tables:
+        return None
+    table = pa.concat_tables(tables, promote_options="permissive")
+    metadata = tables[-1].schema.metadata
+    return table.sort_by([("set_index", "ascending"), ("replicate", "ascending")]).replace_schema_metadata(metadata)
+
+
+def read_experiment_json(out_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(out_dir) / EXPERIMENT_JSON
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(json.dumps(data, indent=2) + "\n")
+    os.replace(staging, path)

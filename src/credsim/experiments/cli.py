@@ -1,0 +1,229 @@
+"""The experiment commands -- ``experiment``, ``sensitivity``, ``runs`` -- as a thin adaptor.
+
+``register(app)`` adds them to credsim's typer app. As elsewhere in the command line, an
+error credsim raises on purpose prints one message and exits with status 2; an experiment
+whose runs all ran but some failed exits with status 1 (the failures are in the catalog).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from credsim.errors import CredsimError
+from credsim.experiments.catalog import CATALOG, COMPLETE
+from credsim.experiments.executors import make_executor
+from credsim.experiments.replicates import summarize_replicates
+from credsim.experiments.runner import load_catalog, run_experiment
+from credsim.experiments.sensitivity import CSV_NAME, sensitivity as run_sensitivity
+from credsim.experiments.spec import Experiment, load_experiment
+
+out = Console()
+err = Console(stderr=True)
+
+MAX_TABLE_ROWS = 200
+
+Workers = Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Worker processes [default: one per core].")]
+Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="A Dask scheduler to run on: tcp://HOST:PORT.")]
+ExecutorKind = Annotated[
+    str, typer.Option("--executor", help="local (a process pool), dask (a Dask LocalCluster) or serial (this process).")
+]
+OutDir = Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [default: runs/EXPERIMENT-NAME].")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def _fail(error: Exception) -> None:
+    err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def experiment(
+    file: Annotated[Path, typer.Argument(help="An experiment file (TOML).")],
+    out_dir: OutDir = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    executor: ExecutorKind = "local",
+    quiet: Quiet = False,
+) -> None:
+    """Run an experiment: every parameter set and replicate, resuming what is done."""
+    spec, target = _load(file, out_dir)
+    catalog = _run(spec, target, workers, scheduler, executor, quiet, run_experiment)
+    if spec.sampling.method == "grid" or spec.replicates > 1:
+        summary = summarize_replicates(catalog)
+        if len(summary) <= MAX_TABLE_ROWS:
+            out.print(_replicates_table(spec, summary))
+    _finish(catalog, target)
+
+
+def sensitivity(
+    file: Annotated[Path, typer.Argument(help="An experiment file with sampling.method sobol or morris.")],
+    out_dir: OutDir = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    executor: ExecutorKind = "local",
+    quiet: Quiet = False,
+) -> None:
+    """Run a Sobol' or Morris experiment and print its sensitivity indices (95% intervals)."""
+    spec, target = _load(file, out_dir)
+    if spec.sampling.method not in ("sobol", "morris"):
+        _fail(CredsimError(f"{file}: sensitivity needs sampling.method 'sobol' or 'morris'; found {spec.sampling.method!r}"))
+    frame = _run(spec, target, workers, scheduler, executor, quiet, run_sensitivity)
+    out.print(_indices_table(spec, frame))
+    for outcome, reason in frame.attrs.get("skipped", {}).items():
+        err.print(f"{outcome}: no indices; {reason}", highlight=False)
+    out.print(f"wrote {target / CSV_NAME}")
+    catalog = load_catalog(target)
+    _finish(catalog, target)
+
+
+def runs(
+    folder: Annotated[Path, typer.Argument(help="An experiment's output folder.")],
+    failed: Annotated[bool, typer.Option("--failed", help="Only the failed runs, with their errors.")] = False,
+) -> None:
+    """List an experiment's runs: id, status, parameters and outcomes."""
+    try:
+        catalog = load_catalog(folder)
+    except CredsimError as error:
+        _fail(error)
+    parameters = catalog.attrs.get("parameters", [])
+    outcomes = catalog.attrs.get("outcomes", [])
+    shown = catalog[catalog["status"] != COMPLETE] if failed else catalog
+    table = Table(title=f"{catalog.attrs.get('experiment', folder.name)}: {_counts(catalog)}", header_style="bold")
+    for column in ("run", "status", *parameters, *(["error"] if failed else outcomes)):
+        table.add_column(column, justify="left" if column in ("run", "status", "error") else "right", overflow="fold")
+    for _, row in shown.iterrows():
+        cells = [row["run_id"], row["status"], *(_plain(row[p]) for p in parameters)]
+        cells += [str(row["error"])] if failed else [_plain(row[o]) for o in outcomes]
+        table.add_row(*map(escape, cells))
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``experiment``, ``sensitivity`` and ``runs`` to a typer app."""
+    app.command("experiment")(experiment)
+    app.command("sensitivity")(sensitivity)
+    app.command("runs")(runs)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _load(file: Path, out_dir: Path | None) -> tuple[Experiment, Path]:
+    try:
+        spec = load_experiment(file)
+    except CredsimError as error:
+        _fail(error)
+    return spec, out_dir or Path("runs") / spec.name
+
+
+def _run(spec: Experiment, target: Path, workers, scheduler, kind, quiet, function):
+    if kind not in ("local", "dask", "serial"):
+        _fail(CredsimError(f"--executor: expected local, dask or serial; found {kind!r}"))
+    try:
+        pool = make_executor(workers, scheduler, kind)
+    except CredsimError as error:
+        _fail(error)
+    where = f"Dask scheduler {scheduler}" if scheduler else f"{kind} executor"
+    bar = None if quiet else Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+    )  # fmt: skip
+    state = {"task": None, "failed": 0}
+
+    def progress(done: int, total: int, row) -> None:
+        if row is not None and row["status"] != COMPLETE:
+            state["failed"] += 1
+        if bar is None:
+            return
+        if state["task"] is None:
+            out.print(f"experiment [bold]{escape(spec.name)}[/]: {total:,} runs ({done:,} already complete) on the {where}")
+            state["task"] = bar.add_task("runs", total=total, completed=done, failed=0)
+        bar.update(state["task"], completed=done, failed=state["failed"])
+
+    try:
+        if bar is not None:
+            bar.start()
+        return function(spec, target, pool, progress=progress)
+    except CredsimError as error:
+        _fail(error)
+    finally:
+        if bar is not None:
+            bar.stop()
+        pool.shutdown()
+
+
+def _finish(catalog, target: Path) -> None:
+    failed = int((catalog["status"] != COMPLETE).sum())
+    out.print(f"{_counts(catalog)}; catalog: {target / CATALOG}/*.parquet")
+    if failed:
+        err.print(f"{failed} run(s) failed: credsim runs {target} --failed", highlight=False)
+        raise typer.Exit(1)
+
+
+def _counts(catalog) -> str:
+    complete = int((catalog["status"] == COMPLETE).sum())
+    return f"{len(catalog):,} runs, {complete:,} complete, {len(catalog) - complete:,} failed"
+
+
+def _replicates_table(spec: Experiment, summary) -> Table:
+    parameters = summary.attrs["parameters"]
+    conf = round(100 * summary.attrs["confidence"])
+    table = Table(title=f"{spec.name}: mean and {conf}% interval over {spec.replicates} replicate(s)", header_style="bold")
+    for column in (*parameters, *spec.outcomes):
+        table.add_column(column, justify="right", overflow="fold")
+    for _, group in summary.groupby("set_index", sort=True):
+        first = group.iloc[0]
+        cells = [_plain(first[p]) for p in parameters]
+        by_outcome = {row["outcome"]: row for _, row in group.iterrows()}
+        for outcome in spec.outcomes:
+            row = by_outcome[outcome]
+            cells.append(_mean_ci(row["mean"], row["ci_low"], row["ci_high"]))
+        table.add_row(*cells)
+    return table
+
+
+def _indices_table(spec: Experiment, frame) -> Table:
+    method = spec.sampling.method
+    kinds = ("S1", "ST") if method == "sobol" else ("mu_star", "mu", "sigma")
+    title = "Sobol' indices" if method == "sobol" else "Morris elementary effects"
+    table = Table(title=f"{spec.name}: {title}, value ± half-width of the 95% interval", header_style="bold")
+    for column in ("outcome", "parameter", *kinds):
+        table.add_column(column, justify="left" if column in ("outcome", "parameter") else "right", overflow="fold")
+    for (outcome, parameter), group in frame.groupby(["outcome", "parameter"], sort=False):
+        if "," in parameter:
+            continue  # second-order pairs: in the CSV
+        values = {row["index"]: row for _, row in group.iterrows()}
+        cells = []
+        for kind in kinds:
+            row = values.get(kind)
+            if row is None or math.isnan(row["value"]):
+                cells.append("-")
+            elif math.isnan(row["conf"]):
+                cells.append(f"{row['value']:.4g}")
+            else:
+                cells.append(f"{row['value']:.3f} ± {row['conf']:.3f}")
+        table.add_row(outcome, parameter, *cells)
+    return table
+
+
+def _mean_ci(mean: float, low: float, high: float) -> str:
+    if mean is None or math.isnan(mean):
+        return "-"
+    if math.isnan(low):
+        return f"{mean:.4g}"
+    return f"{mean:.4g} [{low:.4g}, {high:.4g}]"
+
+
+def _plain(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,69 @@
+"""Replicates summarised: the mean of each outcome per parameter set, with a confidence interval.
+
+The interval is Student's t: ``mean ± t(1 - (1 - confidence)/2, n - 1) · sd / sqrt(n)``,
+over the complete runs of the set that have a value for the outcome (``n`` of them). With
+one value there is no interval (NaN), never a made-up one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+SUMMARY_COLUMNS = ("outcome", "runs", "n", "mean", "std", "ci_low", "ci_high")
+
+
+def summarize_replicates(
+    catalog: pd.DataFrame | str | Path,
+    *,
+    confidence: float = 0.95,
+    parameters: list[str] | None = None,
+    outcomes: list[str] | None = None,
+) -> pd.DataFrame:
+    """One row per parameter set and outcome: set_index, the parameters, outcome, runs (complete
+    runs in the set), n (those with a value), mean, std (sample, ddof=1), ci_low, ci_high.
+
+    ``catalog`` is :func:`load_catalog`'s frame or an experiment folder. Parameter and outcome
+    columns are taken from ``catalog.attrs`` unless given.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
+    if isinstance(catalog, (str, Path)):
+        from credsim.experiments.runner import load_catalog
+
+        catalog = load_catalog(catalog)
+    parameters = list(parameters if parameters is not None else catalog.attrs.get("parameters", _between(catalog, "error", "seed")))
+    outcomes = list(outcomes if outcomes is not None else catalog.attrs.get("outcomes", _after(catalog, "seconds")))
+    complete = catalog[catalog["status"] == "complete"]
+    rows = []
+    for set_index, runs in complete.groupby("set_index", sort=True):
+        first = runs.iloc[0]
+        for outcome in outcomes:
+            values = pd.to_numeric(runs[outcome], errors="coerce").dropna().to_numpy(dtype=np.float64)
+            n = len(values)
+            mean = float(values.mean()) if n else np.nan
+            std = float(values.std(ddof=1)) if n > 1 else np.nan
+            half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / np.sqrt(n)) if n > 1 else np.nan
+            rows.append({
+                "set_index": int(set_index),
+                **{name: first[name] for name in parameters},
+                "outcome": outcome, "runs": len(runs), "n": n, "mean": mean, "std": std,
+                "ci_low": mean - half, "ci_high": mean + half,
+            })  # fmt: skip
+    columns = ["set_index", *parameters, *SUMMARY_COLUMNS]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame.attrs.update(parameters=parameters, outcomes=outcomes, confidence=confidence)
+    return frame
+
+
+def _between(frame: pd.DataFrame, first: str, last: str) -> list[str]:
+    columns = list(frame.columns)
+    return columns[columns.index(first) + 1 : columns.index(last)]
+
+
+def _after(frame: pd.DataFrame, last: str) -> list[str]:
+    columns = list(frame.columns)
+    return columns[columns.index(last) + 1 :]

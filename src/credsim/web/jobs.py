@@ -1,0 +1,233 @@
+"""Web jobs: a bounded pool of worker processes, and what each job is doing.
+
+    jobs = JobManager(data_dir, max_concurrent=2, max_queued=20)
+    jobs.start()                          # optional: start the workers before the first job
+    job = jobs.submit(run_request)        # -> Job; raises QueueFull past the cap
+    jobs.status(job.id)                   # -> {"state", "stage", "days_done", "days", ...}
+    jobs.cancel(job.id); jobs.shutdown()
+
+At most ``max_concurrent`` simulations run at once, each in its own process of a
+``ProcessPoolExecutor``; further jobs wait in the pool's queue ("queued"), and past
+``max_queued`` waiting jobs a new one is refused. A job's state is worked out on demand from
+its future and its folder's ``progress.json`` (see :mod:`credsim.web.worker`), so the server
+keeps no state that a worker must update. Jobs of an earlier server are read from disk.
+
+Every method is called from the server's event loop thread; the pool's own threads only
+complete futures.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+import time
+import uuid
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from credsim.report.build import REPORT_NAME
+from credsim.resources import check_disk
+from credsim.web.params import RunRequest
+from credsim.web.worker import CANCEL, PROGRESS, REQUEST, init_worker, run_job, warm_up, write_json_atomic
+
+JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+MAX_REMEMBERED = 1000  # finished jobs beyond this are forgotten in memory; their folders still answer
+SHUTDOWN_GRACE_S = 10.0
+
+
+def is_job_id(text: str) -> bool:
+    """Whether ``text`` is a job id: a lowercase UUID4, so never a path."""
+    return bool(JOB_ID.match(text))
+
+
+class QueueFull(Exception):
+    """Too many jobs are waiting; the message says how many."""
+
+
+@dataclass
+class Job:
+    id: str
+    folder: Path
+    request: dict
+    days: int
+    future: Future
+    created: float = field(default_factory=time.time)
+    cancel_requested: bool = False
+
+
+class JobManager:
+    """The jobs of one server (see the module docstring)."""
+
+    def __init__(self, data_dir: str | Path, max_concurrent: int = 2, max_queued: int = 20):
+        if max_concurrent < 1 or max_queued < 0:
+            raise ValueError(f"max_concurrent must be >= 1 and max_queued >= 0; got {max_concurrent}, {max_queued}")
+        self.runs_dir = Path(data_dir) / "runs"
+        self.max_concurrent = max_concurrent
+        self.max_queued = max_queued
+        self.jobs: dict[str, Job] = {}
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Start the worker processes now, each loading what a run needs, so that the first
+        run does not wait for them (a run submitted meanwhile queues behind the warm-up)."""
+        pool = self._get_pool()
+        for _ in range(self.max_concurrent):
+            pool.submit(warm_up)
+
+    # ------------------------------------------------------------------ submitting
+
+    def submit(self, request: RunRequest) -> Job:
+        unfinished = sum(1 for job in self.jobs.values() if not job.future.done())
+        if unfinished >= self.max_concurrent + self.max_queued:
+            raise QueueFull(
+                f"The server is busy: {unfinished} runs are running or waiting, the most it takes at once. "
+                "Try again when one has finished."
+            )
+        job_id = str(uuid.uuid4())
+        folder = self.runs_dir / job_id
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        check_disk(request.resolved, self.runs_dir)  # ResourceError: the caller answers 422
+        folder.mkdir()
+        record = {**request.to_json(), "id": job_id, "created": time.time()}
+        write_json_atomic(folder / REQUEST, record)
+        args = (str(folder), request.scenario, dict(request.parameters), request.seed, os.getpid())
+        try:
+            future = self._get_pool().submit(run_job, *args)
+        except BrokenProcessPool:  # a worker died (killed for memory?): start a fresh pool
+            self._pool = None
+            future = self._get_pool().submit(run_job, *args)
+        job = Job(job_id, folder, record, request.resolved.population.days, future)
+        self.jobs[job_id] = job
+        self._forget_old()
+        return job
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            threads = max(1, (os.cpu_count() or 1) // self.max_concurrent)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.max_concurrent,
+                mp_context=multiprocessing.get_context("spawn"),  # never fork a threaded server
+                initializer=init_worker,
+                initargs=(threads,),
+            )
+        return self._pool
+
+    def _forget_old(self) -> None:
+        if len(self.jobs) <= MAX_REMEMBERED:
+            return
+        for job_id in [j.id for j in self.jobs.values() if j.future.done()][: len(self.jobs) - MAX_REMEMBERED]:
+            del self.jobs[job_id]
+
+    # ------------------------------------------------------------------ asking
+
+    def status(self, job_id: str) -> dict | None:
+        """What the job is doing, or None when there is no such job."""
+        if not is_job_id(job_id):
+            return None
+        job = self.jobs.get(job_id)
+        if job is None:
+            return self._status_on_disk(job_id)
+        progress = read_json(job.folder / PROGRESS) or {}
+        out = {
+            "id": job_id,
+            "state": "queued",
+            "stage": "waiting for a free worker",
+            "days_done": int(progress.get("days_done", 0)),
+            "days": job.days,
+            "request": job.request,
+        }
+        if job.future.done():
+            out.update(self._outcome(job))
+        elif progress.get("state") == "running":
+            out.update(state="running", stage="cancelling" if job.cancel_requested else progress.get("stage", "simulating"))
+        elif job.cancel_requested:  # it will stop as soon as a worker picks it up
+            out.update(state="cancelled", stage="cancelled", error="the run was cancelled before it started")
+        else:
+            ahead = [j for j in self.jobs.values() if not j.future.done() and not j.cancel_requested and j.created < job.created
+                     and (read_json(j.folder / PROGRESS) or {}).get("state") != "running"]
+            out["queue_position"] = len(ahead) + 1
+        if out["state"] == "done":
+            out.update(days_done=job.days, report_url=f"/runs/{job_id}/{REPORT_NAME}")
+        return out
+
+    def is_done(self, job_id: str) -> bool:
+        status = self.status(job_id)
+        return status is not None and status["state"] == "done"
+
+    def folder(self, job_id: str) -> Path:
+        if not is_job_id(job_id):
+            raise ValueError(f"not a job id: {job_id!r}")
+        return self.runs_dir / job_id
+
+    def _outcome(self, job: Job) -> dict:
+        if job.future.cancelled():
+            return {"state": "cancelled", "stage": "cancelled", "error": "the run was cancelled before it started"}
+        error = job.future.exception()
+        if error is not None:
+            message = ("the worker process running this job stopped unexpectedly (perhaps out of memory); "
+                       "try a smaller population" if isinstance(error, BrokenProcessPool)
+                       else f"the run failed unexpectedly: {type(error).__name__}: {error}")
+            return {"state": "failed", "stage": "failed", "error": message}
+        result = job.future.result()
+        out = {"state": result["state"], "stage": result["state"]}
+        if "error" in result:
+            out["error"] = result["error"]
+        return out
+
+    def _status_on_disk(self, job_id: str) -> dict | None:
+        folder = self.runs_dir / job_id
+        request = read_json(folder / REQUEST)
+        if request is None:
+            return None
+        progress = read_json(folder / PROGRESS) or {}
+        days = int(progress.get("days") or 0)
+        out = {"id": job_id, "days_done": int(progress.get("days_done", 0)), "days": days, "request": request}
+        if (folder / "summary.json").is_file() and (folder / REPORT_NAME).is_file():
+            out.update(state="done", stage="done", days_done=days, report_url=f"/runs/{job_id}/{REPORT_NAME}")
+        elif progress.get("state") in ("failed", "cancelled"):
+            message = "the run failed" if progress["state"] == "failed" else "the run was cancelled"
+            out.update(state=progress["state"], stage=progress["state"], error=message)
+        else:
+            out.update(state="failed", stage="failed", error="the run did not finish: the server stopped before it was done")
+        return out
+
+    # ------------------------------------------------------------------ stopping
+
+    def cancel(self, job_id: str) -> dict | None:
+        job = self.jobs.get(job_id) if is_job_id(job_id) else None
+        if job is None:
+            return self.status(job_id)
+        if not job.future.done():
+            job.cancel_requested = True
+            (job.folder / CANCEL).touch()
+            job.future.cancel()  # succeeds only while it is still in the pool's own queue
+        return self.status(job_id)
+
+    def shutdown(self) -> None:
+        """Cancel what waits, stop what runs (at its next day), and end the worker processes."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for job in self.jobs.values():
+            if not job.future.done():
+                (job.folder / CANCEL).touch()
+        processes = list((getattr(pool, "_processes", None) or {}).values())  # to end stragglers below
+        pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.terminate()
+                process.join(2.0)
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

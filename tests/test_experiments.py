@@ -1,0 +1,542 @@
+"""Experiments: files, seeds, executors (serial, a local pool, a real Dask cluster), the
+catalog, resumption, failures, sensitivity indices and the commands.
+
+One small experiment (5 parameter sets x 4 replicates of a 2,000-person, 30-day court
+blacklist) is run once serially; every other executor must give the same catalog, timings
+aside. The Dask cluster is real: a `dask scheduler` and `dask worker` processes started here
+on 127.0.0.1 and killed at the end, whatever happens."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import typer
+from scipy import stats
+from typer.testing import CliRunner
+
+import credsim
+import credsim.experiments as ex
+import credsim.experiments.cli
+from credsim.experiments.catalog import TIMINGS
+from credsim.scenario import to_toml, with_overrides
+
+DASK = Path(sys.executable).parent / "dask"
+OUTCOMES = [
+    "overall.ever_listed",
+    "overall.wrongful_share",
+    "overall.backlog_end",
+    "overall.appeals_filed",
+    "by_group.adults.gini_income",
+]
+
+SMALL = f"""
+[experiment]
+name = "small"
+base = "court-blacklist"
+replicates = 4
+seed = 20240501
+outcomes = {json.dumps(OUTCOMES)}
+
+[experiment.overrides]
+"population.size" = 2000
+"population.days" = 30
+"behaviours.debt_default.rate.adults" = 0.002
+"observation.record_errors.rate" = 0.0002
+"listing.notice_days" = 0
+
+[parameters."appeal.capacity_per_million"]
+values = [0, 100, 1000, 5000, 20000]
+
+[sampling]
+method = "grid"
+"""
+
+
+def write(folder: Path, text: str, name: str = "experiment.toml") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def comparable(catalog: pd.DataFrame) -> list[dict]:
+    """The catalog's rows without what may differ between executors (who ran it, when)."""
+    rows = catalog.drop(columns=list(TIMINGS)).to_dict("records")
+    for row in rows:
+        row["spawn_key"] = tuple(int(k) for k in row["spawn_key"])
+        row.update({k: None for k, v in row.items() if not isinstance(v, (tuple, str)) and pd.isna(v)})
+    return rows
+
+
+class Counting(ex.SerialExecutor):
+    """The serial executor, counting what it is asked to run."""
+
+    def __init__(self):
+        self.ran: list[str] = []
+
+    def submit(self, fn, /, *args):
+        self.ran.append(args[0].run_id)
+        return super().submit(fn, *args)
+
+
+@pytest.fixture(scope="module")
+def small_file(tmp_path_factory) -> Path:
+    return write(tmp_path_factory.mktemp("spec"), SMALL)
+
+
+@pytest.fixture(scope="module")
+def serial(small_file, tmp_path_factory):
+    """(folder, catalog) of the small experiment run serially, in this process."""
+    out = tmp_path_factory.mktemp("serial")
+    return out, ex.run_experiment(small_file, out, ex.SerialExecutor())
+
+
+# ---------------------------------------------------------------- the dask cluster
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_worker(address: str, name: str) -> subprocess.Popen:
+    # --no-nanny: the process started here is the worker itself, so killing it kills the worker
+    return subprocess.Popen(
+        [str(DASK), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+         "--host", "127.0.0.1", "--name", name, "--death-timeout", "60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """(address, processes): a real scheduler and two single-threaded workers on 127.0.0.1."""
+    from distributed import Client
+
+    assert DASK.is_file(), f"the dask command is not installed at {DASK}"
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    processes = [
+        subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    ]
+    try:
+        processes += [start_worker(address, f"w{i}") for i in range(2)]
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=90)
+        yield address, processes
+    finally:
+        for process in reversed(processes):
+            stop(process)
+
+
+# ---------------------------------------------------------------- the file
+
+
+def test_load_experiment_resolves_base_overrides_and_parameters(small_file):
+    spec = ex.load_experiment(small_file)
+    assert spec.name == "small" and spec.replicates == 4 and spec.seed == 20240501
+    assert spec.base.population.size == 2000 and spec.base.population.days == 30
+    assert list(spec.parameters) == ["appeal.capacity_per_million"]
+    assert spec.field_types == {"appeal.capacity_per_million": "float"}
+    assert spec.outcomes == OUTCOMES
+
+
+def test_nested_and_quoted_parameter_tables_mean_the_same(tmp_path):
+    quoted = ex.load_experiment(write(tmp_path, SMALL, "a.toml"))
+    nested = ex.load_experiment(write(tmp_path, SMALL.replace('[parameters."appeal.capacity_per_million"]', "[parameters.appeal.capacity_per_million]"), "b.toml"))
+    assert nested.parameters == quoted.parameters
+    assert ex.make_design(nested).sets == ex.make_design(quoted).sets
+
+
+def test_base_path_is_relative_to_the_experiment_file(tmp_path, monkeypatch):
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "mine.toml").write_text('[meta]\nname = "mine"\nextends = "court-blacklist"\n', encoding="utf-8")
+    text = SMALL.replace('base = "court-blacklist"', 'base = "scenarios/mine.toml"')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    spec = ex.load_experiment(write(tmp_path, text))
+    assert spec.base.meta.name == "mine" and spec.base.population.size == 2000
+
+
+BAD = {
+    # name: (edit of SMALL, fragments the message must hold besides the file name)
+    "unknown key": (lambda t: t.replace("replicates = 4", "replicats = 4"), ["experiment.replicats", "unknown field", "replicates"]),
+    "wrong type": (lambda t: t.replace("replicates = 4", 'replicates = "four"'), ["experiment.replicates", "valid integer", "'four'"]),
+    "zero replicates": (lambda t: t.replace("replicates = 4", "replicates = 0"), ["experiment.replicates", ">= 1", "found 0"]),
+    "missing base": (lambda t: t.replace('base = "court-blacklist"', ""), ["experiment.base", "required field is missing"]),
+    "unknown base": (lambda t: t.replace('base = "court-blacklist"', 'base = "court-blaklist"'), ["experiment.base", "court-blaklist", "court-blacklist"]),
+    "unknown parameter path": (lambda t: t.replace('"appeal.capacity_per_million"]', '"appeal.capacity_per_milion"]'),
+                               ["parameters.appeal.capacity_per_milion", "no such field", "capacity_per_million"]),
+    "unknown override path": (lambda t: t.replace('"population.days" = 30', '"population.dayz" = 30'), ["experiment.overrides.population.dayz", "no such field"]),
+    "invalid override": (lambda t: t.replace('"population.days" = 30', '"population.days" = -3'), ["experiment.overrides", "population.days", ">= 1", "-3"]),
+    "two kinds": (lambda t: t.replace("values = [0, 100", "range = [0, 1]\nvalues = [0, 100"),
+                  ["parameters.appeal.capacity_per_million", "exactly one of values, grid or range", "values, range"]),
+    "unknown parameter key": (lambda t: t.replace("values = [", "valuez = ["), ["parameters.appeal.capacity_per_million.valuez", "unknown field", "values, grid, range"]),
+    "range for a grid": (lambda t: t.replace("values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]"),
+                         ["parameters.appeal.capacity_per_million", "'grid' needs values or grid", "found range"]),
+    "mixed values": (lambda t: t.replace("values = [0, 100", 'values = ["none", 100'), ["parameters.appeal.capacity_per_million", "all numbers"]),
+    "unknown method": (lambda t: t.replace('method = "grid"', 'method = "halton"'), ["sampling.method", "'grid', 'latin', 'sobol' or 'morris'", "'halton'"]),
+    "sobol n not a power of 2": (lambda t: t.replace('method = "grid"', 'method = "sobol"\nn = 48').replace("values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]")
+                                 + '[parameters."appeal.daily_rate"]\nrange = [0, 0.01]\n', ["sampling.n", "power of 2", "found 48"]),
+    "latin without n": (lambda t: t.replace('method = "grid"', 'method = "latin"').replace("values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]"),
+                        ["sampling.n", "required field is missing", "latin"]),
+    "bad outcome path": (lambda t: t.replace('"overall.ever_listed"', '"overall..ever_listed"'), ["outcomes[0]", "dotted path", "'overall..ever_listed'"]),
+    "invalid toml": (lambda t: t + "\n[sampling\n", ["not valid TOML", "line"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_a_malformed_experiment_file_names_the_file_and_field(tmp_path, case):
+    edit, fragments = BAD[case]
+    path = write(tmp_path, edit(SMALL), "broken.toml")
+    with pytest.raises(ex.ExperimentError) as caught:
+        ex.load_experiment(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: "), message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in:\n{message}"
+
+
+def test_an_outcome_the_summary_lacks_is_refused_before_any_run(tmp_path):
+    path = write(tmp_path, SMALL.replace('"overall.backlog_end"', '"overall.backlog_ending"'))
+    counting = Counting()
+    with pytest.raises(ex.ExperimentError) as caught:
+        ex.run_experiment(path, tmp_path / "out", counting)
+    assert "outcomes[2]: overall.backlog_ending: summary.json has no such figure" in str(caught.value)
+    assert "backlog_end" in str(caught.value) and counting.ran == []
+
+
+# ---------------------------------------------------------------- design and seeds
+
+
+def test_seeds_come_from_one_spawned_tree(small_file):
+    spec = ex.load_experiment(small_file)
+    design = ex.make_design(spec)
+    assert [s["appeal.capacity_per_million"] for s in design.sets] == [0.0, 100.0, 1000.0, 5000.0, 20000.0]
+    root = np.random.SeedSequence(spec.seed)
+    runs = root.spawn(2)[1]  # child 0 seeds the design's sampler
+    by_set = runs.spawn(len(design.sets))
+    for i, set_sequence in enumerate(by_set):
+        for r, child in enumerate(set_sequence.spawn(spec.replicates)):
+            seed = ex.run_seed(spec.seed, i, r)
+            assert seed.spawn_key == child.spawn_key == (1, i, r)
+            assert seed.entropy == child.entropy == spec.seed
+            assert seed.seed == int(child.generate_state(1, dtype=np.uint64)[0] >> 1)
+            assert 0 <= seed.seed < 2**63
+
+
+def test_sampled_designs_are_reproducible_and_respect_integer_fields(tmp_path):
+    text = SMALL.replace('method = "grid"', 'method = "latin"\nn = 6').replace(
+        "values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]"
+    ) + '[parameters."listing.min_days"]\nrange = [30, 400]\n'
+    spec = ex.load_experiment(write(tmp_path, text))
+    first, second = ex.make_design(spec), ex.make_design(spec)
+    assert first.sets == second.sets and len(first.sets) == 6
+    assert all(type(s["listing.min_days"]) is int and 30 <= s["listing.min_days"] <= 400 for s in first.sets)
+    assert all(0 <= s["appeal.capacity_per_million"] <= 100 for s in first.sets)
+    other = ex.load_experiment(write(tmp_path, text.replace("seed = 20240501", "seed = 1"), "other.toml"))
+    assert ex.make_design(other).sets != first.sets
+
+
+# ---------------------------------------------------------------- the catalog
+
+
+def test_the_serial_catalog_has_a_complete_row_per_run(serial, small_file):
+    out, catalog = serial
+    spec = ex.load_experiment(small_file)
+    assert len(catalog) == 20 and set(catalog["status"]) == {"complete"}
+    assert list(catalog["run_id"][:5]) == ["p00000-r000", "p00000-r001", "p00000-r002", "p00000-r003", "p00001-r000"]
+    assert catalog.attrs["parameters"] == ["appeal.capacity_per_million"] and catalog.attrs["outcomes"] == OUTCOMES
+    assert catalog["seed"].nunique() == 20
+    assert catalog["error"].isna().all()
+    assert (catalog["seed_entropy"] == spec.seed).all()
+    assert (catalog["seconds"] >= 0).all() and (catalog["finished"] >= catalog["started"]).all()
+    assert (catalog["credsim_version"] == credsim.__version__).all()
+    for _, row in catalog.iterrows():
+        scenario = with_overrides(spec.base, {"appeal.capacity_per_million": row["appeal.capacity_per_million"]})
+        assert row["scenario_hash"] == hashlib.sha256(to_toml(scenario).encode()).hexdigest()
+        summary = (out / "runs" / row["run_id"] / "summary.json").read_text()
+        assert f'"seed": {row["seed"]}' in summary
+    # the outcomes vary with the parameter: more appeal capacity, a shorter backlog
+    backlog = catalog.groupby("appeal.capacity_per_million")["overall.backlog_end"].mean()
+    assert backlog.iloc[0] > backlog.iloc[-1]
+    assert not list((out / "catalog").glob(".*")), "a staging file was left behind"
+
+
+def test_duckdb_reads_the_catalog_directly(serial):
+    out, catalog = serial
+    query = f"""select "appeal.capacity_per_million" as capacity, count(*) as runs, avg("overall.ever_listed") as listed
+                from '{out}/catalog/*.parquet' where status = 'complete' group by 1 order by 1"""
+    rows = duckdb.sql(query).fetchall()
+    assert [r[0] for r in rows] == [0.0, 100.0, 1000.0, 5000.0, 20000.0] and {r[1] for r in rows} == {4}
+    expected = catalog.groupby("appeal.capacity_per_million")["overall.ever_listed"].mean().to_numpy()
+    assert np.allclose([r[2] for r in rows], expected)
+
+
+def test_summarize_replicates_gives_a_t_interval(serial):
+    _, catalog = serial
+    table = ex.summarize_replicates(catalog)
+    assert len(table) == 5 * len(OUTCOMES)
+    assert list(table.columns) == ["set_index", "appeal.capacity_per_million", "outcome", "runs", "n", "mean", "std", "ci_low", "ci_high"]
+    row = table[(table["set_index"] == 2) & (table["outcome"] == "by_group.adults.gini_income")].iloc[0]
+    values = catalog[catalog["set_index"] == 2]["by_group.adults.gini_income"].to_numpy()
+    half = stats.t.ppf(0.975, 3) * values.std(ddof=1) / 2
+    assert row["n"] == row["runs"] == 4 and row["appeal.capacity_per_million"] == 1000.0
+    assert row["mean"] == pytest.approx(values.mean())
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((values.mean() - half, values.mean() + half))
+    assert row["ci_low"] < row["mean"] < row["ci_high"]
+
+
+# ---------------------------------------------------------------- executors agree
+
+
+def test_a_local_process_pool_gives_the_same_catalog(serial, small_file, tmp_path):
+    with ex.LocalExecutor(workers=2) as pool:
+        catalog = ex.run_experiment(small_file, tmp_path, pool)
+    assert comparable(catalog) == comparable(serial[1])
+    assert catalog["worker"].nunique() >= 1 and not catalog["worker"].str.endswith(f":{os.getpid()}").any()
+
+
+def test_a_dask_cluster_gives_the_same_catalog(serial, small_file, tmp_path, dask_cluster):
+    address, _ = dask_cluster
+    with ex.DaskExecutor(address) as pool:
+        catalog = ex.run_experiment(small_file, tmp_path, pool)
+    assert comparable(catalog) == comparable(serial[1])
+    assert catalog["worker"].nunique() == 2  # both workers took part
+
+
+def test_a_dask_worker_killed_mid_experiment_loses_nothing(serial, small_file, tmp_path, dask_cluster):
+    from distributed import Client
+
+    address, _ = dask_cluster
+    victim = start_worker(address, "victim")
+    try:
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(3, timeout=90)
+            # warm the newcomer up (imports, numba's cache) so it is as quick as the others
+            (where,) = [a for a, w in client.scheduler_info()["workers"].items() if w["name"] == "victim"]
+            warmup = ex.plan_runs(ex.load_experiment(small_file), tmp_path / "warmup").tasks[0]
+            assert client.submit(ex.execute_run, warmup, workers=[where], pure=False).result(timeout=120)["status"] == "complete"
+        seen: dict = {}
+
+        def progress(done, total, row):
+            if row is None or "killed_at" in seen:
+                return
+            if done >= 3 and row["worker"].endswith(f":{victim.pid}"):
+                # a result the victim finished is in; now it dies, with runs still to do
+                seen["killed_at"] = done
+                seen["finished"] = {p.stem: pq.read_table(p).to_pylist()[0] for p in (tmp_path / "catalog").glob("*.parquet")}
+                os.kill(victim.pid, signal.SIGKILL)
+
+        with ex.DaskExecutor(address) as pool:
+            catalog = ex.run_experiment(small_file, tmp_path, pool, progress=progress)
+    finally:
+        stop(victim)
+    assert "killed_at" in seen, "the victim worker finished no run before the others did them all"
+    assert seen["killed_at"] < len(catalog), "nothing was left to do when the worker died"
+    assert set(catalog["status"]) == {"complete"}
+    assert comparable(catalog) == comparable(serial[1])
+    after = catalog.set_index("run_id")
+    for run, row in seen["finished"].items():
+        assert row["status"] == "complete"
+        assert all(after.loc[run, name] == row[name] or (row[name] is None and pd.isna(after.loc[run, name])) for name in OUTCOMES)
+
+
+# ---------------------------------------------------------------- resume and failure
+
+
+def test_resuming_reruns_only_what_is_not_complete(serial, small_file, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(serial[0], out)
+    counting = Counting()
+    again = ex.run_experiment(small_file, out, counting)
+    assert counting.ran == []
+    assert comparable(again) == comparable(serial[1])
+    assert (again["started"] == serial[1]["started"]).all()  # the old rows, untouched
+
+    (out / "catalog" / "p00001-r002.parquet").unlink()  # never recorded
+    shutil.rmtree(out / "runs" / "p00003-r000")  # recorded, but its folder is gone
+    failed = serial[1][serial[1]["run_id"] == "p00004-r001"].to_dict("records")[0]
+    row = pq.read_table(out / "catalog" / "p00004-r001.parquet")
+    pq.write_table(row.set_column(3, "status", pa.array(["failed"])), out / "catalog" / "p00004-r001.parquet")
+    counting = Counting()
+    resumed = ex.run_experiment(small_file, out, counting)
+    assert sorted(counting.ran) == ["p00001-r002", "p00003-r000", "p00004-r001"]
+    assert comparable(resumed) == comparable(serial[1])
+    assert resumed.set_index("run_id").loc["p00004-r001", "seed"] == failed["seed"]
+
+
+def test_a_folder_of_another_experiment_is_refused(serial, small_file, tmp_path):
+    other = write(tmp_path, SMALL.replace("replicates = 4", "replicates = 5"))
+    with pytest.raises(ex.ExperimentError) as caught:
+        ex.run_experiment(other, serial[0], Counting())
+    assert "another experiment" in str(caught.value)
+
+
+def test_a_failed_run_is_recorded_and_the_others_complete(tmp_path):
+    text = SMALL.replace("replicates = 4", "replicates = 2").replace(
+        '[parameters."appeal.capacity_per_million"]\nvalues = [0, 100, 1000, 5000, 20000]',
+        '[parameters."listing.min_days"]\nvalues = [60, -5, 365]',
+    )
+    catalog = ex.run_experiment(write(tmp_path, text), tmp_path / "out", ex.SerialExecutor())
+    assert len(catalog) == 6
+    bad = catalog[catalog["listing.min_days"] == -5]
+    good = catalog[catalog["listing.min_days"] != -5]
+    assert set(bad["status"]) == {"failed"} and set(good["status"]) == {"complete"}
+    assert all("listing.min_days" in e and ">= 0" in e and "-5" in e for e in bad["error"])
+    assert bad["scenario_hash"].isna().all() and bad[OUTCOMES].isna().all().all()
+    assert not any((tmp_path / "out" / "runs" / r).exists() for r in bad["run_id"])
+    assert all((tmp_path / "out" / "runs" / r / "summary.json").is_file() for r in good["run_id"])
+    # a failure inside a run (not only in validation) is caught and recorded too
+    spec = ex.load_experiment(write(tmp_path, text))
+    task = ex.plan_runs(spec, tmp_path / "out2").tasks[0]
+    broken = type(task)(**{**task.__dict__, "outcomes": ["overall.no_such_figure"]})
+    row = ex.execute_run(broken)
+    assert row["status"] == "failed" and "overall.no_such_figure" in row["error"]
+
+
+# ---------------------------------------------------------------- sensitivity
+
+
+def ishigami_indices(a: float = 7.0, b: float = 0.1) -> dict:
+    """Analytic first-order and total Sobol' indices of the Ishigami function."""
+    v1 = 0.5 * (1 + b * math.pi**4 / 5) ** 2
+    v2 = a**2 / 8
+    v13 = b**2 * math.pi**8 * (1 / 18 - 1 / 50)
+    total = v1 + v2 + v13
+    return {"S1": [v1 / total, v2 / total, 0.0], "ST": [(v1 + v13) / total, v2 / total, v13 / total]}
+
+
+def test_sobol_indices_of_the_ishigami_function():
+    from SALib.test_functions import Ishigami
+
+    problem = {"num_vars": 3, "names": ["x1", "x2", "x3"], "bounds": [[-math.pi, math.pi]] * 3}
+    X = ex.design.sample("sobol", problem, 1024, seed=3)
+    table = ex.indices("sobol", problem, X, Ishigami.evaluate(X), seed=3)
+    truth = ishigami_indices()
+    for kind in ("S1", "ST"):
+        rows = table[table["index"] == kind].reset_index()
+        for k, row in rows.iterrows():
+            assert 0 < row["conf"] < 0.1, row  # an interval narrow enough to mean something
+            # a 95% interval covers the truth; twice its half-width leaves room for the 1 in 20
+            assert abs(row["value"] - truth[kind][k]) <= 2 * row["conf"], (kind, row["parameter"], row["value"], truth[kind][k])
+            assert row["low"] == pytest.approx(row["value"] - row["conf"])
+
+
+def test_morris_elementary_effects_of_a_linear_model():
+    problem = {"num_vars": 2, "names": ["x1", "x2"], "bounds": [[0.0, 1.0], [0.0, 2.0]]}
+    X = ex.design.sample("morris", problem, 10, seed=1)
+    table = ex.indices("morris", problem, X, 3 * X[:, 0] - X[:, 1]).set_index(["parameter", "index"])["value"]
+    # mu* = |coefficient| x the width of the range; a linear model's effects never vary
+    assert table[("x1", "mu_star")] == pytest.approx(3.0) and table[("x2", "mu_star")] == pytest.approx(2.0)
+    assert table[("x2", "mu")] == pytest.approx(-2.0) and abs(table[("x1", "sigma")]) < 1e-9
+
+
+MORRIS = SMALL.replace("replicates = 4", "replicates = 1").replace('method = "grid"', 'method = "morris"\nn = 3').replace(
+    "values = [0, 100, 1000, 5000, 20000]", "range = [0, 20000]"
+) + '[parameters."listing.objection.p_wrongful"]\nrange = [0.0, 1.0]\n'
+
+
+# ---------------------------------------------------------------- the commands
+
+
+@pytest.fixture(scope="module")
+def cli():
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:  # a group, as credsim's app is
+        pass
+
+    ex.cli.register(app)
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(app, [str(a) for a in args], env={"NO_COLOR": "1", "COLUMNS": "200"})
+
+    return invoke
+
+
+def test_the_sensitivity_command_prints_and_writes_morris_indices(cli, tmp_path):
+    path = write(tmp_path, MORRIS)
+    result = cli("sensitivity", path, "--out", tmp_path / "out", "--executor", "serial", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "Morris" in result.stdout and "mu_star" in result.stdout and "appeal.capacity_per_million" in result.stdout
+    table = pd.read_csv(tmp_path / "out" / "sensitivity.csv")
+    assert list(table.columns) == ["outcome", "parameter", "index", "value", "conf", "low", "high"]
+    assert set(table["outcome"]) == set(OUTCOMES) and len(pq.ParquetDataset(tmp_path / "out" / "catalog").files) == 9
+    backlog = table[(table["outcome"] == "overall.backlog_end") & (table["index"] == "mu_star")].set_index("parameter")["value"]
+    assert backlog["appeal.capacity_per_million"] > 0
+
+
+def test_the_experiment_and_runs_commands(cli, tmp_path):
+    text = SMALL.replace("replicates = 4", "replicates = 2").replace("values = [0, 100, 1000, 5000, 20000]", "values = [0, 5000]")
+    path = write(tmp_path, text)
+    result = cli("experiment", path, "--out", tmp_path / "out", "--executor", "serial")
+    assert result.exit_code == 0, result.output
+    assert "4 runs, 4 complete, 0 failed" in result.stdout and "mean and 95% interval" in result.stdout
+    listed = cli("runs", tmp_path / "out")
+    assert listed.exit_code == 0 and "p00001-r001" in listed.stdout and "complete" in listed.stdout
+    again = cli("experiment", path, "--out", tmp_path / "out", "--executor", "serial")
+    assert again.exit_code == 0 and "4 runs (4 already complete)" in again.stdout
+
+
+def test_the_commands_fail_with_one_clean_message(cli, tmp_path):
+    path = write(tmp_path, SMALL.replace("replicates = 4", "replicats = 4"))
+    result = cli("experiment", path, "--executor", "serial")
+    assert result.exit_code == 2 and "experiment.replicats: unknown field" in result.stderr
+    assert "Traceback" not in result.output
+    assert cli("runs", tmp_path / "nothing").exit_code == 2
+    grid = write(tmp_path, SMALL, "grid.toml")
+    refused = cli("sensitivity", grid, "--executor", "serial")
+    assert refused.exit_code == 2 and "'sobol' or 'morris'" in refused.stderr
+
+
+def test_failed_runs_make_the_experiment_command_exit_1(cli, tmp_path):
+    text = SMALL.replace("replicates = 4", "replicates = 1").replace(
+        '[parameters."appeal.capacity_per_million"]\nvalues = [0, 100, 1000, 5000, 20000]',
+        '[parameters."listing.min_days"]\nvalues = [60, -5]',
+    )
+    result = cli("experiment", write(tmp_path, text), "--out", tmp_path / "out", "--executor", "serial", "--quiet")
+    assert result.exit_code == 1 and "1 run(s) failed" in result.stderr
+    failed = cli("runs", tmp_path / "out", "--failed")
+    assert "p00001-r000" in failed.stdout and "listing.min_days" in failed.stdout and "p00000-r000" not in failed.stdout
+
+
+# ---------------------------------------------------------------- the public API
+
+
+def test_the_public_api_is_pinned():
+    assert ex.__all__ == sorted(ex.__all__)
+    assert ex.__all__ == [
+        "DaskExecutor", "Design", "Executor", "Experiment", "ExperimentError", "LocalExecutor", "RunSeed",
+        "SerialExecutor", "analyze", "catalog_schema", "execute_run", "experiment_from_dict", "indices",
+        "load_catalog", "load_experiment", "make_design", "make_executor", "plan_runs", "run_experiment",
+        "run_id", "run_seed", "scenario_hash", "sensitivity", "summarize_replicates",
+    ]  # fmt: skip
+    assert issubclass(ex.ExperimentError, __import__("credsim").CredsimError)
+    assert all(isinstance(e, ex.Executor) for e in (ex.SerialExecutor(), Counting()))

@@ -1,0 +1,404 @@
+"""The HTML report: built from a run folder's saved outputs only, one self-contained file,
+every chart with its data (checked against the Parquet files), a plain-words headline that
+matches summary.json, escaped text, a comparison of two runs, and clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+
+import numpy as np
+import plotly.graph_objects as go
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import typer
+from plotly.offline import get_plotlyjs
+from typer.testing import CliRunner
+
+import credsim
+import credsim.report
+from credsim.report import ReportError, build_comparison, build_report
+from credsim.report.cli import register
+from credsim.report.headline import group_sentences, percent
+from credsim.statistics import kaplan_meier
+
+DESCRIPTION = 'A <script>alert("x")</script> & <b>bold</b> city'
+# A small city that lists many people quickly and lets some of them leave, so that every
+# chart (survival curves included) has data in 60 days.
+SMALL = [
+    "population.size=3000",
+    "population.days=60",
+    "listing.threshold=990",
+    "listing.exit_threshold=990",
+    "listing.min_days=10",
+    "listing.notice_days=3",
+    "appeal.capacity_per_million=2000",
+    f"meta.description={DESCRIPTION}",
+]
+CHARTS = {"listed", "composition", "survival", "scores", "score-days", "grades", "appeals", "blocked", "income",
+          "chilling", "cameras"}
+FIGURE = re.compile(r'<script type="application/json" class="figure-data" data-target="plot-([a-z-]+)">(.*?)</script>', re.S)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    result = credsim.simulate(credsim.load_scenario("city", SMALL), seed=1)
+    folder = credsim.write_run(result, tmp_path_factory.mktemp("runs") / "small-city")
+    build_report(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def other_dir(tmp_path_factory):
+    """A second run, of another scenario and length, for the comparison."""
+    scenario = credsim.load_scenario("reform", ["population.size=2000", "population.days=45", "listing.threshold=990",
+                                                "listing.exit_threshold=990", "listing.min_days=10"])
+    return credsim.write_run(credsim.simulate(scenario, seed=2), tmp_path_factory.mktemp("runs") / "small-reform")
+
+
+@pytest.fixture(scope="module")
+def page(run_dir) -> str:
+    return (run_dir / "report.html").read_text(encoding="utf-8")
+
+
+def figures_of(text: str) -> dict[str, dict]:
+    return {key: json.loads(spec) for key, spec in FIGURE.findall(text)}
+
+
+@pytest.fixture(scope="module")
+def figures(page) -> dict[str, dict]:
+    return figures_of(page)
+
+
+@pytest.fixture(scope="module")
+def summary(run_dir) -> dict:
+    return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def daily(run_dir) -> dict:
+    return pq.read_table(run_dir / "daily.parquet").to_pylist()
+
+
+def _series(rows: list[dict], group: str, column: str) -> np.ndarray:
+    picked = sorted((r["day"], r[column]) for r in rows if r["group"] == group)
+    return np.array([value for _, value in picked], dtype=float)
+
+
+def _trace(figure: dict, name: str) -> dict:
+    matches = [t for t in figure["data"] if t.get("name") == name]
+    assert len(matches) == 1, f"expected one trace named {name!r}, found {[t.get('name') for t in figure['data']]}"
+    return matches[0]
+
+
+# ----------------------------------------------------------------------------- the file
+
+
+def test_report_is_written_beside_the_outputs_atomically(run_dir):
+    assert build_report(run_dir) == run_dir / "report.html"
+    assert (run_dir / "report.html").stat().st_size > 1_000_000  # plotly.js is in it
+    assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".")], "a staging file was left behind"
+
+
+def test_report_is_reproducible(run_dir, page):
+    build_report(run_dir)
+    assert (run_dir / "report.html").read_text(encoding="utf-8") == page
+
+
+def test_plotly_js_is_inlined_exactly_once(page):
+    library = get_plotlyjs()
+    assert page.count(library[:200]) == 1
+    assert page.count(library[-200:]) == 1
+    assert len(re.findall(r"<script\b", page)) == 2 + len(CHARTS)  # plotly.js, the renderer, one spec per chart
+
+
+class _Loads(HTMLParser):
+    """Collects every attribute that makes a browser fetch something, and every tag."""
+
+    FETCHING = {"src", "href", "srcset", "data", "action", "poster", "background", "formaction", "xlink:href"}
+
+    def __init__(self):
+        super().__init__()
+        self.tags: list[str] = []
+        self.urls: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in self.FETCHING and value is not None:
+                self.urls.append((tag, name, value))
+
+
+def test_nothing_is_loaded_from_the_network(page):
+    parser = _Loads()
+    parser.feed(page)
+    external = [u for u in parser.urls if re.match(r"\s*(https?:|//|ftp:)", u[2], re.I)]
+    assert not external
+    assert all(value.startswith("#") for _, _, value in parser.urls), parser.urls  # only in-page links
+    assert "link" not in parser.tags and "iframe" not in parser.tags and "img" not in parser.tags
+    styles = re.findall(r"<style>(.*?)</style>", page, re.S)
+    assert styles and not any("url(" in s or "@import" in s or "@font-face" in s for s in styles)
+    # outside the plotly.js bundle, no URL of any kind
+    ours = page.replace(get_plotlyjs(), "")
+    assert "http://" not in ours and "https://" not in ours
+
+
+# ------------------------------------------------------------------------------ charts
+
+
+def test_every_chart_is_present_with_data(figures, page):
+    assert set(figures) == CHARTS
+    for key, figure in figures.items():
+        go.Figure(figure)  # a valid plotly figure: a misspelt property fails here
+        assert figure["data"], key
+        for trace in figure["data"]:
+            data = trace.get("y") if trace["type"] != "box" else trace.get("median")
+            assert data and any(v is not None for v in data), f"{key}: trace {trace.get('name')} has no data"
+            if trace["type"] == "box":
+                assert len(trace["x"]) == len(trace["q1"]) == len(trace["q3"]) == len(data)
+            else:
+                assert len(trace["x"]) == len(data)
+            assert "bdata" not in json.dumps(trace), "numbers must be plain JSON lists"
+        assert f'id="plot-{key}"' in page
+
+
+def test_listed_share_is_listed_over_population(figures, daily, summary):
+    for group in summary["by_group"]:
+        trace = _trace(figures["listed"], group)
+        expected = _series(daily, group, "listed") / _series(daily, group, "population")
+        assert trace["x"] == list(range(summary["days"]))
+        np.testing.assert_allclose(trace["y"], expected, rtol=1e-12)
+        assert max(trace["y"]) > 0
+
+
+def test_score_bands_show_all_three_tracks(figures, daily):
+    names = {t["name"] for t in figures["scores"]["data"]}
+    assert {"minority", "minority 10th", "minority 90th"} <= names
+    for i, track in enumerate(("score", "score_clean", "score_fair")):
+        axis = "x" if i == 0 else f"x{i + 1}"
+        median = [t for t in figures["scores"]["data"] if t["name"] == "minority" and t["xaxis"] == axis]
+        np.testing.assert_allclose(median[0]["y"], _series(daily, "minority", f"{track}_p50"))
+    boxes = [t for t in figures["score-days"]["data"] if t["name"] == "minority"]
+    assert len(boxes) == 3 and boxes[0]["x"][0] == "day 0" and boxes[0]["x"][-1] == "day 59"
+    assert boxes[2]["q1"][-1] == _series(daily, "minority", "score_fair_p10")[-1]
+
+
+def test_grade_shares_are_the_grade_columns(figures, daily):
+    aaa = [t for t in figures["grades"]["data"] if t["name"] == "A" and t["xaxis"] == "x2"][0]  # second panel: minority
+    np.testing.assert_allclose(aaa["y"], _series(daily, "minority", "grade_A"))
+
+
+def test_survival_curves_are_kaplan_meier_of_the_episodes(run_dir, figures, summary):
+    episodes = pq.read_table(run_dir / "episodes.parquet").to_pylist()
+    days = summary["days"]
+    for group in summary["by_group"]:
+        mine = [e for e in episodes if e["group"] == group]
+        duration = [(e["end_day"] if e["end_day"] is not None else days) - e["start_day"] for e in mine]
+        observed = [e["end_day"] is not None for e in mine]
+        times, survival = kaplan_meier(duration, observed)
+        trace = _trace(figures["survival"], group)
+        assert trace["x"][0] == 0 and trace["y"][0] == 1.0 and trace["line"]["shape"] == "hv"
+        np.testing.assert_allclose(trace["x"][1:1 + len(times)], times)
+        np.testing.assert_allclose(trace["y"][1:1 + len(times)], survival)
+        assert trace["x"][-1] == max(duration)
+    assert sum(1 for e in episodes if e["end_day"] is not None) > 0, "the test run should see some listings end"
+    classes = {t["name"] for t in figures["survival"]["data"] if t["xaxis"] == "x2"}
+    assert classes == {f"{c} (all groups)" for c in {e["class"] for e in episodes}}
+
+
+def test_composition_counts_the_episodes(run_dir, figures, summary):
+    episodes = pq.read_table(run_dir / "episodes.parquet").to_pylist()
+    groups = list(summary["by_group"])
+    for cls in ("wrongful", "unjust", "rules"):
+        trace = _trace(figures["composition"], cls)
+        assert trace["x"] == groups
+        assert trace["y"] == [sum(1 for e in episodes if e["group"] == g and e["class"] == cls) for g in groups]
+    assert sum(sum(_trace(figures["composition"], c)["y"]) for c in ("wrongful", "unjust", "rules")) == len(episodes)
+
+
+def test_system_charts_match_the_tables(run_dir, figures, daily, summary):
+    regions = pq.read_table(run_dir / "regions.parquet").to_pylist()
+    region_0 = [r["camera_intensity"] for r in sorted(regions, key=lambda r: r["day"]) if r["region"] == 0]
+    np.testing.assert_allclose(_trace(figures["cameras"], "region 0")["y"], region_0)
+    flights = [t for t in figures["blocked"]["data"] if t["name"] == "minority" and t["xaxis"] == "x"][0]
+    np.testing.assert_allclose(flights["y"], np.cumsum(_series(daily, "minority", "blocked_flight")))
+    pending = [t for t in figures["appeals"]["data"] if t["name"] == "majority" and t["xaxis"] == "x"][0]
+    np.testing.assert_allclose(pending["y"], _series(daily, "majority", "pending_cases"))
+    chill = [t for t in figures["chilling"]["data"] if t["name"] == "minority" and t["xaxis"] == "x"][0]
+    events, expected = _series(daily, "minority", "events_protected"), _series(daily, "minority", "expected_protected")
+    assert chill["y"][45] == pytest.approx(1 - events[16:46].sum() / expected[16:46].sum())  # 30-day window
+    gaps = [t for t in figures["income"]["data"] if t["type"] == "bar"][0]
+    assert gaps["y"] == [summary["by_group"][g]["income_gap"] for g in summary["by_group"]]
+
+
+def test_every_chart_has_a_data_table(page, daily):
+    sections = re.findall(r'<section class="chart" id="chart-([a-z-]+)".*?</section>', page, re.S)
+    assert set(sections) == CHARTS
+    for key in CHARTS:
+        section = re.search(rf'<section class="chart" id="chart-{key}".*?</section>', page, re.S).group(0)
+        assert "<details" in section and "<table>" in section and "<td>" in section, key
+    listed = re.search(r'id="chart-listed".*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    rows = re.findall(r"<tr>(.*?)</tr>", listed)
+    assert len(rows) == 60  # a 60-day run: every day in the table
+    last = re.findall(r"<td>([^<]*)</td>", rows[-1])
+    share = _series(daily, "minority", "listed")[-1] / _series(daily, "minority", "population")[-1]
+    assert last[1] == f"{100 * share:.2f}%"
+
+
+# ----------------------------------------------------------------------------- the text
+
+
+def test_headline_numbers_match_the_summary(page, summary):
+    headline = html.unescape(re.search(r'<section id="headline">(.*?)</section>', page, re.S).group(1))
+    majority, minority = summary["by_group"]["majority"], summary["by_group"]["minority"]
+    assert 0 < majority["ever_listed"] < 0.2 <= minority["ever_listed"]  # both phrasings are exercised
+    assert f"1 in {round(1 / majority['ever_listed'])} people in the majority group ({percent(majority['ever_listed'])}, " \
+           f"{majority['episodes']} listings)" in headline
+    assert f"{percent(minority['ever_listed'])} of the people in the minority group ({minority['episodes']} listings)" in headline
+    for metrics in (majority, minority):
+        both = metrics["wrongful_share"] + metrics["unjust_share"]
+        assert f"{percent(both)} of their listings were caused by" in headline
+    assert minority["median_days_listed"] is None and "median time on the list was not reached" in headline
+    assert "too short to say" in headline  # exit_within_1y is null in a 60-day run
+    assert f"{minority['disparate_impact']:.2f} times as often as the majority" in headline
+
+
+def test_headline_in_words_handles_nulls():
+    def summary(**metrics):
+        base = {"population": 1000, "ever_listed": 0.07, "episodes": 80, "wrongful_share": 0.25, "unjust_share": 0.13,
+                "median_days_listed": 200.0, "exit_within_1y": 0.5, "listed_rate": 0.05, "disparate_impact": 1.5,
+                "detained_rate": 0.0}
+        return {"days": 730, "reference_group": "a", "by_group": {"a": {**base, "disparate_impact": 1.0}, "b": {**base, **metrics}}}
+
+    text = " ".join(group_sentences(summary(), "b"))
+    assert "1 in 14 people in the b group (7.0%, 80 listings)" in text
+    assert "38% of their listings were caused by the system's errors (25%) or by protected behaviour" in text
+    assert "after 200 days" in text and "Half of their listings were still open a year after they began" in text
+    assert "1.50 times as often as the a group" in text
+    assert "75% of their listings were still open" in " ".join(group_sentences(summary(exit_within_1y=0.25), "b"))
+    nobody = " ".join(group_sentences(summary(ever_listed=0.0, episodes=0, wrongful_share=None, unjust_share=None,
+                                             median_days_listed=None, exit_within_1y=None, listed_rate=0.0), "b"))
+    assert "No one in the b group was listed" in nobody and "median" not in nobody
+    open_ended = " ".join(group_sentences(summary(median_days_listed=None, exit_within_1y=None), "b"))
+    assert "not reached within the run" in open_ended and "No listing was followed for a full year" in open_ended
+    assert group_sentences(summary(population=0), "b") == ["The b group has no people in this run."]
+
+
+def test_text_from_files_is_escaped(page):
+    assert html.escape(DESCRIPTION) in page
+    assert "<script>alert" not in page and "<b>bold" not in page
+
+
+def test_scenario_provenance_and_definitions(run_dir, page, summary):
+    scenario = (run_dir / "scenario.toml").read_bytes()
+    assert hashlib.sha256(scenario).hexdigest() in page
+    assert html.escape(scenario.decode("utf-8"), quote=True) in page  # the scenario as run, escaped
+    assert "Rongcheng points system" in page  # meta.sources
+    assert f"<dt>seed</dt><dd>{summary['seed']}</dd>" in page
+    assert f"<dd>{summary['credsim_version']}</dd>" in page
+    four_fifths = re.search(r'id="four-fifths".*?</p>', page, re.S).group(0)
+    for words in ("legal screening threshold", "US employment law", "EEOC", "1978", "Uniform Guidelines",
+                  "not a test of fairness"):
+        assert words in four_fifths
+
+
+def test_a_panel_with_nothing_to_draw_says_so(run_dir, tmp_path):
+    quiet = tmp_path / "no-decisions"
+    shutil.copytree(run_dir, quiet)
+    table = pq.read_table(quiet / "daily.parquet")
+    for column in ("cases_decided", "wait_days"):
+        index = table.column_names.index(column)
+        table = table.set_column(index, column, pa.array(np.zeros(table.num_rows, dtype=np.int64)))
+    pq.write_table(table, quiet / "daily.parquet")
+    text = build_report(quiet).read_text(encoding="utf-8")
+    appeals = figures_of(text)["appeals"]
+    assert [t for t in appeals["data"] if t["yaxis"] == "y2"] == []
+    assert any(a["text"] == "no case was decided during the run" for a in appeals["layout"]["annotations"])
+    assert "No case was decided during the run for: majority, minority." in text
+
+
+# ---------------------------------------------------------------------------- comparison
+
+
+def test_comparison_holds_both_runs(run_dir, other_dir, tmp_path):
+    target = build_comparison(run_dir, other_dir, tmp_path / "out" / "compare.html")
+    assert target == tmp_path / "out" / "compare.html"
+    text = target.read_text(encoding="utf-8")
+    for name in ("small-city", "small-reform", "scenario city", "scenario reform"):
+        assert name in text
+    figures = figures_of(text)
+    assert set(figures) == CHARTS
+    assert text.count(get_plotlyjs()[:200]) == 1
+    names = {t["name"] for t in figures["listed"]["data"]}
+    assert names == {"small-city: majority", "small-city: minority", "small-reform: majority", "small-reform: minority"}
+    assert len(_trace(figures["listed"], "small-reform: minority")["y"]) == 45
+    dashed = _trace(figures["listed"], "small-reform: majority")["line"]["dash"]
+    assert dashed == "dash" and _trace(figures["listed"], "small-city: majority")["line"]["dash"] == "solid"
+    for figure in figures.values():
+        go.Figure(figure)
+    assert "difference (small-reform − small-city)" in text
+
+
+# -------------------------------------------------------------------------------- errors
+
+
+def test_missing_folder_or_summary_is_a_clear_error(run_dir, tmp_path):
+    with pytest.raises(ReportError, match="no such folder"):
+        build_report(tmp_path / "nowhere")
+    partial = tmp_path / "partial"
+    shutil.copytree(run_dir, partial)
+    (partial / "summary.json").unlink()
+    with pytest.raises(ReportError, match="no summary.json; not a complete credsim run"):
+        build_report(partial)
+    assert isinstance(ReportError("x"), credsim.CredsimError)
+
+
+def test_unreadable_parquet_is_a_clear_error(run_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    (broken / "report.html").unlink()
+    (broken / "daily.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(ReportError, match=r"daily\.parquet: cannot read it as Parquet"):
+        build_report(broken)
+    assert not (broken / "report.html").exists()
+
+
+@pytest.fixture(scope="module")
+def cli():
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:  # keeps `report` a subcommand, as in the real app
+        """credsim"""
+
+    register(app)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, [str(a) for a in args])
+
+
+def test_command_rebuilds_and_compares(cli, run_dir, other_dir, tmp_path):
+    (run_dir / "report.html").unlink()
+    result = cli("report", run_dir)
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and (run_dir / "report.html").is_file()
+    result = cli("report", run_dir, other_dir, "--out", tmp_path / "c.html")
+    assert result.exit_code == 0, result.output
+    assert set(figures_of((tmp_path / "c.html").read_text(encoding="utf-8"))) == CHARTS
+
+
+def test_command_errors_exit_2(cli, tmp_path):
+    result = cli("report", tmp_path / "nowhere")
+    assert result.exit_code == 2 and "error:" in result.output and "no such folder" in result.output
+    result = cli("report", tmp_path)
+    assert result.exit_code == 2 and "no summary.json" in result.output
+    result = cli("report", tmp_path, tmp_path, tmp_path)
+    assert result.exit_code == 2 and "one run folder, or two" in result.output
+
+
+def test_public_api():
+    assert credsim.report.__all__ == sorted(["ReportError", "build_comparison", "build_report"])
