@@ -1,0 +1,61 @@
+"""Where a day's time goes: CPU seconds per phase, averaged over the days of a run.
+
+    .venv/bin/python benchmarks/phases.py [PEOPLE] [DAYS] [SCENARIO]
+    NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/phases.py 1000000 60
+
+Times are CPU time of this process (time.process_time), which is steadier than wall-clock
+time on a shared machine; with more than one Numba thread they add the threads' time up.
+Run it twice: the first run also compiles and caches the Numba kernels.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+import credsim
+from credsim.phases import Recorder, adapt, appeal, behave, listing, observe, sanction, score
+from credsim.phases.record import COUNTERS
+from credsim.state import initial_state
+from credsim.step import day_streams
+from credsim.tally import Tally
+from credsim.world import build_world
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    days = int(sys.argv[2]) if len(sys.argv) > 2 else 60
+    name = sys.argv[3] if len(sys.argv) > 3 else "city"
+    scenario = credsim.load_scenario(name, [f"population.size={n}", f"population.days={days}"])
+    start = time.process_time()
+    world = build_world(scenario, np.random.Generator(np.random.PCG64(np.random.SeedSequence(0, spawn_key=(0,)))))
+    state, recorder = initial_state(world), Recorder(world, days)
+    print(f"{name}: {n:,} people, {days} days; build {time.process_time() - start:.2f} s CPU")
+    spent = dict.fromkeys(["behave", "observe", "score", "listing", "appeal", "sanction", "adapt", "record"], 0.0)
+
+    def timed(name, call):
+        t = time.process_time()
+        value = call()
+        spent[name] += time.process_time() - t
+        return value
+
+    for day in range(days):
+        rng, tally = day_streams(0, day), Tally(COUNTERS, world.n_groups)
+        events = timed("behave", lambda: behave(world, state, day, rng["behave"]))
+        seen = timed("observe", lambda: observe(world, state, events, day, rng["observe"], tally))
+        timed("score", lambda: score(world, state, seen))
+        timed("listing", lambda: listing(world, state, seen, day, rng["list"], tally))
+        timed("appeal", lambda: appeal(world, state, day, rng["appeal"], tally))
+        timed("sanction", lambda: sanction(world, state, seen, day, rng["sanction"], tally))
+        timed("adapt", lambda: adapt(world, state, day))
+        timed("record", lambda: recorder.record(world, state, day, tally))
+    total = sum(spent.values())
+    for phase, seconds in spent.items():
+        print(f"  {phase:9s} {1000 * seconds / days:7.2f} ms/day  {100 * seconds / total:5.1f}%")
+    print(f"  {'total':9s} {1000 * total / days:7.2f} ms/day  -> {n * days / total:.3g} person-days per CPU second")
+
+
+if __name__ == "__main__":
+    main()
