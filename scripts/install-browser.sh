@@ -14,6 +14,6 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y --no-install-recommends chromium fonts-liberation fonts-dejavu-core
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends chromium fonts-liberation fonts-dejavu-core
 /usr/bin/chromium --version

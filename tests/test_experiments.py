@@ -171,6 +171,16 @@ def test_nested_and_quoted_parameter_tables_mean_the_same(tmp_path):
     assert ex.make_design(nested).sets == ex.make_design(quoted).sets
 
 
+def test_nested_and_dotted_overrides_mean_the_same(tmp_path, small_file):
+    import tomllib
+
+    unquoted = SMALL.replace('"population.size"', "population.size").replace('"population.days"', "population.days")
+    nested = ex.load_experiment(write(tmp_path, unquoted))
+    quoted = ex.load_experiment(small_file)
+    assert nested.overrides == quoted.overrides and nested.fingerprint == quoted.fingerprint
+    assert ex.experiment_from_dict(tomllib.loads(SMALL)).base == quoted.base
+
+
 def test_base_path_is_relative_to_the_experiment_file(tmp_path, monkeypatch):
     (tmp_path / "scenarios").mkdir()
     (tmp_path / "scenarios" / "mine.toml").write_text('[meta]\nname = "mine"\nextends = "court-blacklist"\n', encoding="utf-8")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import pickle
 import shutil
 import signal
 import tempfile
@@ -23,6 +24,7 @@ import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 
+import numba
 import pytest
 import tomli_w
 from hypothesis import HealthCheck, assume, given, settings
@@ -41,7 +43,7 @@ CITY_TEXT = city_text()
 CITY = tomllib.loads(CITY_TEXT)
 COUNTS: dict[str, int] = {}
 SIMULATED = {"runs": 0, "refused": 0}
-MAX_SIMULATIONS = 40
+MAX_SIMULATIONS = 25
 ALARM_SECONDS = 10
 BASE = Path(tempfile.mkdtemp(prefix="credsim-fuzz-"))
 
@@ -52,7 +54,7 @@ def examples(n: int) -> int:
     return max(1, int(n * SCALE))
 
 
-FAST = dict(deadline=2000, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FAST = dict(deadline=2000, database=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def teardown_module():
@@ -61,8 +63,13 @@ def teardown_module():
 
 @pytest.fixture(scope="module", autouse=True)
 def compiled():
-    """Compile the model's kernels once, before the clock of any example starts."""
+    """Compile the model's kernels once, before the clock of any example starts; one thread,
+    as tiny runs on a busy machine are several times faster without thread hand-offs."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
     credsim.simulate(load_scenario("city", ["population.size=200", "population.days=2"]), 0)
+    yield
+    numba.set_num_threads(before)
 
 
 @contextmanager
@@ -79,6 +86,13 @@ def time_limit(seconds: float = ALARM_SECONDS):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+CITY_PICKLE = pickle.dumps(CITY)
+
+
+def fresh_city() -> dict:
+    return pickle.loads(CITY_PICKLE)  # a deep copy, ten times faster than copy.deepcopy
 
 
 def count(name: str) -> None:
@@ -152,14 +166,14 @@ scalars = st.one_of(
     st.integers(min_value=-(2**80), max_value=2**80),
     st.sampled_from(EXTREME_NUMBERS),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=30),
+    st.text(max_size=20),
     st.sampled_from(NASTY_TEXT),
     st.dates(),
     st.datetimes(),
     st.times(),
 )
 keys = st.one_of(st.text(min_size=1, max_size=12), st.sampled_from(["enabled", "rate", "share", "size", "days", "extends", "meta", "groups", "__class__", "0"]))
-values = st.recursive(scalars, lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4), max_leaves=12)
+values = st.recursive(scalars, lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4), max_leaves=5)
 python_values = st.one_of(values, st.none(), st.just(object()), st.binary(max_size=10), st.tuples(scalars, scalars), st.sets(st.integers(), max_size=3))
 
 
@@ -257,12 +271,12 @@ def fresh_folder() -> Path:
 # ------------------------------------------------------------------ the properties
 
 
-@settings(max_examples=examples(2000), **FAST)
+@settings(max_examples=examples(1000), **FAST)
 @given(edits=st.lists(mutation(), min_size=1, max_size=4), pick=st.integers(0, 15))
 def test_mutated_city_files(edits, pick):
     """Random edits of the built-in city scenario, written as files and loaded."""
     count("mutated city files")
-    data = copy.deepcopy(CITY)
+    data = fresh_city()
     for edit in edits:
         apply(data, edit)
     folder = fresh_folder()
@@ -274,13 +288,13 @@ def test_mutated_city_files(edits, pick):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@settings(max_examples=examples(3500), **FAST)
+@settings(max_examples=examples(4000), **FAST)
 @given(edits=st.lists(mutation(), min_size=1, max_size=3), extra=st.lists(st.tuples(st.sampled_from(TABLE_PATHS), keys, python_values), max_size=2), pick=st.integers(0, 15))
 def test_mutated_city_mappings(edits, extra, pick):
     """The same through ``validate_dict``, with values no TOML file can hold (None, bytes,
     sets, tuples, arbitrary objects), as a library caller might pass."""
     count("mutated city mappings")
-    data = copy.deepcopy(CITY)
+    data = fresh_city()
     for edit in edits:
         apply(data, edit)
     for path, key, value in extra:
@@ -303,7 +317,7 @@ override_texts = st.one_of(
 )
 
 
-@settings(max_examples=examples(1500), **FAST)
+@settings(max_examples=examples(1200), **FAST)
 @given(items=st.lists(st.tuples(override_paths, override_texts), min_size=1, max_size=4), pick=st.integers(0, 15), separator=st.sampled_from(["=", " = ", "", "=="]), extra=st.one_of(st.just([]), st.just([]), st.just([]), st.lists(python_values, min_size=1, max_size=1)))
 def test_set_overrides(items, pick, separator, extra):
     """``--set PATH=VALUE`` strings, as the command line passes them."""
@@ -313,7 +327,7 @@ def test_set_overrides(items, pick, separator, extra):
     maybe_simulate(scenario, pick)
 
 
-@settings(max_examples=examples(1000), **FAST)
+@settings(max_examples=examples(800), **FAST)
 @given(items=st.dictionaries(st.one_of(override_paths, st.integers(), st.none(), st.tuples(st.integers())), python_values, min_size=1, max_size=3))
 def test_override_mappings(items):
     """Overrides as a mapping (the library's form), keys and values of any type."""
@@ -356,7 +370,7 @@ def broken_text(draw):
     return bytes(data)
 
 
-@settings(max_examples=examples(1600), **FAST)
+@settings(max_examples=examples(2300), **FAST)
 @given(raw=broken_text())
 def test_broken_files(raw):
     count("broken files")
@@ -375,7 +389,7 @@ EXTENDS_TARGETS = ["city", "atlantis", "", "a.toml", "b.toml", "c.toml", "sub/c.
                    "sub", ".", "./a.toml", "C:\\x.toml", "sub\\c.toml"]  # fmt: skip
 
 
-@settings(max_examples=examples(600), **FAST)
+@settings(max_examples=examples(500), **FAST)
 @given(
     links=st.fixed_dictionaries({name: st.one_of(st.none(), st.sampled_from(EXTENDS_TARGETS), python_values.filter(lambda v: not isinstance(v, str))) for name in ("a", "b", "c")}),
     bodies=st.fixed_dictionaries({name: st.sampled_from(["city", "empty", "partial"]) for name in ("a", "b", "c")}),
@@ -390,7 +404,7 @@ def test_extends_chains(links, bodies):
         os.symlink(root / "outside.toml", project / "link.toml")
         os.symlink(project / "loop.toml", project / "loop.toml")
         for name, where in (("a", project), ("b", project), ("c", project / "sub")):
-            data = {"empty": {}, "city": copy.deepcopy(CITY), "partial": {"listing": {"min_days": 30}}}[bodies[name]]
+            data = {"empty": {}, "city": fresh_city(), "partial": {"listing": {"min_days": 30}}}[bodies[name]]
             if links[name] is not None:
                 data.setdefault("meta", {})["extends"] = links[name]
             path = write_scenario(where, data)
@@ -412,7 +426,7 @@ def _snapshot(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
-@settings(max_examples=examples(300), **FAST)
+@settings(max_examples=examples(250), **FAST)
 @given(
     edits=st.lists(mutation(), min_size=0, max_size=3),
     raw=st.one_of(st.none(), broken_text()),
@@ -431,7 +445,7 @@ def test_cli_never_shows_a_traceback(edits, raw, items, command):
         if raw is not None:
             (inputs / "s.toml").write_bytes(raw)
         else:
-            data = copy.deepcopy(CITY)
+            data = fresh_city()
             for edit in edits:
                 apply(data, edit)
             if write_scenario(inputs, data) is None:
@@ -552,7 +566,7 @@ def test_set_cannot_change_extends_or_smuggle_a_second_key():
 
 
 def test_deeply_nested_values_are_a_scenario_error():
-    data = copy.deepcopy(CITY)
+    data = fresh_city()
     data["listing"]["min_days"] = nested(5000, "list")
     with pytest.raises(ScenarioError, match="listing.min_days|nested"):
         validate_dict(data)
@@ -560,9 +574,9 @@ def test_deeply_nested_values_are_a_scenario_error():
         load_scenario("city", ["listing.min_days=" + "[" * 5000 + "]" * 5000])
 
 
-@pytest.mark.xfail(strict=True, raises=(MemoryError, TimeoutError), reason="BUG (reported): camera false matches are a Poisson count with unbounded watch x multiplier x intensity; a valid scenario asks for ~1e10 a day")
+@pytest.mark.xfail(strict=True, raises=(MemoryError, TimeoutError, ValueError), reason="BUG (reported): camera false matches are a Poisson count with unbounded watch x multiplier x intensity; a valid scenario asks for ~1e13 a day")
 def test_valid_extreme_false_match_exposure_is_refused_or_runs():
-    scenario = load_scenario("city", ["population.size=200", "population.days=1", "observation.cameras.watch.minority=1e9"])
+    scenario = load_scenario("city", ["population.size=200", "population.days=1", "observation.cameras.watch.minority=1e13"])
     assert false_matches_explode(scenario)
     with time_limit(20):
         try:
@@ -573,9 +587,9 @@ def test_valid_extreme_false_match_exposure_is_refused_or_runs():
 
 def test_total_examples():
     """More than 10,000 generated inputs when the whole file runs (printed with -s)."""
-    total = sum(COUNTS.values())
+    total = sum(n for name, n in COUNTS.items() if name != "round trips")
     print(f"\nfuzzed inputs: {total:,} {COUNTS}; simulations of valid ones: {SIMULATED}")
-    if len(COUNTS) < 7:
+    if len(COUNTS) < 8:
         pytest.skip("only part of the file ran")
     assert total >= 10_000
     assert SIMULATED["runs"] >= 20  # valid, extreme scenarios did run

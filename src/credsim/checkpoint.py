@@ -36,6 +36,7 @@ import numpy as np
 from credsim import __version__
 from credsim.errors import CorruptRunError, CredsimError
 from credsim.phases.record import Recorder
+from credsim.results.manifest import fsync_folder
 from credsim.scenario import to_toml, validate_dict
 from credsim.scenario.schema import Scenario
 from credsim.state import Growable, State
@@ -97,6 +98,11 @@ class Checkpoints:
             (self.folder / FILE).unlink(missing_ok=True)
             return 0
         arrays, meta = _read(self.start)
+        if meta["credsim_version"] != __version__:
+            raise CredsimError(
+                f"{self.start}: written by credsim {meta['credsim_version']}; this is credsim {__version__}, whose model "
+                "may differ. A checkpoint resumes only under the version that wrote it: run the scenario again."
+            )
         if meta["world"] != self.fingerprint(world):
             raise CorruptRunError(
                 f"{self.start}: the world rebuilt from the scenario and seed differs from the one this checkpoint "
@@ -287,21 +293,8 @@ def _write_atomic(folder: Path, arrays: dict[str, np.ndarray]) -> Path:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    _fsync_folder(folder)
+    fsync_folder(folder)
     return target
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # not every file system can sync a folder; the rename is atomic either way
-    finally:
-        os.close(fd)
 
 
 def _read(file: Path) -> tuple[dict[str, np.ndarray], dict]:

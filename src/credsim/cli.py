@@ -26,6 +26,7 @@ from credsim.compare import compare_summaries, to_csv
 from credsim.errors import CredsimError
 from credsim.report import build_report
 from credsim.report.cli import register as register_report
+from credsim.web.cli import register as register_web
 from credsim.resources import check_disk, check_memory
 from credsim.results import read_summary, write_run
 from credsim.scenario import DEFAULT_SCENARIO, builtin_names, describe_builtins, load_scenario
@@ -379,6 +380,7 @@ def _format(value: float | None, kind: str) -> str:
 
 
 register_report(app)
+register_web(app)
 
 
 def main() -> None:

@@ -87,7 +87,7 @@ class DaskExecutor(_Context):
     another worker. Finished runs are already on disk.
     """
 
-    def __init__(self, address: str | None = None, workers: int | None = None, timeout: float = 30.0):
+    def __init__(self, address: str | None = None, workers: int | None = None, timeout: float = 10.0):
         try:
             from distributed import Client, LocalCluster
         except ImportError:  # pragma: no cover - depends on the installation

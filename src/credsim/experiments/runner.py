@@ -32,7 +32,7 @@ from credsim.errors import CredsimError, ScenarioError
 from credsim.experiments import catalog as cat
 from credsim.experiments.design import Design, RunSeed, make_design, run_id, run_seed
 from credsim.experiments.executors import Executor, LocalExecutor
-from credsim.experiments.spec import Experiment, ExperimentError, load_experiment
+from credsim.experiments.spec import Experiment, ExperimentError, experiment_from_dict, load_experiment
 from credsim.results import write_run
 from credsim.scenario import Scenario, to_toml, with_overrides
 from credsim.simulate import simulate
@@ -134,7 +134,7 @@ def execute_run(task: RunTask) -> dict[str, Any]:
 
 
 def run_experiment(
-    source: str | Path | Experiment,
+    source: str | Path | dict | Experiment,
     out_dir: str | Path,
     executor: Executor | None = None,
     *,
@@ -143,18 +143,19 @@ def run_experiment(
 ) -> pd.DataFrame:
     """Run every run of an experiment not already complete in ``out_dir``; return its catalog.
 
-    ``source`` is an experiment file or a loaded :class:`Experiment`. ``executor`` defaults
+    ``source`` is an experiment file, its parsed mapping, or a loaded :class:`Experiment`. ``executor`` defaults
     to a :class:`LocalExecutor` (one process per core), created and shut down here; one you
     pass is left running. The result has one row per run of this experiment (see
     :mod:`credsim.experiments.catalog`), with ``attrs["parameters"]`` and ``attrs["outcomes"]``.
     """
-    experiment = source if isinstance(source, Experiment) else load_experiment(source)
+    experiment = as_experiment(source)
     out = Path(out_dir)
     prepare_folder(experiment, out)
     if check_outcomes:
         check_outcome_paths(experiment)
     plan = plan_runs(experiment, out)
-    todo = [task for task in plan.tasks if not is_complete(out, task)]
+    recorded = _recorded_rows(out)
+    todo = [task for task in plan.tasks if not is_complete(out, task, recorded.get(task.run_id))]
     total = len(plan.tasks)
     done = total - len(todo)
     if progress is not None:
@@ -217,9 +218,18 @@ def load_catalog(out_dir: str | Path) -> pd.DataFrame:
     return frame
 
 
-def is_complete(out: Path, task: RunTask) -> bool:
+def as_experiment(source: str | Path | dict | Experiment) -> Experiment:
+    """An :class:`Experiment` from a file path, a parsed mapping, or one already loaded."""
+    if isinstance(source, Experiment):
+        return source
+    if isinstance(source, dict):
+        return experiment_from_dict(source)
+    return load_experiment(source)
+
+
+def is_complete(out: Path, task: RunTask, row: dict[str, Any] | None = None) -> bool:
     """Whether ``out`` already holds this run, complete, with the same seed and scenario."""
-    row = cat.read_row(out, task.run_id)
+    row = row if row is not None else cat.read_row(out, task.run_id)
     return (
         row is not None
         and row["status"] == cat.COMPLETE
@@ -356,6 +366,14 @@ def git_commit() -> str | None:
     except OSError:
         return None
     return None
+
+
+def _recorded_rows(out: Path) -> dict[str, dict[str, Any]]:
+    table = cat.read_catalog_table(out)
+    if table is None:
+        return {}
+    columns = table.select(["run_id", "status", "seed", "scenario_hash"]).to_pylist()
+    return {row["run_id"]: row for row in columns}
 
 
 def _common_dir(dot_git: Path) -> Path:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from credsim.experiments.design import Design, design_seed, make_design
 from credsim.experiments.executors import Executor
-from credsim.experiments.spec import Experiment, ExperimentError, load_experiment
+from credsim.experiments.spec import Experiment, ExperimentError
 
 COLUMNS = ("outcome", "parameter", "index", "value", "conf", "low", "high")
 CSV_NAME = "sensitivity.csv"
@@ -111,7 +111,7 @@ def analyze(experiment: Experiment, catalog: pd.DataFrame, design: Design | None
 
 
 def sensitivity(
-    source: str | Path | Experiment,
+    source: str | Path | dict | Experiment,
     out_dir: str | Path,
     executor: Executor | None = None,
     *,
@@ -125,7 +125,9 @@ def sensitivity(
     """
     from credsim.experiments.runner import run_experiment
 
-    experiment = source if isinstance(source, Experiment) else load_experiment(source)
+    from credsim.experiments.runner import as_experiment
+
+    experiment = as_experiment(source)
     if experiment.sampling.method not in ("sobol", "morris"):
         raise ExperimentError(experiment.source, [f"sampling.method: sensitivity needs 'sobol' or 'morris'; found {experiment.sampling.method!r}"],
                               heading="cannot analyse")  # fmt: skip

@@ -172,14 +172,21 @@ def load_experiment(path: str | Path) -> Experiment:
     """Read, validate and resolve an experiment file; raise :class:`ExperimentError`."""
     path = Path(path)
     label = str(path)
-    raw = _read_toml(path, label)
-    if isinstance(raw.get("parameters"), dict):
-        raw["parameters"] = _flatten_parameters(raw["parameters"], label)
-    return experiment_from_dict(raw, label, path.parent)
+    return experiment_from_dict(_read_toml(path, label), label, path.parent)
 
 
 def experiment_from_dict(raw: dict[str, Any], label: str = "<experiment>", folder: Path | None = None) -> Experiment:
-    """Validate an experiment given as a mapping (the parsed TOML); paths are relative to ``folder``."""
+    """Validate an experiment given as a mapping (the parsed TOML); paths are relative to ``folder``.
+
+    Nested tables and dotted keys mean the same: ``[parameters.appeal.capacity_per_million]``
+    is ``[parameters."appeal.capacity_per_million"]``, and ``overrides = { population = { size
+    = 2000 } }`` is ``overrides = { "population.size" = 2000 }``.
+    """
+    raw = dict(raw)
+    if isinstance(raw.get("parameters"), dict):
+        raw["parameters"] = _flatten_parameters(raw["parameters"])
+    if isinstance(raw.get("experiment"), dict) and isinstance(raw["experiment"].get("overrides"), dict):
+        raw["experiment"] = {**raw["experiment"], "overrides": _flatten_overrides(raw["experiment"]["overrides"])}
     try:
         spec = ExperimentFile.model_validate(raw)
     except ValidationError as exc:
@@ -272,7 +279,18 @@ def _read_toml(path: Path, label: str) -> dict[str, Any]:
         raise ExperimentError(label, [f"cannot read file: {exc.strerror}"]) from None
 
 
-def _flatten_parameters(table: dict[str, Any], label: str) -> dict[str, Any]:
+def _flatten_overrides(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            flat.update(_flatten_overrides(value, dotted))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _flatten_parameters(table: dict[str, Any]) -> dict[str, Any]:
     """``[parameters.appeal.capacity_per_million]`` (nested tables) and
     ``[parameters."appeal.capacity_per_million"]`` (one quoted key) mean the same."""
     flat: dict[str, Any] = {}

@@ -40,7 +40,7 @@ from credsim.errors import CredsimError
 from credsim.report import build_comparison
 from credsim.report.build import REPORT_NAME
 from credsim.resources import check_memory
-from credsim.scenario import describe_builtins, load_scenario
+from credsim.scenario import DEFAULT_SCENARIO, describe_builtins, load_scenario
 from credsim.web.jobs import JobManager, QueueFull, is_job_id
 from credsim.web.params import RequestError, check_run_request, parameters_for
 
@@ -124,13 +124,11 @@ async def index(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     jobs = _state(request).jobs
-    unfinished = [j for j in jobs.jobs.values() if not j.future.done()]
-    return JSONResponse({"ok": True, "unfinished": len(unfinished), "max_concurrent": jobs.max_concurrent,
-                         "max_queued": jobs.max_queued})
+    return JSONResponse({"ok": True, **jobs.counts(), "max_concurrent": jobs.max_concurrent, "max_queued": jobs.max_queued})
 
 
 async def scenarios(request: Request) -> Response:
-    return JSONResponse({"scenarios": _state(request).scenarios, "default": "city"})
+    return JSONResponse({"scenarios": _state(request).scenarios, "default": DEFAULT_SCENARIO})
 
 
 async def submit_run(request: Request) -> Response:

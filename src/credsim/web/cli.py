@@ -20,12 +20,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from credsim.web.app import LOOPBACK_HOSTS, create_app
-
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_DATA_DIR = Path("runs") / "web"
 DEFAULT_MAX_CONCURRENT = max(1, min(4, os.cpu_count() or 1))
+BACKLOG = 2048
 
 err = Console(stderr=True)
 
@@ -55,37 +54,44 @@ def serve(
     max_queued: Annotated[int, typer.Option("--max-queued", min=0, max=10_000, help="Runs waiting at most; more are refused until one finishes.")] = 20,
 ) -> None:
     """Start the local web app: pick a scenario, set its parameters, run it, read the report."""
-    import uvicorn  # here: the other commands need no web server
-
     address = host if host is not None else DEFAULT_HOST
-    if not is_loopback(address):
+    loopback = is_loopback(address)
+    if not loopback:
         err.print(f"[bold yellow]warning:[/] serving on {escape(address)}, not on the loopback address: anyone who can "
                   "reach it can start simulations on this machine. Use it only on a network you trust.",
                   highlight=False, soft_wrap=True)
-        allowed_hosts = ["*"]
-    else:
-        allowed_hosts = [*LOOPBACK_HOSTS, address.strip("[]").lower()]
+    listener = _listen(address, port)  # before the imports below: a port in use is said at once
+    try:  # here, not at the top: the other commands need no web server
+        import uvicorn
+
+        from credsim.web.app import LOOPBACK_HOSTS, create_app
+    except ImportError as error:
+        listener.close()
+        _fail(f"the web app needs a package that is not installed ({error.name}): pip install starlette uvicorn")
+
+    allowed_hosts = [*LOOPBACK_HOSTS, address.strip("[]").lower()] if loopback else ["*"]
     try:
         app = create_app(data_dir, max_concurrent, max_queued=max_queued, allowed_hosts=allowed_hosts)
     except OSError as error:
+        listener.close()
         _fail(f"--data-dir {data_dir}: cannot use it: {error.strerror or error}")
-    listener = _listen(address, port)
     bound_port = listener.getsockname()[1]
     shown = f"[{address.strip('[]')}]" if ":" in address else address
     typer.echo(f"credsim web app: http://{shown}:{bound_port}/ (runs in {data_dir}; at most {max_concurrent} "
                f"simulation{'s' if max_concurrent != 1 else ''} at once; Ctrl-C stops)")
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, lifespan="on",
-                            timeout_keep_alive=5, timeout_graceful_shutdown=10)
+                            timeout_keep_alive=5, timeout_graceful_shutdown=10, backlog=BACKLOG)
     uvicorn.Server(config).run(sockets=[listener])
 
 
 def _listen(address: str, port: int) -> socket.socket:
-    """A socket bound to ``address:port`` (uvicorn listens on it), or exit with a message."""
+    """A socket listening on ``address:port`` (uvicorn serves it), or exit with a message."""
     try:
         family, kind, proto, _, sockaddr = socket.getaddrinfo(address.strip("[]"), port, type=socket.SOCK_STREAM)[0]
         listener = socket.socket(family, kind, proto)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(sockaddr)
+        listener.listen(BACKLOG)  # now: a client that connects before uvicorn is up waits in the backlog
     except OSError as error:
         _fail(f"cannot listen on {address}:{port}: {error.strerror or error}; choose another --port or --host")
     return listener

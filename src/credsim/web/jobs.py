@@ -98,7 +98,8 @@ class JobManager:
         try:
             future = self._get_pool().submit(run_job, *args)
         except BrokenProcessPool:  # a worker died (killed for memory?): start a fresh pool
-            self._pool = None
+            broken, self._pool = self._pool, None
+            broken.shutdown(wait=False, cancel_futures=True)
             future = self._get_pool().submit(run_job, *args)
         job = Job(job_id, folder, record, request.resolved.population.days, future)
         self.jobs[job_id] = job
@@ -142,17 +143,23 @@ class JobManager:
         }
         if job.future.done():
             out.update(self._outcome(job))
-        elif progress.get("state") == "running":
-            out.update(state="running", stage="cancelling" if job.cancel_requested else progress.get("stage", "simulating"))
-        elif job.cancel_requested:  # it will stop as soon as a worker picks it up
+        elif progress:  # a worker has it (its last word may be written before the future is resolved)
+            stage = progress.get("stage", "simulating") if progress.get("state") == "running" else "finishing"
+            out.update(state="running", stage="cancelling" if job.cancel_requested else stage)
+        elif job.cancel_requested:  # it stops as soon as a worker picks it up
             out.update(state="cancelled", stage="cancelled", error="the run was cancelled before it started")
         else:
-            ahead = [j for j in self.jobs.values() if not j.future.done() and not j.cancel_requested and j.created < job.created
-                     and (read_json(j.folder / PROGRESS) or {}).get("state") != "running"]
+            ahead = [j for j in self.jobs.values() if not j.future.done() and not j.cancel_requested
+                     and j.created < job.created and not (j.folder / PROGRESS).exists()]
             out["queue_position"] = len(ahead) + 1
         if out["state"] == "done":
             out.update(days_done=job.days, report_url=f"/runs/{job_id}/{REPORT_NAME}")
         return out
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are running and how many wait, now."""
+        states = [self.status(j.id)["state"] for j in list(self.jobs.values()) if not j.future.done()]
+        return {"running": states.count("running"), "queued": states.count("queued")}
 
     def is_done(self, job_id: str) -> bool:
         status = self.status(job_id)

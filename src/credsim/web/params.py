@@ -21,6 +21,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from credsim.errors import CredsimError
 from credsim.scenario import Scenario, builtin_names, load_scenario
 
 MAX_WEB_POPULATION = 2_000_000
@@ -55,6 +56,7 @@ class Parameter:
     value: float
     help: str = ""
     inert: str = ""  # why it has no effect in this scenario, if it has none
+    scale: str = "linear"  # how the slider moves: "linear", or "log" through orders of magnitude
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,7 +87,7 @@ def parameters_for(scenario: Scenario) -> list[Parameter]:
     listing_off = "" if scenario.listing.enabled else "the blacklist is switched off in this scenario"
     items = [
         _make("population.size", "People", "Population", "int", MIN_WEB_POPULATION, MAX_WEB_POPULATION, 100, pop.size,
-              "Synthetic people in the run; the run time grows with it."),
+              "Synthetic people in the run; the run time grows with it.", scale="log"),
         _make("population.days", "Days", "Population", "int", 1, MAX_WEB_DAYS, 1, pop.days,
               "Length of the run in days (365 = one year)."),
     ]
@@ -150,7 +152,7 @@ def check_run_request(body: Any, catalog: dict[str, list[Parameter]] | None = No
     if offered is None:
         try:
             offered = parameters_for(load_scenario(name))
-        except Exception as error:  # a built-in that does not load: say so, do not crash
+        except CredsimError as error:  # a built-in that does not load: say so
             raise RequestError(str(error), field="scenario") from None
     allowed = {p.path: p for p in offered}
     overrides: dict[str, int | float] = {}
@@ -161,7 +163,7 @@ def check_run_request(body: Any, catalog: dict[str, list[Parameter]] | None = No
         overrides[path] = check_value(allowed[path], value)
     try:
         resolved = load_scenario(name, overrides=overrides)
-    except Exception as error:  # ScenarioError: the schema's own message, field by field
+    except CredsimError as error:  # ScenarioError: the schema's own message, field by field
         raise RequestError(str(error), field=_first_field(str(error), overrides)) from None
     return RunRequest(name, seed, overrides, resolved)
 
@@ -184,9 +186,9 @@ def check_value(parameter: Parameter, value: Any) -> int | float:
 # ---------------------------------------------------------------------------- internals
 
 
-def _make(path, label, section, kind, low, high, step, value, help_text, inert="") -> Parameter:
+def _make(path, label, section, kind, low, high, step, value, help_text, inert="", scale="linear") -> Parameter:
     value = int(value) if kind == "int" else float(value)
-    return Parameter(path, label, section, kind, min(low, value), max(high, value), step, value, help_text, inert)
+    return Parameter(path, label, section, kind, min(low, value), max(high, value), step, value, help_text, inert, scale)
 
 
 def _is_int(value: Any) -> bool:

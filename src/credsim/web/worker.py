@@ -38,10 +38,18 @@ class Cancelled(Exception):
     """The server asked this run to stop, or the server is gone."""
 
 
+WORKER_NICENESS = 5
+
+
 def init_worker(threads: int) -> None:
-    """Set up a fresh worker process: share the cores among the concurrent runs, and leave
-    Ctrl-C to the server, which stops runs through their ``cancel`` file."""
+    """Set up a fresh worker process: run below the server's priority (so that pages and
+    progress still answer while every core simulates), share the cores among the concurrent
+    runs, and leave Ctrl-C to the server, which stops runs through their ``cancel`` file."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        os.nice(WORKER_NICENESS)
+    except (AttributeError, OSError):  # pragma: no cover - not on every platform
+        pass
     try:
         import numba
 
@@ -66,6 +74,7 @@ def run_job(folder: str, scenario_name: str, overrides: dict, seed: int, server_
     try:
         if (out / CANCEL).exists():  # cancelled while it waited
             raise Cancelled("the run was cancelled before it started")
+        progress.write("running", "building the population", 0, 0)
         scenario = load_scenario(scenario_name, overrides)
         check_memory(scenario)
         progress(0, scenario.population.days)

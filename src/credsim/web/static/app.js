@@ -20,7 +20,26 @@
     return text;
   }
 
-  function withCommas(n) { return Number(n).toLocaleString("en-US"); }
+  function withCommas(n) { return Number(n).toLocaleString("en-US", { maximumFractionDigits: 8 }); }
+
+  // Sliders of a "log" parameter move through orders of magnitude (100 to 2,000,000 people):
+  // the slider holds a position in [0, LOG_STEPS], the field the value.
+  var LOG_STEPS = 1000;
+
+  function toSlider(parameter, value) {
+    if (parameter.scale !== "log") { return value; }
+    var low = Math.log(parameter.min), high = Math.log(parameter.max);
+    var clamped = Math.min(Math.max(value, parameter.min), parameter.max);
+    return Math.round(LOG_STEPS * (Math.log(clamped) - low) / (high - low));
+  }
+
+  function fromSlider(parameter, position) {
+    if (parameter.scale !== "log") { return Number(position); }
+    var low = Math.log(parameter.min), high = Math.log(parameter.max);
+    var value = Math.exp(low + (high - low) * Number(position) / LOG_STEPS);
+    var unit = Math.pow(10, Math.max(0, Math.floor(Math.log10(value)) - 1));  // two significant digits
+    return Math.min(Math.max(Math.round(value / unit) * unit, parameter.min), parameter.max);
+  }
 
   // What the user typed: a number when it reads as one, otherwise the text itself, so that the
   // server (which checks everything) answers with a message that names the field.
@@ -81,10 +100,12 @@
     var slider = document.createElement("input");
     slider.type = "range";
     slider.id = "slider-" + index;
-    slider.min = parameter.min;
-    slider.max = parameter.max;
-    slider.step = parameter.step;
-    slider.value = parameter.value;
+    if (parameter.scale === "log") {
+      slider.min = 0; slider.max = LOG_STEPS; slider.step = 1;
+    } else {
+      slider.min = parameter.min; slider.max = parameter.max; slider.step = parameter.step;
+    }
+    slider.value = toSlider(parameter, parameter.value);
     slider.setAttribute("aria-label", parameter.label + " (slider)");
     var field = document.createElement("input");
     field.type = "text";
@@ -95,18 +116,18 @@
     field.value = formatValue(parameter, parameter.value);
     field.setAttribute("data-path", parameter.path);
     field.setAttribute("data-kind", parameter.kind);
-    slider.addEventListener("input", function () { field.value = formatValue(parameter, slider.value); markChanged(); });
+    slider.addEventListener("input", function () { field.value = formatValue(parameter, fromSlider(parameter, slider.value)); markChanged(); });
     field.addEventListener("input", function () {
       var value = readValue(field.value);
-      if (typeof value === "number" && isFinite(value)) { slider.value = value; }
+      if (typeof value === "number" && isFinite(value)) { slider.value = toSlider(parameter, value); }
       markChanged();
     });
     row.appendChild(slider);
     row.appendChild(field);
     var help = document.createElement("p");
     help.className = "help";
-    help.textContent = parameter.help + " Range " + formatValue(parameter, parameter.min) + " to "
-      + formatValue(parameter, parameter.max) + "; scenario value " + formatValue(parameter, parameter.value) + "."
+    help.textContent = parameter.help + " Range " + withCommas(parameter.min) + " to "
+      + withCommas(parameter.max) + "; scenario value " + withCommas(parameter.value) + "."
       + (parameter.inert ? " Has no effect here: " + parameter.inert + "." : "");
     var problem = document.createElement("p");
     problem.className = "field-error";
@@ -158,7 +179,8 @@
     problem.textContent = message;
     problem.hidden = false;
     var input = target.querySelector("input[type=text]");
-    if (input) { input.setAttribute("aria-invalid", "true"); input.focus(); }
+    if (input) { input.setAttribute("aria-invalid", "true"); input.focus({ preventScroll: true }); }
+    target.scrollIntoView({ block: "center" });  // clear of the sticky bar with the message and the Run button
   }
 
   function cssEscape(text) {
@@ -198,6 +220,9 @@
       document.body.setAttribute("data-run-id", current.id);
       $("cancel-button").hidden = false;
       $("pin-button").hidden = true;
+      $("tabs").hidden = true;
+      $("report-frame").hidden = true;
+      $("compare-frame").hidden = true;
       showStatus(answer.data);
       poll();
     }, function () {
@@ -244,8 +269,9 @@
       var ahead = (status.queue_position || 1) - 1;
       text = "Queued: waiting for a free worker" + (ahead > 0 ? " (" + ahead + " run" + (ahead > 1 ? "s" : "") + " ahead)" : "") + ".";
     } else if (status.state === "running") {
-      text = status.stage === "writing the report" ? "Writing the report…"
-        : "Running: day " + withCommas(status.days_done) + " of " + withCommas(status.days) + ".";
+      text = status.stage === "simulating"
+        ? "Running: day " + withCommas(status.days_done) + " of " + withCommas(status.days) + "."
+        : status.stage.charAt(0).toUpperCase() + status.stage.slice(1) + "…";
     } else if (status.state === "done") {
       text = "Done: " + describe(status.request) + ".";
     } else {
@@ -270,6 +296,7 @@
     frame.src = status.report_url;
     frame.setAttribute("data-run-id", current.id);
     $("pin-button").hidden = pinned !== null && pinned.id === current.id;
+    $("pin-button").textContent = pinned ? "Pin this run instead" : "Pin this run";
     selectTab("report");
     if (pinned && pinned.id !== current.id) { compareWithPinned(); }
     else { $("tab-compare").hidden = true; }
