@@ -20,7 +20,7 @@ import tomli_w
 import credsim
 from credsim.resources import available_bytes, estimate_bytes
 
-FILES = {"scenario.toml", "daily.parquet", "regions.parquet", "episodes.parquet", "summary.json", "manifest.json"}
+FILES = {"scenario.toml", "daily.parquet", "regions.parquet", "episodes.parquet", "summary.json", "manifest.json", "report.html"}
 
 
 def flat(text: str) -> str:

@@ -64,3 +64,28 @@ def test_compare_refuses_a_folder_that_is_not_a_run(tmp_path):
     done = subprocess.run([CREDSIM, "compare", str(tmp_path), "city"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "summary.json" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_experiments_are_compared_by_parameter_set_and_outcome():
+    import pandas as pd
+
+    from credsim.compare import compare_experiments
+
+    columns = ["set_index", "appeal.capacity_per_million", "outcome", "runs", "n", "mean", "std", "ci_low", "ci_high"]
+    a = pd.DataFrame([[0, 2.0, "overall.ever_listed", 3, 3, 0.10, 0.01, 0.08, 0.12], [1, 20.0, "overall.ever_listed", 3, 3, 0.05, 0.01, 0.03, 0.07]], columns=columns)
+    b = pd.DataFrame([[0, 20.0, "overall.ever_listed", 3, 3, 0.04, 0.01, 0.02, 0.06], [1, 50.0, "overall.ever_listed", 3, 2, 0.01, float("nan"), float("nan"), float("nan")]], columns=columns)
+    rows = {(r["parameters"], r["outcome"]): r for r in compare_experiments(a, b)}
+    matched = rows[("appeal.capacity_per_million=20.0", "overall.ever_listed")]
+    assert matched["mean_a"] == 0.05 and matched["mean_b"] == 0.04
+    assert abs(matched["difference"] - (-0.01)) < 1e-12
+    assert matched["ci_a"] == (0.03, 0.07)
+    only_a = rows[("appeal.capacity_per_million=2.0", "overall.ever_listed")]
+    assert only_a["mean_b"] is None and only_a["difference"] is None
+    only_b = rows[("appeal.capacity_per_million=50.0", "overall.ever_listed")]
+    assert only_b["ci_b"] == (None, None) and only_b["mean_a"] is None
+
+
+def test_compare_refuses_an_experiment_against_a_run(tmp_path):
+    (tmp_path / "exp" / "catalog").mkdir(parents=True)
+    done = subprocess.run([CREDSIM, "compare", str(tmp_path / "exp"), "city"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "two experiment folders" in done.stderr

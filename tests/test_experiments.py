@@ -33,6 +33,7 @@ from typer.testing import CliRunner
 import credsim
 import credsim.experiments as ex
 import credsim.experiments.cli
+from credsim.experiments.design import sample
 from credsim.experiments.catalog import TIMINGS
 from credsim.scenario import to_toml, with_overrides
 
@@ -206,6 +207,9 @@ BAD = {
     "two kinds": (lambda t: t.replace("values = [0, 100", "range = [0, 1]\nvalues = [0, 100"),
                   ["parameters.appeal.capacity_per_million", "exactly one of values, grid or range", "values, range"]),
     "unknown parameter key": (lambda t: t.replace("values = [", "valuez = ["), ["parameters.appeal.capacity_per_million.valuez", "unknown field", "values, grid, range"]),
+    "parameter not a table": (lambda t: t.replace('[parameters."appeal.capacity_per_million"]\nvalues = [0, 100, 1000, 5000, 20000]',
+                                                  '[parameters]\n"appeal.capacity_per_million" = [0, 100]'),
+                              ["parameters.appeal.capacity_per_million", "a table with one of values, grid or range", "[0, 100]"]),
     "range for a grid": (lambda t: t.replace("values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]"),
                          ["parameters.appeal.capacity_per_million", "'grid' needs values or grid", "found range"]),
     "mixed values": (lambda t: t.replace("values = [0, 100", 'values = ["none", 100'), ["parameters.appeal.capacity_per_million", "all numbers"]),
@@ -238,6 +242,16 @@ def test_an_outcome_the_summary_lacks_is_refused_before_any_run(tmp_path):
         ex.run_experiment(path, tmp_path / "out", counting)
     assert "outcomes[2]: overall.backlog_ending: summary.json has no such figure" in str(caught.value)
     assert "backlog_end" in str(caught.value) and counting.ran == []
+    assert not (tmp_path / "out").exists(), "a refused experiment wrote something"
+
+
+def test_every_mistake_of_a_file_is_in_one_message(tmp_path):
+    text = SMALL.replace("replicates = 4", "replicats = 4").replace('"appeal.capacity_per_million"]', '"appeal.capacity_per_milion"]')
+    with pytest.raises(ex.ExperimentError) as caught:
+        ex.load_experiment(write(tmp_path, text))
+    first, second = caught.value.problems
+    assert first == "experiment.replicats: unknown field; expected one of: name, description, base, replicates, seed, overrides, outcomes"
+    assert second.startswith("parameters.appeal.capacity_per_milion: no such field; appeal has: ") and "capacity_per_million" in second
 
 
 # ---------------------------------------------------------------- design and seeds
@@ -445,7 +459,7 @@ def test_sobol_indices_of_the_ishigami_function():
     from SALib.test_functions import Ishigami
 
     problem = {"num_vars": 3, "names": ["x1", "x2", "x3"], "bounds": [[-math.pi, math.pi]] * 3}
-    X = ex.design.sample("sobol", problem, 1024, seed=3)
+    X = sample("sobol", problem, 1024, seed=3)
     table = ex.indices("sobol", problem, X, Ishigami.evaluate(X), seed=3)
     truth = ishigami_indices()
     for kind in ("S1", "ST"):
@@ -459,7 +473,7 @@ def test_sobol_indices_of_the_ishigami_function():
 
 def test_morris_elementary_effects_of_a_linear_model():
     problem = {"num_vars": 2, "names": ["x1", "x2"], "bounds": [[0.0, 1.0], [0.0, 2.0]]}
-    X = ex.design.sample("morris", problem, 10, seed=1)
+    X = sample("morris", problem, 10, seed=1)
     table = ex.indices("morris", problem, X, 3 * X[:, 0] - X[:, 1]).set_index(["parameter", "index"])["value"]
     # mu* = |coefficient| x the width of the range; a linear model's effects never vary
     assert table[("x1", "mu_star")] == pytest.approx(3.0) and table[("x2", "mu_star")] == pytest.approx(2.0)
@@ -508,7 +522,7 @@ def test_the_experiment_and_runs_commands(cli, tmp_path):
     path = write(tmp_path, text)
     result = cli("experiment", path, "--out", tmp_path / "out", "--executor", "serial")
     assert result.exit_code == 0, result.output
-    assert "4 runs, 4 complete, 0 failed" in result.stdout and "mean and 95% interval" in result.stdout
+    assert "4 runs, 4 complete, 0 failed" in result.stdout and "mean ± half-width of the 95% t interval" in result.stdout
     listed = cli("runs", tmp_path / "out")
     assert listed.exit_code == 0 and "p00001-r001" in listed.stdout and "complete" in listed.stdout
     again = cli("experiment", path, "--out", tmp_path / "out", "--executor", "serial")
@@ -548,5 +562,19 @@ def test_the_public_api_is_pinned():
         "load_catalog", "load_experiment", "make_design", "make_executor", "plan_runs", "run_experiment",
         "run_id", "run_seed", "scenario_hash", "sensitivity", "summarize_replicates",
     ]  # fmt: skip
-    assert issubclass(ex.ExperimentError, __import__("credsim").CredsimError)
+    assert issubclass(ex.ExperimentError, credsim.CredsimError)
+    assert callable(ex.sensitivity) and ex.sensitivity.__name__ == "sensitivity"
+    namespace: dict = {}
+    exec("from credsim.experiments import *", namespace)
+    assert set(namespace) - {"__builtins__"} == set(ex.__all__)
+
+
+def test_registering_the_commands_imports_nothing_heavy():
+    heavy = "('pandas', 'scipy', 'SALib', 'distributed', 'dask', 'matplotlib')"
+    code = (f"import sys, typer, credsim.cli; before = {{m for m in {heavy} if m in sys.modules}}; "
+            "from credsim.experiments.cli import register; register(typer.Typer()); "
+            f"print(sorted(m for m in {heavy} if m in sys.modules and m not in before))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
     assert all(isinstance(e, ex.Executor) for e in (ex.SerialExecutor(), Counting()))

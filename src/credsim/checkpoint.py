@@ -306,8 +306,12 @@ def _read(file: Path) -> tuple[dict[str, np.ndarray], dict]:
         raise CorruptRunError(f"{file}: not a readable credsim checkpoint ({error})") from None
     except Exception as error:  # zipfile.BadZipFile and friends
         raise CorruptRunError(f"{file}: not a readable credsim checkpoint ({type(error).__name__}: {error})") from None
-    if meta.get("format") != FORMAT:
-        raise CorruptRunError(f"{file}: checkpoint format {meta.get('format')!r}; this credsim reads format {FORMAT}")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise CorruptRunError(f"{file}: checkpoint format {found!r}; this credsim reads format {FORMAT}")
+    missing = {"credsim_version", "numpy_version", "scenario_toml", "seed", "day", "every", "world", "scalars", "growables", "lists"} - set(meta)
+    if missing:
+        raise CorruptRunError(f"{file}: checkpoint lacks {', '.join(sorted(missing))}")
     return arrays, meta
 
 

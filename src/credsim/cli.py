@@ -22,9 +22,10 @@ from rich.table import Table
 
 from credsim import __version__, checkpoint
 from credsim.calibration import CALIBRATIONS, HISTORIES, fit
-from credsim.compare import compare_summaries, to_csv
+from credsim.compare import compare_experiments, compare_summaries, to_csv
 from credsim.errors import CredsimError
 from credsim.report import build_report
+from credsim.experiments.cli import register as register_experiments
 from credsim.report.cli import register as register_report
 from credsim.web.cli import register as register_web
 from credsim.resources import check_disk, check_memory
@@ -81,7 +82,7 @@ def run(
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [default: runs/SCENARIO-seedS].")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: --set listing.min_days=365 (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
-    checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", min=0, help="Save a checkpoint in OUT/.checkpoint every K days; 0: never [default: every 50 days for runs of 100 days or more].")] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", min=0, help="Save a checkpoint in OUT/.checkpoint every K days; 0: never (default: every 50 days for runs of 100 days or more).")] = None,
     resume_dir: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this output folder from its last checkpoint.")] = None,
     ctx: typer.Context = None,
 ) -> None:
@@ -177,7 +178,16 @@ def compare(
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed, the same for both scenarios run here.")] = 0,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Where to write the table [default: compare-A-B.csv].")] = None,
 ) -> None:
-    """Put two runs side by side: every metric per group, and the difference."""
+    """Put two runs side by side: every metric per group, and the difference.
+
+    Two experiment folders (from `credsim experiment`) are compared by their replicates:
+    the mean and 95% interval of each outcome for each parameter set."""
+    experiments = [(Path(x) / "catalog").is_dir() for x in (run_a, run_b)]
+    if any(experiments):
+        if not all(experiments):
+            _fail(CredsimError("compare: give two run folders (or scenarios), or two experiment folders, not one of each"))
+        _compare_experiments(run_a, run_b, csv_path)
+        return
     summaries = []
     for source in (run_a, run_b):
         try:
@@ -194,6 +204,38 @@ def compare(
     out.print(table)
     target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
     _write_text_atomic(target, to_csv(rows, label_a, label_b))
+    out.print(f"wrote {target}")
+
+
+def _compare_experiments(dir_a: str, dir_b: str, csv_path: Path | None) -> None:
+    from credsim.experiments import summarize_replicates
+
+    try:
+        frames = [summarize_replicates(d) for d in (dir_a, dir_b)]
+    except (CredsimError, OSError, ValueError) as error:
+        _fail(CredsimError(f"compare: {error}"))
+    rows = compare_experiments(*frames)
+    label_a, label_b = (Path(x).name or x for x in (dir_a, dir_b))
+    table = Table(title=f"{label_a} vs {label_b}: means over replicates, with 95% intervals", header_style="bold")
+    for column in ("parameters", "outcome", label_a, label_b, "difference"):
+        table.add_column(column, justify="left" if column in ("parameters", "outcome") else "right")
+
+    def cell(mean, ci) -> str:
+        if mean is None:
+            return "-"
+        low, high = ci
+        return f"{mean:.4g}" + (f" [{low:.4g}, {high:.4g}]" if low is not None and high is not None else "")
+
+    for row in rows:
+        table.add_row(row["parameters"], row["outcome"], cell(row["mean_a"], row["ci_a"]), cell(row["mean_b"], row["ci_b"]), _plain(row["difference"]))
+    out.print(table)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["parameters", "outcome", f"{label_a}_mean", f"{label_a}_ci_low", f"{label_a}_ci_high", f"{label_b}_mean", f"{label_b}_ci_low", f"{label_b}_ci_high", "difference"])
+    for row in rows:
+        writer.writerow([row["parameters"], row["outcome"], row["mean_a"], *row["ci_a"], row["mean_b"], *row["ci_b"], row["difference"]])
+    target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
+    _write_text_atomic(target, buffer.getvalue())
     out.print(f"wrote {target}")
 
 
@@ -381,6 +423,7 @@ def _format(value: float | None, kind: str) -> str:
 
 register_report(app)
 register_web(app)
+register_experiments(app)
 
 
 def main() -> None:

@@ -54,3 +54,44 @@ def to_csv(rows: list[dict], label_a: str, label_b: str) -> str:
     for row in rows:
         writer.writerow([row["group"], row["metric"], *("" if row[k] is None else repr(row[k]) for k in ("a", "b", "difference"))])
     return buffer.getvalue()
+
+
+def compare_experiments(a, b) -> list[dict]:
+    """Two experiments' replicate summaries side by side (frames from
+    :func:`credsim.experiments.summarize_replicates`): for each parameter set and outcome
+    present in either, the mean and 95% interval of each, and the difference of the means.
+    Parameter sets are matched by their parameter values."""
+
+    def keyed(frame) -> dict:
+        parameters = [c for c in frame.columns if c not in ("set_index", "outcome", "runs", "n", "mean", "std", "ci_low", "ci_high")]
+        rows = {}
+        for record in frame.to_dict("records"):
+            setting = ", ".join(f"{p}={record[p]!r}" for p in parameters)
+            rows[(setting, record["outcome"])] = record
+        return rows
+
+    left, right = keyed(a), keyed(b)
+    out = []
+    for key in [*left, *(k for k in right if k not in left)]:
+        x, y = left.get(key, {}), right.get(key, {})
+        mean_a, mean_b = _finite(x.get("mean")), _finite(y.get("mean"))
+        out.append(
+            {
+                "parameters": key[0],
+                "outcome": key[1],
+                "mean_a": mean_a,
+                "ci_a": (_finite(x.get("ci_low")), _finite(x.get("ci_high"))),
+                "mean_b": mean_b,
+                "ci_b": (_finite(y.get("ci_low")), _finite(y.get("ci_high"))),
+                "difference": mean_b - mean_a if mean_a is not None and mean_b is not None else None,
+            }
+        )
+    return out
+
+
+def _finite(value) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if value == value and abs(value) != float("inf") else None

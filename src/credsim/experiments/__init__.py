@@ -9,41 +9,54 @@ vary and how, the replicates and one root seed; :mod:`~credsim.experiments.desig
 into parameter sets and per-run seeds; an executor (:mod:`~credsim.experiments.executors`:
 serial, a local process pool, or Dask) runs them; every run writes its folder and one
 catalog row (:mod:`~credsim.experiments.catalog`). docs/experiments.md has the whole story.
+
+Names are imported when first used, so that ``credsim --help`` does not pay for pandas,
+SciPy and SALib.
 """
 
-from credsim.experiments.catalog import catalog_schema
-from credsim.experiments.design import Design, RunSeed, make_design, run_id, run_seed
-from credsim.experiments.executors import DaskExecutor, Executor, LocalExecutor, SerialExecutor, make_executor
-from credsim.experiments.replicates import summarize_replicates
-from credsim.experiments.runner import execute_run, load_catalog, plan_runs, run_experiment, scenario_hash
-from credsim.experiments.sensitivity import analyze, indices, sensitivity
-from credsim.experiments.spec import Experiment, ExperimentError, experiment_from_dict, load_experiment
+from __future__ import annotations
 
-__all__ = sorted(
-    [
-        "DaskExecutor",
-        "Design",
-        "Executor",
-        "Experiment",
-        "ExperimentError",
-        "LocalExecutor",
-        "RunSeed",
-        "SerialExecutor",
-        "analyze",
-        "catalog_schema",
-        "execute_run",
-        "experiment_from_dict",
-        "indices",
-        "load_catalog",
-        "load_experiment",
-        "make_design",
-        "make_executor",
-        "plan_runs",
-        "run_experiment",
-        "run_id",
-        "run_seed",
-        "scenario_hash",
-        "sensitivity",
-        "summarize_replicates",
-    ]
-)
+import importlib
+from typing import Any
+
+_HOMES = {
+    "DaskExecutor": "executors",
+    "Design": "design",
+    "Executor": "executors",
+    "Experiment": "spec",
+    "ExperimentError": "spec",
+    "LocalExecutor": "executors",
+    "RunSeed": "design",
+    "SerialExecutor": "executors",
+    "analyze": "analysis",
+    "catalog_schema": "catalog",
+    "execute_run": "runner",
+    "experiment_from_dict": "spec",
+    "indices": "analysis",
+    "load_catalog": "runner",
+    "load_experiment": "spec",
+    "make_design": "design",
+    "make_executor": "executors",
+    "plan_runs": "runner",
+    "run_experiment": "runner",
+    "run_id": "design",
+    "run_seed": "design",
+    "scenario_hash": "provenance",
+    "sensitivity": "analysis",
+    "summarize_replicates": "replicates",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'credsim.experiments' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"credsim.experiments.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

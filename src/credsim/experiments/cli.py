@@ -19,11 +19,10 @@ from rich.table import Table
 
 from credsim.errors import CredsimError
 from credsim.experiments.catalog import CATALOG, COMPLETE
-from credsim.experiments.executors import make_executor
-from credsim.experiments.replicates import summarize_replicates
-from credsim.experiments.runner import load_catalog, run_experiment
-from credsim.experiments.sensitivity import CSV_NAME, sensitivity as run_sensitivity
 from credsim.experiments.spec import Experiment, load_experiment
+
+# pandas, SciPy, SALib and Dask are imported inside the commands that use them, so that
+# registering these commands costs `credsim --help` nothing
 
 out = Console()
 err = Console(stderr=True)
@@ -53,6 +52,9 @@ def experiment(
     quiet: Quiet = False,
 ) -> None:
     """Run an experiment: every parameter set and replicate, resuming what is done."""
+    from credsim.experiments.replicates import summarize_replicates
+    from credsim.experiments.runner import run_experiment
+
     spec, target = _load(file, out_dir)
     catalog = _run(spec, target, workers, scheduler, executor, quiet, run_experiment)
     if spec.sampling.method == "grid" or spec.replicates > 1:
@@ -71,6 +73,9 @@ def sensitivity(
     quiet: Quiet = False,
 ) -> None:
     """Run a Sobol' or Morris experiment and print its sensitivity indices (95% intervals)."""
+    from credsim.experiments.analysis import CSV_NAME, sensitivity as run_sensitivity
+    from credsim.experiments.runner import load_catalog
+
     spec, target = _load(file, out_dir)
     if spec.sampling.method not in ("sobol", "morris"):
         _fail(CredsimError(f"{file}: sensitivity needs sampling.method 'sobol' or 'morris'; found {spec.sampling.method!r}"))
@@ -88,6 +93,8 @@ def runs(
     failed: Annotated[bool, typer.Option("--failed", help="Only the failed runs, with their errors.")] = False,
 ) -> None:
     """List an experiment's runs: id, status, parameters and outcomes."""
+    from credsim.experiments.runner import load_catalog
+
     try:
         catalog = load_catalog(folder)
     except CredsimError as error:
@@ -126,6 +133,8 @@ def _load(file: Path, out_dir: Path | None) -> tuple[Experiment, Path]:
 def _run(spec: Experiment, target: Path, workers, scheduler, kind, quiet, function):
     if kind not in ("local", "dask", "serial"):
         _fail(CredsimError(f"--executor: expected local, dask or serial; found {kind!r}"))
+    from credsim.experiments.executors import make_executor
+
     try:
         pool = make_executor(workers, scheduler, kind)
     except CredsimError as error:
@@ -175,7 +184,8 @@ def _counts(catalog) -> str:
 def _replicates_table(spec: Experiment, summary) -> Table:
     parameters = summary.attrs["parameters"]
     conf = round(100 * summary.attrs["confidence"])
-    table = Table(title=f"{spec.name}: mean and {conf}% interval over {spec.replicates} replicate(s)", header_style="bold")
+    table = Table(title=f"{spec.name}: mean ± half-width of the {conf}% t interval, {spec.replicates} replicate(s) each",
+                  header_style="bold")  # fmt: skip
     for column in (*parameters, *spec.outcomes):
         table.add_column(column, justify="right", overflow="fold")
     for _, group in summary.groupby("set_index", sort=True):
@@ -206,9 +216,9 @@ def _indices_table(spec: Experiment, frame) -> Table:
             if row is None or math.isnan(row["value"]):
                 cells.append("-")
             elif math.isnan(row["conf"]):
-                cells.append(f"{row['value']:.4g}")
+                cells.append(f"{row['value']:.3g}")
             else:
-                cells.append(f"{row['value']:.3f} ± {row['conf']:.3f}")
+                cells.append(f"{row['value']:.3g} ± {row['conf']:.2g}")
         table.add_row(outcome, parameter, *cells)
     return table
 
@@ -218,7 +228,7 @@ def _mean_ci(mean: float, low: float, high: float) -> str:
         return "-"
     if math.isnan(low):
         return f"{mean:.4g}"
-    return f"{mean:.4g} [{low:.4g}, {high:.4g}]"
+    return f"{mean:.3g} ± {(high - low) / 2:.2g}"
 
 
 def _plain(value: object) -> str:

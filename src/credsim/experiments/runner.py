@@ -12,7 +12,7 @@ row that is missing, failed, or was made with another seed or scenario).
 
 from __future__ import annotations
 
-import hashlib
+import json
 import math
 import os
 import socket
@@ -32,6 +32,7 @@ from credsim.errors import CredsimError, ScenarioError
 from credsim.experiments import catalog as cat
 from credsim.experiments.design import Design, RunSeed, make_design, run_id, run_seed
 from credsim.experiments.executors import Executor, LocalExecutor
+from credsim.experiments.provenance import git_commit, scenario_hash
 from credsim.experiments.spec import Experiment, ExperimentError, experiment_from_dict, load_experiment
 from credsim.results import write_run
 from credsim.scenario import Scenario, to_toml, with_overrides
@@ -86,11 +87,6 @@ class Plan:
     tasks: list[RunTask] = field(default_factory=list)
 
 
-def scenario_hash(scenario: Scenario) -> str:
-    """SHA-256 of the canonical resolved scenario: the UTF-8 bytes of ``to_toml(scenario)``."""
-    return hashlib.sha256(to_toml(scenario).encode("utf-8")).hexdigest()
-
-
 def plan_runs(experiment: Experiment, out_dir: str | Path) -> Plan:
     """Every run of the experiment, in order: parameter set by parameter set, replicate by replicate."""
     design = make_design(experiment)
@@ -143,16 +139,16 @@ def run_experiment(
 ) -> pd.DataFrame:
     """Run every run of an experiment not already complete in ``out_dir``; return its catalog.
 
-    ``source`` is an experiment file, its parsed mapping, or a loaded :class:`Experiment`. ``executor`` defaults
-    to a :class:`LocalExecutor` (one process per core), created and shut down here; one you
-    pass is left running. The result has one row per run of this experiment (see
+    ``source`` is an experiment file, its parsed mapping, or a loaded :class:`Experiment`.
+    ``executor`` defaults to a :class:`LocalExecutor` (one process per core), created and
+    shut down here; one you pass is left running. The result has one row per run of this experiment (see
     :mod:`credsim.experiments.catalog`), with ``attrs["parameters"]`` and ``attrs["outcomes"]``.
     """
     experiment = as_experiment(source)
     out = Path(out_dir)
-    prepare_folder(experiment, out)
     if check_outcomes:
         check_outcome_paths(experiment)
+    prepare_folder(experiment, out)
     plan = plan_runs(experiment, out)
     recorded = _recorded_rows(out)
     todo = [task for task in plan.tasks if not is_complete(out, task, recorded.get(task.run_id))]
@@ -209,8 +205,6 @@ def load_catalog(out_dir: str | Path) -> pd.DataFrame:
     metadata = table.schema.metadata or {}
     frame = table.to_pandas()
     if b"credsim.parameters" in metadata:
-        import json
-
         frame.attrs["parameters"] = json.loads(metadata[b"credsim.parameters"])
         frame.attrs["outcomes"] = json.loads(metadata[b"credsim.outcomes"])
     if info is not None:
@@ -241,6 +235,15 @@ def is_complete(out: Path, task: RunTask, row: dict[str, Any] | None = None) -> 
 
 def prepare_folder(experiment: Experiment, out: Path) -> None:
     """Make ``out`` this experiment's folder, or refuse if it holds another experiment."""
+    try:
+        _prepare_folder(experiment, out)
+    except OSError as exc:
+        raise ExperimentError(str(out), [f"{exc.strerror or exc}: {exc.filename or out}"], heading="cannot write results") from None
+
+
+def _prepare_folder(experiment: Experiment, out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ExperimentError(str(out), ["exists and is not a folder"], heading="cannot write results")
     info = cat.read_experiment_json(out)
     if info is not None and info.get("fingerprint") != experiment.fingerprint:
         raise ExperimentError(
@@ -250,8 +253,6 @@ def prepare_folder(experiment: Experiment, out: Path) -> None:
             heading="folder in use",
         )  # fmt: skip
     if info is None:
-        if out.exists() and not out.is_dir():
-            raise ExperimentError(str(out), ["exists and is not a folder"], heading="cannot write results")
         design = make_design(experiment)
         cat.write_json_atomic(
             out / cat.EXPERIMENT_JSON,
@@ -340,45 +341,12 @@ def column_kinds(experiment: Experiment, design: Design) -> dict[str, str]:
     return kinds
 
 
-def git_commit() -> str | None:
-    """The commit of the git checkout credsim runs from, read from ``.git``; None if none."""
-    try:
-        here = Path(__file__).resolve().parent
-        for folder in (here, *here.parents):
-            dot_git = folder / ".git"
-            if dot_git.is_file():  # a worktree: "gitdir: PATH"
-                dot_git = (folder / dot_git.read_text().strip().removeprefix("gitdir:").strip()).resolve()
-            if not dot_git.is_dir():
-                continue
-            head = (dot_git / "HEAD").read_text().strip()
-            if not head.startswith("ref:"):
-                return head or None
-            ref = head.removeprefix("ref:").strip()
-            for base in (dot_git, _common_dir(dot_git)):
-                if (base / ref).is_file():
-                    return (base / ref).read_text().strip() or None
-                packed = base / "packed-refs"
-                if packed.is_file():
-                    for line in packed.read_text().splitlines():
-                        if line.endswith(" " + ref):
-                            return line.split(" ", 1)[0]
-            return None
-    except OSError:
-        return None
-    return None
-
-
 def _recorded_rows(out: Path) -> dict[str, dict[str, Any]]:
     table = cat.read_catalog_table(out)
     if table is None:
         return {}
     columns = table.select(["run_id", "status", "seed", "scenario_hash"]).to_pylist()
     return {row["run_id"]: row for row in columns}
-
-
-def _common_dir(dot_git: Path) -> Path:
-    common = dot_git / "commondir"
-    return (dot_git / common.read_text().strip()).resolve() if common.is_file() else dot_git
 
 
 def _value_kind(value: Any) -> str:

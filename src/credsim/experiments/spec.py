@@ -187,12 +187,19 @@ def experiment_from_dict(raw: dict[str, Any], label: str = "<experiment>", folde
         raw["parameters"] = _flatten_parameters(raw["parameters"])
     if isinstance(raw.get("experiment"), dict) and isinstance(raw["experiment"].get("overrides"), dict):
         raw["experiment"] = {**raw["experiment"], "overrides": _flatten_overrides(raw["experiment"]["overrides"])}
+    # the dotted paths are checked first, so that one message lists them with any other mistake
+    problems: list[str] = []
+    meta_raw = raw.get("experiment") if isinstance(raw.get("experiment"), dict) else {}
+    for where, table in (("experiment.overrides", meta_raw.get("overrides")), ("parameters", raw.get("parameters"))):
+        for dotted in table if isinstance(table, dict) else ():
+            problem = _path_problem(dotted)
+            if problem:
+                problems.append(f"{where}.{dotted}: {problem}")
     try:
         spec = ExperimentFile.model_validate(raw)
     except ValidationError as exc:
-        raise ExperimentError(label, [_describe(err) for err in exc.errors()]) from None
+        raise ExperimentError(label, [_describe(err) for err in exc.errors()] + problems) from None
     meta = spec.experiment
-    problems: list[str] = []
     if meta.outcomes is not None and spec.outcomes is not None:
         problems.append("outcomes: give the outcomes once, either at the top of the file or in [experiment]")
     outcomes = list(meta.outcomes or spec.outcomes or DEFAULT_OUTCOMES)
@@ -213,16 +220,10 @@ def experiment_from_dict(raw: dict[str, Any], label: str = "<experiment>", folde
     except ScenarioError as error:
         raise ExperimentError(label, [f"experiment.base: {line}" for line in str(error).splitlines()]) from None
 
-    for dotted in meta.overrides:
-        problem = _path_problem(dotted)
-        if problem:
-            problems.append(f"experiment.overrides.{dotted}: {problem}")
     field_types = {}
     for dotted, parameter in spec.parameters.items():
-        problem = _path_problem(dotted)
-        if problem:
-            problems.append(f"parameters.{dotted}: {problem}")
-            continue
+        if _path_problem(dotted):
+            continue  # reported above
         if dotted in meta.overrides:
             problems.append(f"parameters.{dotted}: also fixed in experiment.overrides; keep one")
         field_types[dotted] = _field_type(dotted)
@@ -303,7 +304,8 @@ def _flatten_parameters(table: dict[str, Any]) -> dict[str, Any]:
         else:
             flat[prefix] = node
 
-    walk("", table)
+    for key, node in table.items():
+        walk(str(key), node)
     return flat
 
 
@@ -400,6 +402,8 @@ def _describe(err: dict[str, Any]) -> str:
         return f"{field}: unknown field; expected one of: {known}"
     if kind == "value_error":
         return f"{field}: {str(err['msg']).removeprefix('Value error, ')}"
+    if kind == "model_type" and err["loc"][0] == "parameters":
+        return f"{field}: expected a table with one of values, grid or range; found {_show(err.get('input'))}"
     ctx = err.get("ctx") or {}
     bounds = {
         "greater_than_equal": "a number >= {ge}",
@@ -410,5 +414,9 @@ def _describe(err: dict[str, Any]) -> str:
         "too_long": "at most {max_length} item(s)",
     }
     expected = bounds[kind].format(**ctx) if kind in bounds else str(err["msg"]).removeprefix("Input should be ")
-    found = repr(err.get("input"))
-    return f"{field}: expected {expected}; found {found if len(found) <= 80 else found[:77] + '...'}"
+    return f"{field}: expected {expected}; found {_show(err.get('input'))}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
