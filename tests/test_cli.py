@@ -197,7 +197,6 @@ def test_validate_other_failures_exit_2(ran, name, fragment):
     assert_clean_failure(ran[name], fragment)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cli._fail interpolates the error text into Rich markup: '[...]' in a found value vanishes, '[/x]' crashes with MarkupError")
 @pytest.mark.parametrize("name", list(BRACKETS))
 def test_validate_prints_bracketed_values_verbatim(ran, name):
     assert_clean_failure(ran[f"brackets:{name}"], "listing.immediate", BRACKETS[name])

@@ -572,7 +572,6 @@ def test_deeply_nested_values_are_a_scenario_error():
         load_scenario("city", ["listing.min_days=" + "[" * 5000 + "]" * 5000])
 
 
-@pytest.mark.xfail(strict=True, raises=(MemoryError, TimeoutError, ValueError), reason="BUG (reported): camera false matches are a Poisson count with unbounded watch x multiplier x intensity; a valid scenario asks for ~1e13 a day")
 def test_valid_extreme_false_match_exposure_is_refused_or_runs():
     scenario = load_scenario("city", ["population.size=200", "population.days=1", "observation.cameras.watch.minority=1e13"])
     assert false_matches_explode(scenario)

@@ -136,10 +136,13 @@ def run(
                 task = bar.add_task("days", total=horizon)
                 result = go(progress=lambda done, total: bar.update(task, completed=done))
         written = write_run(result, target)
-        report = build_report(written)  # a view of the saved outputs, rebuilt by `credsim report`
     except (CredsimError, OSError) as error:
         _fail(_write_failure(error, target))
     checkpoint.discard(target)  # the outputs are complete: the checkpoint has done its job
+    try:
+        report = build_report(written)  # a view of the saved outputs, outside the manifest
+    except (CredsimError, OSError) as error:
+        _fail(CredsimError(f"the run is complete in {written}, but its report could not be built: {error}; try `credsim report {written}`"))
     if not quiet:
         out.print(_headline_table(result.summary))
     out.print(f"wrote {written} (open {report.name} in a browser)")

@@ -10,7 +10,7 @@ A true event is recorded when any channel catches it, each drawn independently:
 False observations (the system cannot tell them from true ones):
 - false matches: face recognition attaches someone else's public event to a person, at
   ``false_match_rate * intensity[region] * watch[group] * false_match_multiplier[group]``
-  per person-day, alleging ``false_match_alleges``;
+  per person-day (at most 1), alleging ``false_match_alleges``;
 - malicious reports: people file at ``rate * (1 + reward_elasticity * max(reward, 0))`` per
   person-day against one of their contacts, ``other_group_bias`` times likelier to pick a
   contact of another group, alleging ``alleges``; the filer is paid like an informant;
@@ -77,6 +77,7 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
     cameras = world.scenario.observation.cameras
     if cameras.enabled and cameras.false_match_rate > 0:
         exposure = cameras.false_match_rate * state.intensity[None, :] * (world.watch * world.false_match_multiplier)[:, None]
+        exposure = np.minimum(exposure, 1.0)  # a chance per person-day: at most one a day on average
         victims = free(_uniform_in_cells(world, exposure, rng))
         _add_false(persons, behaviours, truth, victims, _behaviour_index(world, cameras.false_match_alleges))
         tally.count("false_matches", world.group[victims])
