@@ -71,6 +71,7 @@ def run_case(engine: str, scenario: str, n: int, days: int, repeats: int) -> dic
         "build_s": statistics.median(r["build_s"] for r in runs),
         "simulate_s": simulate_s,
         "person_days_per_s": n * days / simulate_s,
+        "person_days_per_cpu_s": n * days / statistics.median(r["simulate_cpu_s"] for r in runs),
         "bytes_per_person": statistics.median(r["peak_bytes"] for r in runs) / n,
         "listed": runs[0]["listed"],
         "runs": runs,
@@ -84,7 +85,11 @@ def peer_checks(rows: list[dict]) -> list[dict]:
         if len(pair) < 2:
             continue
         ours, theirs = pair["credsim"], pair["mesa"]
-        check = {"people": n, "speedup": ours["person_days_per_s"] / theirs["person_days_per_s"]}
+        check = {
+            "people": n,
+            "speedup": ours["person_days_per_s"] / theirs["person_days_per_s"],
+            "speedup_cpu": ours["person_days_per_cpu_s"] / theirs["person_days_per_cpu_s"],
+        }
         sizes = {"group0": 0.9 * n, "group1": 0.1 * n}
         for group, size in sizes.items():
             p1, p2 = ours["listed"][group], theirs["listed"][group]

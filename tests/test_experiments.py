@@ -338,10 +338,20 @@ def test_summarize_replicates_gives_a_t_interval(serial):
 # ---------------------------------------------------------------- executors agree
 
 
+def same_output_bytes(a, b) -> None:
+    """Every run's data files are byte-identical in two experiment folders."""
+    runs = sorted(p.name for p in (a / "runs").iterdir())
+    assert runs and runs == sorted(p.name for p in (b / "runs").iterdir())
+    for run in runs:
+        for name in ("daily.parquet", "regions.parquet", "episodes.parquet", "summary.json", "scenario.toml"):
+            assert (a / "runs" / run / name).read_bytes() == (b / "runs" / run / name).read_bytes(), (run, name)
+
+
 def test_a_local_process_pool_gives_the_same_catalog(serial, small_file, tmp_path):
     with ex.LocalExecutor(workers=2) as pool:
         catalog = ex.run_experiment(small_file, tmp_path, pool)
     assert comparable(catalog) == comparable(serial[1])
+    same_output_bytes(serial[0], tmp_path)
     assert catalog["worker"].nunique() >= 1 and not catalog["worker"].str.endswith(f":{os.getpid()}").any()
 
 
@@ -350,6 +360,7 @@ def test_a_dask_cluster_gives_the_same_catalog(serial, small_file, tmp_path, das
     with ex.DaskExecutor(address) as pool:
         catalog = ex.run_experiment(small_file, tmp_path, pool)
     assert comparable(catalog) == comparable(serial[1])
+    same_output_bytes(serial[0], tmp_path)
     assert catalog["worker"].nunique() == 2  # both workers took part
 
 
