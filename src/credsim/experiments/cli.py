@@ -29,7 +29,7 @@ err = Console(stderr=True)
 
 MAX_TABLE_ROWS = 200
 
-Workers = Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Worker processes [default: one per core].")]
+Workers = Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Start a local Dask cluster of N worker processes (with --executor local: a process pool of N).")]
 Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="A Dask scheduler to run on: tcp://HOST:PORT.")]
 ExecutorKind = Annotated[
     str, typer.Option("--executor", help="local (a process pool), dask (a Dask LocalCluster) or serial (this process).")

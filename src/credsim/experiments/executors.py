@@ -140,11 +140,12 @@ class DaskExecutor(_Context):
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None, kind: str | None = None) -> Executor:
-    """The executor the command line asks for: Dask with a scheduler address, else ``kind``
-    ("local", the default, "dask" for a LocalCluster, or "serial")."""
+    """The executor the command line asks for: Dask with a scheduler address; a local Dask
+    cluster of ``workers`` processes when only ``workers`` is given; else ``kind`` ("local",
+    the default process pool, "dask" for a LocalCluster, or "serial")."""
     if scheduler is not None:
         return DaskExecutor(address=scheduler)
-    kind = kind or "local"
+    kind = kind or ("dask" if workers is not None else "local")
     if kind == "local":
         return LocalExecutor(workers)
     if kind == "dask":
