@@ -589,3 +589,11 @@ def test_registering_the_commands_imports_nothing_heavy():
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert all(isinstance(e, ex.Executor) for e in (ex.SerialExecutor(), Counting()))
+
+
+@pytest.mark.parametrize(("options", "executor"), [((), "local"), (("--workers", "1"), "dask"), (("--workers", "1", "--executor", "local"), "local")])
+def test_workers_alone_start_a_local_dask_cluster(cli, tmp_path, options, executor):
+    text = SMALL.replace("replicates = 4", "replicates = 1").replace("values = [0, 100, 1000, 5000, 20000]", "values = [0]")
+    result = cli("experiment", write(tmp_path, text), "--out", tmp_path / "out", *options)
+    assert result.exit_code == 0, result.output
+    assert f"on the {executor} executor" in result.output

@@ -32,7 +32,7 @@ MAX_TABLE_ROWS = 200
 Workers = Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Start a local Dask cluster of N worker processes (with --executor local: a process pool of N).")]
 Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="A Dask scheduler to run on: tcp://HOST:PORT.")]
 ExecutorKind = Annotated[
-    str, typer.Option("--executor", help="local (a process pool), dask (a Dask LocalCluster) or serial (this process).")
+    Optional[str], typer.Option("--executor", help="local (a process pool), dask (a Dask LocalCluster) or serial (this process) [default: local; dask when --workers is given].")
 ]
 OutDir = Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [default: runs/EXPERIMENT-NAME].")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
@@ -48,7 +48,7 @@ def experiment(
     out_dir: OutDir = None,
     workers: Workers = None,
     scheduler: Scheduler = None,
-    executor: ExecutorKind = "local",
+    executor: ExecutorKind = None,
     quiet: Quiet = False,
 ) -> None:
     """Run an experiment: every parameter set and replicate, resuming what is done."""
@@ -69,7 +69,7 @@ def sensitivity(
     out_dir: OutDir = None,
     workers: Workers = None,
     scheduler: Scheduler = None,
-    executor: ExecutorKind = "local",
+    executor: ExecutorKind = None,
     quiet: Quiet = False,
 ) -> None:
     """Run a Sobol' or Morris experiment and print its sensitivity indices (95% intervals)."""
@@ -131,6 +131,8 @@ def _load(file: Path, out_dir: Path | None) -> tuple[Experiment, Path]:
 
 
 def _run(spec: Experiment, target: Path, workers, scheduler, kind, quiet, function):
+    # No --executor: a local pool, or a local Dask cluster when --workers is given.
+    kind = kind or ("dask" if workers is not None and scheduler is None else "local")
     if kind not in ("local", "dask", "serial"):
         _fail(CredsimError(f"--executor: expected local, dask or serial; found {kind!r}"))
     from credsim.experiments.executors import make_executor
