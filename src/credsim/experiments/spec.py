@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -37,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from credsim.errors import CredsimError, ScenarioError
 from credsim.scenario import Scenario, load_scenario, with_overrides
 from credsim.scenario.load import _check_path  # the schema walk --set uses: one truth for paths
+from credsim.tomlfile import read_toml
 
-MAX_FILE_BYTES = 1_000_000
 MAX_RUNS = 1_000_000
 PARAMETER_KEYS = ("values", "grid", "range")
 DEFAULT_OUTCOMES = (
@@ -263,21 +262,9 @@ def experiment_from_dict(raw: dict[str, Any], label: str = "<experiment>", folde
 
 
 def _read_toml(path: Path, label: str) -> dict[str, Any]:
-    try:
-        if not path.is_file():
-            raise ExperimentError(label, ["no such experiment file"])
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ExperimentError(label, [f"file is {size:,} bytes; an experiment may be at most {MAX_FILE_BYTES:,}"])
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ExperimentError(label, [f"not valid UTF-8 text (byte {exc.start})"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ExperimentError(label, [f"not valid TOML: {exc}"]) from None
-    except RecursionError:
-        raise ExperimentError(label, ["not valid TOML: nested too deeply"]) from None
-    except OSError as exc:
-        raise ExperimentError(label, [f"cannot read file: {exc.strerror}"]) from None
+    if not path.is_file():
+        raise ExperimentError(label, ["no such experiment file"])
+    return read_toml(path, label, ExperimentError, "an experiment")
 
 
 def _flatten_overrides(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -17,10 +17,10 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from credsim.errors import ScenarioError
+from credsim.tomlfile import MAX_FILE_BYTES, read_toml  # noqa: F401 - the size cap, read here by callers
 from credsim.scenario.schema import Scenario
 
 DEFAULT_SCENARIO = "city"
-MAX_FILE_BYTES = 1_000_000
 MAX_EXTENDS_DEPTH = 8
 
 
@@ -178,20 +178,7 @@ def _show_path(text: str) -> str:
 
 
 def _read_toml(path: Path, label: str) -> dict[str, Any]:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ScenarioError(label, [f"file is {size:,} bytes; a scenario may be at most {MAX_FILE_BYTES:,}"])
-        data = path.read_bytes().decode("utf-8")
-        return tomllib.loads(data)
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(label, [f"not valid UTF-8 text (byte {exc.start})"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(label, [f"not valid TOML: {exc}"]) from None
-    except RecursionError:
-        raise ScenarioError(label, ["not valid TOML: nested too deeply"]) from None
-    except OSError as exc:
-        raise ScenarioError(label, [f"cannot read file: {exc.strerror}"]) from None
+    return read_toml(path, label, ScenarioError, "a scenario")
 
 
 def _deep_merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
