@@ -58,7 +58,7 @@ def reference_intensity(world, state, i: int, b: int, day: int) -> float:
     base = -math.log(1.0 - p) if spec.counts == "bernoulli" else p
     if base == 0:
         return 0.0
-    propensity = float(world.propensity[b, i]) if world.propensity is not None else 1.0
+    propensity = float(world.propensity_of(b, np.array([i]))[0])
     base_income = float(world.base_income[i])
     income = max(float(state.income[i]), base_income / POVERTY_CAP)
     multiplier = (base_income / income) ** spec.poverty_elasticity
@@ -140,7 +140,7 @@ def test_counts_per_person_and_behaviour_match_the_documented_intensity():
         "behaviours.online_criticism.rate={majority = 0.03, minority = 0.03}",
         "behaviours.online_criticism.poverty_elasticity=0.7",
     )
-    assert world.propensity is not None
+    assert world.propensity_code is not None
     n = world.n_agents
     state = new_state(world)
     gen = np.random.default_rng(99)
@@ -233,7 +233,7 @@ def test_each_documented_factor_scales_the_rate(case):
         f"behaviours.{name}.rate={{majority = {p}, minority = {p}}}",
         *overrides,
     )
-    assert world.propensity is None
+    assert world.propensity_code is None
     state = new_state(world)
     state.income[:] = world.base_income * np.float32(setup.get("income", 1.0))
     state.status[:] = setup.get("status", FREE)

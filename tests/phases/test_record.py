@@ -42,7 +42,7 @@ def expected_events(world):
         for b, name in enumerate(BEHAVIOURS):
             spec = sc.behaviours[name]
             p = spec.rate[sc.group_names[g]]
-            prop = float(world.propensity[b, i]) if world.propensity is not None else 1.0
+            prop = float(world.propensity_of(b, np.array([i]))[0])
             e = 1.0 - (1.0 - p) ** prop if spec.counts == "bernoulli" else p * prop
             if spec.protected:
                 out["protected"][g] += e

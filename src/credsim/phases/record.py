@@ -120,8 +120,13 @@ def _expected_events(world: World) -> np.ndarray:
     for b in range(world.n_behaviours):
         for g in range(world.n_groups):
             sl = world.layout.group_slice(g)
-            lam = world.rate[b, g] * (world.propensity[b, sl].astype(np.float64) if world.propensity is not None else np.ones(sl.stop - sl.start))
-            expected = (-np.expm1(-lam)).sum() if world.bernoulli[b] else lam.sum()
+            # People of a propensity class are alike: count them per class.
+            if world.propensity_code is None:
+                people, level = np.array([sl.stop - sl.start]), np.ones(1)
+            else:
+                people, level = np.bincount(world.propensity_code[b, sl], minlength=len(world.propensity_level)), world.propensity_level
+            lam = world.rate[b, g] * level
+            expected = (people * (-np.expm1(-lam) if world.bernoulli[b] else lam)).sum()
             if world.protected[b]:
                 out[0, g] += expected
             if world.harmful[b]:
