@@ -14,7 +14,18 @@ has about ``contacts`` contacts. A tie's other end is drawn like this:
 Self-ties are dropped; the rare duplicate tie is kept (it counts twice).
 
 Arrays: ``indptr`` (n_agents + 1,) int64, ``indices`` (n_ties,) int32 with the contacts of
-person i in ``indices[indptr[i]:indptr[i + 1]]``.
+person i in ``indices[indptr[i]:indptr[i + 1]]``: the ties in the order they were started,
+each one in the rows of both its ends.
+
+Building: tie k is started by person ``k % n_agents`` and takes three uniforms of its own
+(same group?, same region?, which person?), drawn from ``rng`` tie after tie. The ties are
+drawn in chunks of ``CHUNK`` ties, but since each chunk takes the next ``3 * chunk`` uniforms
+the network depends only on the state of ``rng``, not on the chunk size. Only the targets
+are kept for all ties (int32, 4 bytes a tie: ``2 * contacts`` bytes per person); starters
+are recomputed, and the degree count and the CSR fill are compiled loops that skip
+self-ties and use ``indptr`` itself as the cursor. So the build needs, beyond the final CSR,
+those 4 bytes a tie (the targets are freed once the rows are filled), and before that
+the current chunk's temporaries, about 70 MB whatever the population.
 """
 
 from __future__ import annotations
@@ -40,6 +51,9 @@ class Network:
         return self.indices[self.indptr[person] : self.indptr[person + 1]]
 
 
+CHUNK = 1 << 20  # ties drawn at once; the network does not depend on it
+
+
 def build_network(
     layout: Layout, contacts: float, homophily: float, within_region: float, rng: np.random.Generator
 ) -> Network:
@@ -47,14 +61,31 @@ def build_network(
     n_ties = int(round(n * contacts / 2))
     if n < 2 or n_ties == 0:
         return Network(np.zeros(n + 1, np.int64), np.zeros(0, np.int32))
+    target = np.empty(n_ties, np.int32)
+    for first in range(0, n_ties, CHUNK):
+        last = min(first + CHUNK, n_ties)
+        target[first:last] = _draw_ties(layout, first, last, homophily, within_region, rng)
+    # Rows: count the degrees into indptr, then fill the indices with it as the cursor.
+    indptr = np.zeros(n + 1, np.int64)
+    _count_tie_ends(target, indptr)
+    indices = np.empty(int(indptr[n]), np.int32)
+    _fill_tie_rows(target, indptr, indices)
+    return Network(indptr, indices)
+
+
+def _draw_ties(
+    layout: Layout, first: int, last: int, homophily: float, within_region: float, rng: np.random.Generator
+) -> np.ndarray:
+    """The other ends of ties ``first`` to ``last - 1`` (self-ties included)."""
     # Ties are started by people in turn, so everyone starts floor or ceil of contacts / 2.
-    source = (np.arange(n_ties, dtype=np.int64) % n).astype(np.int32)
+    source = np.arange(first, last, dtype=np.int64) % layout.n_agents
     source_group = layout.group[source]
     source_region = layout.region[source]
-    same_group = rng.random(n_ties) < homophily
-    same_region = rng.random(n_ties) < within_region
-    u = rng.random(n_ties)
-    target = np.empty(n_ties, np.int32)
+    draws = rng.random((last - first, 3))  # each tie's own three uniforms, tie after tie
+    same_group = draws[:, 0] < homophily
+    same_region = draws[:, 1] < within_region
+    u = draws[:, 2]
+    target = np.empty(last - first, np.int32)
 
     # Four kinds of draw, each uniform over a union of (group, region) cells.
     for kind_group in (True, False):
@@ -63,9 +94,7 @@ def build_network(
             if not mask.any():
                 continue
             target[mask] = _draw(layout, source_group[mask], source_region[mask], u[mask], kind_group, kind_region)
-
-    keep = target != source
-    return _csr(n, source[keep], target[keep])
+    return target
 
 
 def _draw(layout: Layout, group: np.ndarray, region: np.ndarray, u: np.ndarray, by_group: bool, by_region: bool) -> np.ndarray:
@@ -107,22 +136,40 @@ def _offset(u: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.minimum((u * count).astype(np.int64), count - 1)
 
 
-def _csr(n: int, source: np.ndarray, target: np.ndarray) -> Network:
-    indptr = np.zeros(n + 1, np.int64)
-    degree = np.bincount(source, minlength=n) + np.bincount(target, minlength=n)
-    np.cumsum(degree, out=indptr[1:])
-    indices = np.empty(int(indptr[-1]), np.int32)
-    _fill_csr(indptr, source, target, indices)
-    return Network(indptr, indices)
+@numba.njit(cache=True)
+def _count_tie_ends(target, indptr):  # pragma: no cover - compiled
+    """Leave in ``indptr[i]`` the end of row i in the CSR (``indptr[n]`` = the total)."""
+    n = indptr.shape[0] - 1
+    a = 0  # the starter of tie k: k % n
+    for k in range(target.shape[0]):
+        b = target[k]
+        if b != a:  # self-ties are dropped
+            indptr[a] += 1
+            indptr[b] += 1
+        a += 1
+        if a == n:
+            a = 0
+    total = 0
+    for i in range(n):
+        total += indptr[i]
+        indptr[i] = total
+    indptr[n] = total
 
 
 @numba.njit(cache=True)
-def _fill_csr(indptr, source, target, indices):  # pragma: no cover - compiled
-    cursor = indptr[:-1].copy()
-    for k in range(source.shape[0]):
-        a = source[k]
+def _fill_tie_rows(target, indptr, indices):  # pragma: no cover - compiled
+    """Fill each row from its end, ties in reverse order, moving ``indptr[i]`` back to the
+    row's start: rows end up holding their ties in increasing order of k."""
+    n = indptr.shape[0] - 1
+    n_ties = target.shape[0]
+    a = (n_ties - 1) % n  # the starter of tie k: k % n
+    for k in range(n_ties - 1, -1, -1):
         b = target[k]
-        indices[cursor[a]] = b
-        cursor[a] += 1
-        indices[cursor[b]] = a
-        cursor[b] += 1
+        if b != a:
+            indptr[b] -= 1
+            indices[indptr[b]] = a
+            indptr[a] -= 1
+            indices[indptr[a]] = b
+        if a == 0:
+            a = n
+        a -= 1
