@@ -31,7 +31,7 @@ def main() -> None:
     scenario = credsim.load_scenario(name, [f"population.size={n}", f"population.days={days}"])
     start = time.process_time()
     world = build_world(scenario, np.random.Generator(np.random.PCG64(np.random.SeedSequence(0, spawn_key=(0,)))))
-    state, recorder = initial_state(world), Recorder(world, days)
+    state, recorder = initial_state(world, fast=True), Recorder(world, days)
     print(f"{name}: {n:,} people, {days} days; build {time.process_time() - start:.2f} s CPU")
     spent = dict.fromkeys(["behave", "observe", "score", "listing", "appeal", "sanction", "adapt", "record"], 0.0)
 

@@ -44,7 +44,7 @@ from credsim.world import World
 
 FOLDER = ".checkpoint"  # inside a run's output folder
 FILE = "checkpoint.npz"
-FORMAT = 1
+FORMAT = 2  # 2 added the fast path's sets and sums to the state
 AUTO_MIN_DAYS = 100  # the command line checkpoints runs of at least this many days by default
 AUTO_EVERY = 50  # ... every this many days
 
@@ -226,6 +226,9 @@ def _load_state(state: State, arrays: dict[str, np.ndarray], meta: dict) -> None
         current = getattr(state, f.name)
         if isinstance(current, np.ndarray):
             saved = _get(arrays, f"state:{f.name}")
+            if f.name in State.VARIABLE and saved.ndim == current.ndim and saved.dtype == current.dtype:
+                setattr(state, f.name, saved.copy())
+                continue
             if saved.shape != current.shape or saved.dtype != current.dtype:
                 raise CorruptRunError(
                     f"checkpoint: State.{f.name} is {saved.dtype}{saved.shape}; this run expects {current.dtype}{current.shape}"

@@ -1,8 +1,12 @@
 """Compiled sweeps over the whole population: the few per-day steps that must touch
 everyone (forgetting, perceived risk) done in one pass each instead of a numpy expression
-per operation. Each does exactly the float32 arithmetic of the numpy it replaces, element
-by element, so results do not depend on it; ``parallel=True`` splits people across cores
-(no reductions, so the split cannot change a result).
+per operation, and small compiled helpers for the sparse sets the fast path keeps.
+
+Each sweep does exactly the float32 arithmetic of the numpy it replaces, element by
+element, so results do not depend on it. A sweep also returns what later phases would
+otherwise read everyone again for -- float64 sums per group, and the few people past a
+threshold -- computed per fixed chunk of people and combined in chunk order, so that no
+result depends on the number of threads. ``parallel=True`` splits chunks across cores.
 """
 
 from __future__ import annotations
@@ -10,8 +14,18 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-
 PARALLEL_FROM = 500_000  # below this many people, waking threads costs more than it saves
+CHUNK = 16384  # people per chunk of a sweep; chunks never straddle two groups
+
+
+def chunks(group_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(start, group) of each chunk: ``start`` has one more entry, the end of the last chunk."""
+    starts, groups = [], []
+    for g in range(len(group_start) - 1):
+        bounds = np.arange(group_start[g], group_start[g + 1], CHUNK, dtype=np.int64)
+        starts.append(bounds)
+        groups.append(np.full(len(bounds), g, np.int64))
+    return np.append(np.concatenate(starts), group_start[-1]).astype(np.int64), np.concatenate(groups)
 
 
 def forget_and_clip(tracks, exposure, penalty, keep, pull, low, high, forgetting):
@@ -22,10 +36,52 @@ def forget_and_clip(tracks, exposure, penalty, keep, pull, low, high, forgetting
         kernel(tracks[t], exposure, penalty, keep if forgetting else np.float32(1.0), pull if forgetting else np.float32(0.0), low, high)
 
 
+def forget_and_find(tracks, exposure, penalty, keep, pull, low, high, forgetting, status, free, threshold, reward_threshold, starts, group, n_groups):
+    """:func:`forget_and_clip`, and what the record and list phases need from the new scores:
+
+    - ``sums`` (3, G) float64: the sum of each track over each group;
+    - ``below``: people free (``status == free``) with ``score < threshold``, sorted;
+    - ``above``: people with ``score >= reward_threshold`` (any status), sorted.
+    """
+    kernel = _forget_find_parallel if tracks.shape[1] >= PARALLEL_FROM else _forget_find
+    n_chunks = len(starts) - 1
+    partial = np.zeros((3, n_chunks))
+    n_below = np.zeros(n_chunks, np.int64)
+    n_above = np.zeros(n_chunks, np.int64)
+    kernel(tracks, exposure, penalty, keep if forgetting else np.float32(1.0), pull if forgetting else np.float32(0.0), low, high,
+           status, free, threshold, reward_threshold, starts, partial, n_below, n_above)
+    sums = np.zeros((3, n_groups))
+    _add_by_group(partial, group, sums)
+    below = _collect(tracks[0], status, free, threshold, starts, n_below, True)
+    above = _collect(tracks[0], status, free, reward_threshold, starts, n_above, False)
+    return sums, below, above
+
+
 def update_risk(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha):
     """risk += alpha * (exposure / degree + own_weight * (listed or detained) - risk)."""
     kernel = _update_risk_parallel if risk.shape[0] >= PARALLEL_FROM else _update_risk
     kernel(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha)
+
+
+def update_risk_and_sum(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, group, n_groups):
+    """:func:`update_risk`, and the sum of the new risk over each group, (G,) float64."""
+    kernel = _update_risk_sum_parallel if risk.shape[0] >= PARALLEL_FROM else _update_risk_sum
+    partial = np.zeros((1, len(starts) - 1))
+    kernel(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, partial)
+    sums = np.zeros((1, n_groups))
+    _add_by_group(partial, group, sums)
+    return sums[0]
+
+
+def sorted_union(*parts: np.ndarray) -> np.ndarray:
+    """The sorted distinct people of several arrays of people (int32)."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return np.zeros(0, np.int32)
+    merged = np.sort(np.concatenate(parts).astype(np.int32))
+    if len(merged) < 2:
+        return merged
+    return merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
 
 
 # Each sweep twice, under its own name (Numba caches by name): serial, and split across
@@ -49,6 +105,76 @@ def _forget_row_parallel(row, exposure, penalty, keep, pull, low, high):  # prag
 
 
 @numba.njit(cache=True)
+def _forget_find(tracks, exposure, penalty, keep, pull, low, high, status, free, threshold, reward_threshold, starts, partial, n_below, n_above):  # pragma: no cover - compiled
+    for c in range(starts.shape[0] - 1):
+        _forget_find_chunk(c, tracks, exposure, penalty, keep, pull, low, high, status, free, threshold, reward_threshold, starts, partial, n_below, n_above)
+
+
+@numba.njit(parallel=True, cache=True)
+def _forget_find_parallel(tracks, exposure, penalty, keep, pull, low, high, status, free, threshold, reward_threshold, starts, partial, n_below, n_above):  # pragma: no cover - compiled
+    for c in numba.prange(starts.shape[0] - 1):
+        _forget_find_chunk(c, tracks, exposure, penalty, keep, pull, low, high, status, free, threshold, reward_threshold, starts, partial, n_below, n_above)
+
+
+@numba.njit(cache=True, inline="always")
+def _forget_find_chunk(c, tracks, exposure, penalty, keep, pull, low, high, status, free, threshold, reward_threshold, starts, partial, n_below, n_above):  # pragma: no cover - compiled
+    # Plain loops over the chunk's own slices, so that each vectorizes: the update, then the
+    # sums and the counts over the values just written (still in cache).
+    a, b = starts[c], starts[c + 1]
+    cost = exposure[a:b]
+    for t in range(tracks.shape[0]):
+        row = tracks[t, a:b]
+        for i in range(b - a):
+            x = (row[i] - penalty * cost[i]) * keep + pull
+            row[i] = min(max(x, low), high)
+        partial[t, c] = _sum8(row)
+    score, state = tracks[0, a:b], status[a:b]
+    below = 0
+    above = 0
+    for i in range(b - a):
+        below += (score[i] < threshold) & (state[i] == free)
+        above += score[i] >= reward_threshold
+    n_below[c] = below
+    n_above[c] = above
+
+
+@numba.njit(cache=True, inline="always")
+def _sum8(values):  # pragma: no cover - compiled
+    """The float64 sum of ``values`` in eight lanes (so that it vectorizes), in a fixed order."""
+    lanes = np.zeros(8)
+    n = values.shape[0]
+    whole = n - n % 8
+    for i in range(0, whole, 8):
+        for k in range(8):
+            lanes[k] += values[i + k]
+    for i in range(whole, n):
+        lanes[0] += values[i]
+    return lanes.sum()
+
+
+@numba.njit(cache=True)
+def _collect(score, status, free, threshold, starts, counts, below):  # pragma: no cover - compiled
+    """The people counted by a sweep, from the chunks that have any."""
+    out = np.empty(counts.sum(), np.int32)
+    n = 0
+    for c in range(starts.shape[0] - 1):
+        if counts[c] == 0:
+            continue
+        for i in range(starts[c], starts[c + 1]):
+            if (score[i] < threshold and status[i] == free) if below else score[i] >= threshold:
+                out[n] = i
+                n += 1
+    return out
+
+
+@numba.njit(cache=True)
+def _add_by_group(partial, group, sums):  # pragma: no cover - compiled
+    for t in range(partial.shape[0]):
+        for c in range(partial.shape[1]):
+            sums[t, group[c]] += partial[t, c]
+
+
+@numba.njit(cache=True)
 def _update_risk(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha):  # pragma: no cover - compiled
     for i in range(risk.shape[0]):
         _risk_step(i, risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha)
@@ -58,6 +184,27 @@ def _update_risk(risk, exposure, degree, status, detained_until, day, listed_cod
 def _update_risk_parallel(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha):  # pragma: no cover - compiled
     for i in numba.prange(risk.shape[0]):
         _risk_step(i, risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha)
+
+
+@numba.njit(cache=True)
+def _update_risk_sum(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
+    for c in range(starts.shape[0] - 1):
+        _risk_chunk(c, risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, partial)
+
+
+@numba.njit(parallel=True, cache=True)
+def _update_risk_sum_parallel(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
+    for c in numba.prange(starts.shape[0] - 1):
+        _risk_chunk(c, risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, partial)
+
+
+@numba.njit(cache=True, inline="always")
+def _risk_chunk(c, risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
+    a, b = starts[c], starts[c + 1]
+    r, e, d, s, held = risk[a:b], exposure[a:b], degree[a:b], status[a:b], detained_until[a:b]
+    for i in range(b - a):
+        _risk_step(i, r, e, d, s, held, day, listed_code, own_weight, alpha)
+    partial[0, c] = _sum8(r)
 
 
 @numba.njit(cache=True, inline="always")
@@ -76,13 +223,4 @@ def _risk_step(i, risk, exposure, degree, status, detained_until, day, listed_co
 def sum64(values):  # pragma: no cover - compiled
     """The float64 sum of a float32 array, in a fixed order: eight running sums, so that the
     loop vectorizes, combined at the end (error about 1e-16 times the length)."""
-    lanes = np.zeros(8)
-    n = values.shape[0]
-    whole = n - n % 8
-    for i in range(0, whole, 8):
-        for k in range(8):
-            lanes[k] += values[i + k]
-    for i in range(whole, n):
-        lanes[0] += values[i]
-    return lanes.sum()
-
+    return _sum8(values)

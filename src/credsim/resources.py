@@ -12,16 +12,19 @@ from credsim.scenario.schema import Scenario
 # credsim.state and credsim.world (see docs/performance.md): 4 per float32, 1 per int8/bool...
 PER_PERSON_FIXED = 4 + 1 + 2 + 4 + 1 + 8  # base income, dependents, region, degree, group, indptr
 PER_PERSON_STATE = 4 * 3 + 4 + 1 + 4 + 1 + 4 + 4 + 1 + 1 + 4 + 2 + 4 + 4 + 4 + 4  # see State
-PEAK_FACTOR = 1.6  # temporaries while the network is built and during a day
+# Day-to-day temporaries (the day's events, the fast path's sets) and allocator slack; the
+# peak measured at 10 M people was 121 bytes a person against 124 estimated here.
+PEAK_FACTOR = 1.15
 
 
 def estimate_bytes(scenario: Scenario) -> int:
     pop = scenario.population
     per_person = PER_PERSON_FIXED + PER_PERSON_STATE + 4 * pop.contacts
     if pop.propensity_cv > 0:
-        per_person += 4 * len(scenario.behaviours)
-    # building the network holds the tie list (source, target, three draws) for a while
-    build = pop.size * pop.contacts / 2 * (4 + 4 + 8 * 3 + 2)
+        per_person += len(scenario.behaviours)  # one byte per behaviour: a propensity class
+    # building the network holds every tie's far end (int32) until the CSR is filled, and
+    # draws ties in chunks of 2**20 (about 70 MB of temporaries)
+    build = pop.size * pop.contacts / 2 * 4 + 70 * 2**20
     tables = pop.days * (len(pop.groups) * 80 + pop.regions * 3) * 8
     return int(pop.size * per_person * PEAK_FACTOR + build + tables)
 

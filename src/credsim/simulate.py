@@ -25,6 +25,10 @@ from credsim.state import CLASS_NAMES, EXIT_CENSORED, EXIT_NAMES, State, initial
 from credsim.step import step
 from credsim.world import World, build_world
 
+# Runs keep the fast path's sets and sums (credsim.state.State.fast). False makes every phase
+# scan the whole population instead: the reference path, for tests/test_fast_path.py.
+FAST = True
+
 Progress = Callable[[int, int], None]
 
 
@@ -62,7 +66,7 @@ def run_from(scenario: Scenario, seed: int, progress: Progress | None, checkpoin
     check_memory(scenario)
     setup = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
     world = build_world(scenario, setup)
-    state = initial_state(world)
+    state = initial_state(world, fast=FAST)
     days = scenario.population.days
     recorder = Recorder(world, days)
     first = checkpoints.restore(world, state, recorder) if checkpoints is not None else 0

@@ -84,6 +84,21 @@ class State:
     n_pending: np.ndarray = None  # (G,) int64, open cases in the appeal queue
     wait_histogram: np.ndarray = None  # (G, days + 1) int64, decided cases by days waited
     changed: list = field(default_factory=list)  # arrays of people whose visibility may have changed today
+    # The fast path (``fast``): what the phases keep so that no phase has to read everyone.
+    # Sets of people are sorted int32 arrays, and may hold people who have since left them
+    # (a reader filters). With ``fast = False`` every phase scans the whole population
+    # instead: the reference path, kept for tests (``tests/test_fast_path.py``).
+    fast: bool = False
+    cases: np.ndarray = None  # people on notice or listed (a superset)
+    detained_people: np.ndarray = None  # people detained (a superset)
+    paid: np.ndarray = None  # exactly the people whose income is not their base income
+    below: np.ndarray = None  # today, from score: free people with score < listing threshold
+    above: np.ndarray = None  # today, from score and appeal: score >= green-channel threshold
+    track_sums: np.ndarray = None  # (3, G) float64, today's sum of each track per group
+    risk_sums: np.ndarray = None  # (G,) float64, today's sum of risk per group
+    income_sums: np.ndarray = None  # (G,) float64, today's sum of income per group
+
+    VARIABLE = ("cases", "detained_people", "paid", "below", "above")  # their length changes
 
     # The three tracks are rows of one array, so that one compiled pass updates all three.
     @property
@@ -117,8 +132,11 @@ class State:
         return self.queue.size - self.queue_head
 
 
-def initial_state(world: World) -> State:
+def initial_state(world: World, fast: bool = False) -> State:
+    """Everyone free, at the initial score and their base income. ``fast``: keep the sets
+    and sums of the fast path (the engine's runs); a state edited by hand must not."""
     n, g = world.n_agents, world.n_groups
+    nobody = np.zeros(0, np.int32)
     initial = np.float32(world.scenario.score.initial)
     days = world.scenario.population.days
     return State(
@@ -145,4 +163,13 @@ def initial_state(world: World) -> State:
         n_detained=np.zeros(g, np.int64),
         n_pending=np.zeros(g, np.int64),
         wait_histogram=np.zeros((g, days + 1), np.int64),
+        fast=fast,
+        cases=nobody,
+        detained_people=nobody,
+        paid=nobody,
+        below=nobody,
+        above=nobody,
+        track_sums=np.zeros((3, g)),
+        risk_sums=np.zeros(g),
+        income_sums=np.zeros(g),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from credsim import kernels
 from credsim.population import Layout, Network, build_network, make_layout
 from credsim.scenario.schema import Scenario
 
@@ -62,6 +63,10 @@ class World:
     # Record
     panel: np.ndarray  # (n_panel,) int64, people whose scores give the daily quantiles
     panel_group_start: np.ndarray  # (G + 1,) int64, panel members of group g in a block
+    # Sweeps (credsim.kernels)
+    chunk_start: np.ndarray  # (C + 1,) int64, people are swept in chunks within a group
+    chunk_group: np.ndarray  # (C,) int64, the group of each chunk
+    base_income_sum: np.ndarray  # (G,) float64, the sum of base incomes over each group
 
     def propensity_of(self, b: int, who: np.ndarray | slice) -> np.ndarray:
         """(len(who),) float64, the propensity of ``who`` for behaviour ``b``."""
@@ -140,6 +145,7 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     grades = sorted(scenario.score.grades.items(), key=lambda kv: -kv[1])
 
     panel, panel_start = _panel(layout, scenario.record.quantile_panel, rng)
+    chunk_start, chunk_group = kernels.chunks(layout.group_start)
     return World(
         scenario=scenario,
         layout=layout,
@@ -174,6 +180,9 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
         region_size=layout.cell_size.sum(axis=0),
         panel=panel,
         panel_group_start=panel_start,
+        chunk_start=chunk_start,
+        chunk_group=chunk_group,
+        base_income_sum=np.array([kernels.sum64(base_income[layout.group_slice(g)]) for g in range(n_groups)]),
     )
 
 

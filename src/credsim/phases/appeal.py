@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from credsim.kernels import sorted_union
 from credsim.phases.listing import end_case, file_case
 from credsim.state import EXIT_APPEAL, FREE, LISTED, WRONGFUL, State
 from credsim.tally import Tally
@@ -47,6 +48,10 @@ def appeal(world: World, state: State, day: int, rng: np.random.Generator, tally
     p_uphold = np.where(state.case_class[person] == WRONGFUL, rules.uphold_wrongful, rules.uphold_rightful)
     upheld = person[rng.random(len(person)) < p_uphold]
     tally.count("cases_upheld", world.group[upheld])
+    if state.fast:  # keep today's sums true, and let sanction see who may now earn the green channel
+        change = state.score_clean[upheld].astype(np.float64) - state.score[upheld]
+        state.track_sums[0] += np.bincount(world.group[upheld], weights=change, minlength=world.n_groups)
+        state.above = sorted_union(state.above, upheld)
     state.score[upheld] = state.score_clean[upheld]
     end_case(world, state, upheld, day, EXIT_APPEAL, tally)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from credsim.kernels import sorted_union
 from credsim.state import LISTED, State
 from credsim.world import POVERTY_CAP, World
 
@@ -74,6 +75,9 @@ def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Ev
 def _disturbed(world: World, state: State) -> np.ndarray:
     """Sorted people whose multiplier may be above 1 for some behaviour: off their base income
     (poverty elasticity) or listed (listing multiplier above 1)."""
+    if state.fast:
+        cases = state.cases[state.status[state.cases] == LISTED] if (world.listed_multiplier > 1).any() else state.cases[:0]
+        return sorted_union(state.paid if (world.poverty_elasticity != 0).any() else cases[:0], cases)
     mask = None
     if (world.poverty_elasticity != 0).any():
         mask = state.income != world.base_income

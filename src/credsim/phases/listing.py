@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from credsim.state import EXIT_APPEAL, EXIT_TERM, FREE, LISTED, NOTICE, RULES, UNJUST, WRONGFUL, CLASS_NAMES, State
+from credsim.kernels import sorted_union
 from credsim.phases.observe import Observations
 from credsim.tally import Tally
 from credsim.world import World
@@ -33,21 +34,37 @@ def listing(world: World, state: State, obs: Observations, day: int, rng: np.ran
     rules = world.scenario.listing
     if not rules.enabled:
         return
-    listed = np.flatnonzero(state.status == LISTED)
+    cases = open_cases(state)
+    listed = cases[state.status[cases] == LISTED]
     served = (day - state.status_day[listed] >= rules.min_days) & (state.score[listed] >= rules.exit_threshold)
-    end_case(world, state, listed[served], day, EXIT_TERM, tally)
+    ended = listed[served]
+    end_case(world, state, ended, day, EXIT_TERM, tally)
 
-    on_notice = np.flatnonzero(state.status == NOTICE)
+    on_notice = cases[state.status[cases] == NOTICE]
     start_listing(world, state, on_notice[day - state.status_day[on_notice] >= rules.notice_days], day, tally)
 
-    new = _open_notices(world, state, obs, day, rng, tally)
+    new = _open_notices(world, state, obs, day, rng, tally, ended)
     if rules.notice_days == 0:
         start_listing(world, state, new, day, tally)
+    if state.fast:
+        state.cases = sorted_union(cases[state.status[cases] != FREE], new)
 
 
-def _open_notices(world: World, state: State, obs: Observations, day: int, rng: np.random.Generator, tally: Tally) -> np.ndarray:
+def open_cases(state: State) -> np.ndarray:
+    """People on notice or listed, sorted: from the fast path's set, or by a scan."""
+    if state.fast:
+        return state.cases[state.status[state.cases] != FREE]
+    return np.flatnonzero(state.status != FREE).astype(np.int32)
+
+
+def _open_notices(world: World, state: State, obs: Observations, day: int, rng: np.random.Generator, tally: Tally, ended: np.ndarray) -> np.ndarray:
     rules = world.scenario.listing
-    low = np.flatnonzero((state.score < rules.threshold) & (state.status == FREE))
+    if state.fast:
+        # Only today's score sweep, or a listing ended today, can leave someone free and low.
+        maybe = sorted_union(state.below, ended)
+        low = maybe[(state.score[maybe] < rules.threshold) & (state.status[maybe] == FREE)]
+    else:
+        low = np.flatnonzero((state.score < rules.threshold) & (state.status == FREE))
     immediate = world.immediate[obs.behaviour]
     struck = obs.person[immediate]
     new = np.union1d(low, struck[state.status[struck] == FREE]).astype(np.int64)

@@ -88,7 +88,10 @@ class Recorder:
             if sl.stop == sl.start:
                 continue
             size = sl.stop - sl.start
-            total = [sum64(a) / size for a in (state.income[sl], state.risk[sl], *state.tracks[:, sl])]
+            if state.fast:  # summed by the phases' own sweeps today
+                total = [state.income_sums[g] / size, state.risk_sums[g] / size, *(state.track_sums[:, g] / size)]
+            else:
+                total = [sum64(a) / size for a in (state.income[sl], state.risk[sl], *state.tracks[:, sl])]
             levels["income_mean"][day, g] = total[0]
             levels["risk_mean"][day, g] = total[1]
             members = panel[start[g] : start[g + 1]]

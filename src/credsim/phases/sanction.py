@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from credsim.kernels import sorted_union
+from credsim.phases.listing import open_cases
 from credsim.phases.observe import Observations
 from credsim.state import FREE, LISTED, State
 from credsim.tally import Tally
@@ -31,7 +33,8 @@ SETTLED = 1e-4  # an income within this fraction of its target is put on it
 def sanction(world: World, state: State, obs: Observations, day: int, rng: np.random.Generator, tally: Tally) -> None:
     rules = world.scenario.sanctions
     _detain(world, state, obs, day, tally)
-    listed = np.flatnonzero(state.status == LISTED)
+    listed = open_cases(state)
+    listed = listed[state.status[listed] == LISTED]
     listed_free = listed[state.detained_until[listed] <= day]
     group = world.group[listed]
 
@@ -50,11 +53,16 @@ def sanction(world: World, state: State, obs: Observations, day: int, rng: np.ra
     if rules.shaming.enabled:
         tally.count("shaming_days", group)
     tally.add("detained_days", state.n_detained.astype(np.float64))
-    _pay(world, state, day, tally)
+    _pay(world, state, listed, day, tally)
 
 
 def _detain(world: World, state: State, obs: Observations, day: int, tally: Tally) -> None:
-    released = np.flatnonzero(state.detained_until == day)
+    if state.fast:
+        held = state.detained_people
+        released = held[state.detained_until[held] == day]
+        state.detained_people = held[state.detained_until[held] > day]
+    else:
+        released = np.flatnonzero(state.detained_until == day)
     if len(released):
         state.n_detained -= np.bincount(world.group[released], minlength=world.n_groups)
         state.changed.append(released)
@@ -74,6 +82,8 @@ def _detain(world: World, state: State, obs: Observations, day: int, tally: Tall
     if len(taken) == 0:
         return
     state.detained_until[taken] = day + detention.term_days
+    if state.fast:
+        state.detained_people = sorted_union(state.detained_people, taken)
     state.flag_count[taken] = 0
     group = world.group[taken]
     state.n_detained += np.bincount(group, minlength=world.n_groups)
@@ -81,16 +91,23 @@ def _detain(world: World, state: State, obs: Observations, day: int, tally: Tall
     state.changed.append(taken)
 
 
-def _pay(world: World, state: State, day: int, tally: Tally) -> None:
+def _pay(world: World, state: State, listed_people: np.ndarray, day: int, tally: Tally) -> None:
     """Move incomes toward their targets; only people who are off target, listed, detained or
     rewarded are touched."""
     rules = world.scenario.sanctions
     green = rules.green_channel
-    touched = (state.income != world.base_income) | (state.status == LISTED) | (state.detained_until > day)
-    if green.enabled:
-        touched |= state.score >= green.threshold
-    who = np.flatnonzero(touched)
+    if state.fast:
+        # Everyone else is at base income and stays there: the sets hold all who may not.
+        held = state.detained_people
+        who = sorted_union(state.paid, listed_people, held, state.above if green.enabled else held[:0])
+    else:
+        touched = (state.income != world.base_income) | (state.status == LISTED) | (state.detained_until > day)
+        if green.enabled:
+            touched |= state.score >= green.threshold
+        who = np.flatnonzero(touched)
     if len(who) == 0:
+        if state.fast:
+            state.income_sums = world.base_income_sum.copy()
         return
     base = world.base_income[who]
     income = state.income[who]
@@ -112,5 +129,10 @@ def _pay(world: World, state: State, day: int, tally: Tally) -> None:
         step = np.where(listed & (income > floor), np.float32(employment.fall_rate), step)
     new = income + step * (target - income)
     new = np.where(np.abs(new - target) <= SETTLED * base, target, new)
-    new = np.where(detained, np.float32(0.0), new)
-    state.income[who] = new.astype(np.float32)
+    new = np.where(detained, np.float32(0.0), new).astype(np.float32)
+    state.income[who] = new
+    if state.fast:
+        off = new != base
+        state.paid = who[off].astype(np.int32)
+        gap = new[off].astype(np.float64) - base[off]
+        state.income_sums = world.base_income_sum + np.bincount(world.group[state.paid], weights=gap, minlength=world.n_groups)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from credsim.kernels import forget_and_clip
+from credsim.kernels import forget_and_clip, forget_and_find
 from credsim.phases.observe import Observations
-from credsim.state import State
+from credsim.state import FREE, State
 from credsim.world import World
 
 
@@ -37,7 +37,7 @@ def score(world: World, state: State, obs: Observations) -> None:
         np.add.at(state.score_fair, honest, reward)
 
     penalty = rules.association.penalty if rules.association.enabled else 0.0
-    forget_and_clip(
+    args = (
         state.tracks,
         state.exposure,
         np.float32(penalty),
@@ -46,4 +46,20 @@ def score(world: World, state: State, obs: Observations) -> None:
         np.float32(rules.min),
         np.float32(rules.max),
         rules.forgiveness > 0,
+    )
+    if not state.fast:
+        forget_and_clip(*args)
+        return
+    # The same sweep also finds who the list phase must put on notice and who may earn the
+    # green channel, and sums the tracks for the record: nobody is read again today.
+    listing, green = world.scenario.listing, world.scenario.sanctions.green_channel
+    state.track_sums, state.below, state.above = forget_and_find(
+        *args,
+        state.status,
+        FREE,
+        np.float32(listing.threshold if listing.enabled else -np.inf),
+        np.float32(green.threshold if green.enabled else np.inf),
+        world.chunk_start,
+        world.chunk_group,
+        world.n_groups,
     )
