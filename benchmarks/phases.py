@@ -4,7 +4,7 @@
     NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/phases.py 1000000 60
 
 Times are CPU time of this process (time.process_time), which is steadier than wall-clock
-time on a shared machine; with more than one Numba thread they add the threads' time up.
+time on a shared machine and adds up the threads' time, and wall-clock time.
 Run it twice: the first run also compiles and caches the Numba kernels.
 """
 
@@ -34,11 +34,13 @@ def main() -> None:
     state, recorder = initial_state(world, fast=True), Recorder(world, days)
     print(f"{name}: {n:,} people, {days} days; build {time.process_time() - start:.2f} s CPU")
     spent = dict.fromkeys(["behave", "observe", "score", "listing", "appeal", "sanction", "adapt", "record"], 0.0)
+    waited = dict.fromkeys(spent, 0.0)
 
     def timed(name, call):
-        t = time.process_time()
+        t, w = time.process_time(), time.perf_counter()
         value = call()
         spent[name] += time.process_time() - t
+        waited[name] += time.perf_counter() - w
         return value
 
     for day in range(days):
@@ -51,10 +53,12 @@ def main() -> None:
         timed("sanction", lambda: sanction(world, state, seen, day, rng["sanction"], tally))
         timed("adapt", lambda: adapt(world, state, day))
         timed("record", lambda: recorder.record(world, state, day, tally))
-    total = sum(spent.values())
+    total, wall = sum(spent.values()), sum(waited.values())
+    print(f"  {'phase':9s} {'CPU ms/day':>10s} {'share':>6s} {'wall ms/day':>11s}")
     for phase, seconds in spent.items():
-        print(f"  {phase:9s} {1000 * seconds / days:7.2f} ms/day  {100 * seconds / total:5.1f}%")
-    print(f"  {'total':9s} {1000 * total / days:7.2f} ms/day  -> {n * days / total:.3g} person-days per CPU second")
+        print(f"  {phase:9s} {1000 * seconds / days:10.2f} {100 * seconds / total:5.1f}% {1000 * waited[phase] / days:11.2f}")
+    print(f"  {'total':9s} {1000 * total / days:10.2f} {'':6s} {1000 * wall / days:11.2f}")
+    print(f"  -> {n * days / total:.3g} person-days per CPU second, {n * days / wall:.3g} per second of wall clock")
 
 
 if __name__ == "__main__":

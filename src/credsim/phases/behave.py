@@ -14,14 +14,17 @@ Most people do nothing on most days, so the events are drawn by thinning rather 
 coin per person: candidates at the group's largest intensity, walked along the group's block
 of people by exponential gaps (a Poisson process), each kept with probability (own
 intensity / largest). That is exact for the part of the multiplier up to 1; the part above 1
-(poverty, listing multipliers) is drawn directly for the few people who have it. The whole
-day is one compiled pass (:func:`_thin_day`), and its work is proportional to events, not to
-people. Groups where candidates would exceed a quarter of the people are drawn densely (one
+(poverty, listing multipliers) is drawn directly for the few people who have it. The day's
+thinning is compiled (:func:`_thin_cells`) and split between ``STREAMS`` random streams
+that run side by side on threads; its work is proportional to events, not to people.
+Groups where candidates would exceed a quarter of the people are drawn densely (one
 Poisson draw per person) instead.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -43,33 +46,68 @@ class Events:
         return len(self.person)
 
 
+STREAMS = 2  # the thinned cells are shared between this many random streams, one thread each
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool() -> ThreadPoolExecutor:
+    """This process's threads (a forked child must not use its parent's, which it lacks)."""
+    pid = os.getpid()
+    if pid not in _pools:
+        _pools[pid] = ThreadPoolExecutor(max_workers=STREAMS, thread_name_prefix="credsim-behave")
+    return _pools[pid]
+
+
 def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Events:
-    size = np.diff(world.layout.group_start)
     dense = world.rate * world.propensity_max > 0.25  # candidates for over a quarter of the people
     thinned = np.where(dense | (world.rate <= 0), 0.0, world.rate * world.propensity_max)
     coded = world.propensity_code is not None
-    disturbed = _disturbed(world, state)
-    person, cell_end = _thin_day(
-        rng, world.layout.group_start, thinned, world.propensity_max, world.rate,
+    arrays = (
+        world.layout.group_start, thinned, world.propensity_max, world.rate,
         world.propensity_code if coded else np.zeros((world.n_behaviours, 1), np.uint8), world.propensity_level, coded,
         world.poverty_elasticity, _response_strengths(world), world.listed_multiplier, world.bernoulli,
         state.income, world.base_income, POVERTY_CAP, state.risk, state.status, LISTED, state.detained_until, day,
-        disturbed,
+        *_gathered(state, world, _disturbed(world, state)),
     )
-    counts = np.diff(cell_end).reshape(world.rate.shape)
-    if not (dense & (world.rate > 0) & (size > 0)).any():
-        return Events(person, np.repeat(np.arange(world.n_behaviours, dtype=np.int16), counts.sum(axis=1)))
-    # Some cells are dense: draw them one coin per person, and put them in their place.
+    # Cells (behaviour, group) go to the streams by a fixed rule, each stream drawing its own
+    # cells in order: the events depend on the seed alone, not on how many threads there are.
+    owner = _share(thinned * np.diff(world.layout.group_start))
+    streams = rng.spawn(STREAMS)
+    drawn = list(_pool().map(lambda s: _thin_cells(streams[s], owner == s, *arrays), range(STREAMS)))
+
     people, kinds = [], []
     for b in range(world.n_behaviours):
         for g in range(world.n_groups):
             k = b * world.n_groups + g
-            found = person[cell_end[k] : cell_end[k + 1]]
-            if dense[b, g] and world.rate[b, g] > 0:
+            if thinned[b, g] > 0:
+                person, cell_end = drawn[owner[b, g]]
+                found = person[cell_end[k] : cell_end[k + 1]]
+            elif dense[b, g] and world.rate[b, g] > 0:
                 found = _dense(world, state, day, b, g, rng)
+            else:
+                continue
             people.append(found)
             kinds.append(np.full(len(found), b, np.int16))
+    if not people:
+        return Events(np.zeros(0, np.int32), np.zeros(0, np.int16))
     return Events(np.concatenate(people).astype(np.int32), np.concatenate(kinds))
+
+
+def _share(load: np.ndarray) -> np.ndarray:
+    """(B, G) stream of each cell: the heaviest cells first, each to the least loaded stream."""
+    owner = np.zeros(load.shape, np.int64)
+    total = np.zeros(STREAMS)
+    for k in np.argsort(-load, axis=None, kind="stable"):
+        s = int(np.argmin(total))
+        owner.flat[k] = s
+        total[s] += load.flat[k]
+    return owner
+
+
+def _gathered(state: State, world: World, who: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``who`` and their income, base income, risk, status and detention end, gathered once
+    (vectorized) rather than once per behaviour inside the compiled loop."""
+    return who, state.income[who], world.base_income[who], state.risk[who], state.status[who], state.detained_until[who]
 
 
 def _disturbed(world: World, state: State) -> np.ndarray:
@@ -138,20 +176,23 @@ def _response_strength(world: World, b: int) -> float:
     return 0.0
 
 
-@numba.njit(cache=True)
-def _thin_day(rng, group_start, intensity, peak, rate, code, level, coded, eta, k, listed_multiplier, bernoulli,
-              income, base, cap, risk, status, listed_code, detained_until, day, disturbed):  # pragma: no cover - compiled
-    """The day's events of every behaviour b and group g with ``intensity[b, g] > 0``, ordered
-    by behaviour, then person; and where each (b, g) cell ends in that list.
+@numba.njit(cache=True, nogil=True)
+def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, coded, eta, k, listed_multiplier, bernoulli,
+              income, base, cap, risk, status, listed_code, detained_until, day,
+              disturbed, d_income, d_base, d_risk, d_status, d_detained_until):  # pragma: no cover - compiled
+    """The day's events of every behaviour b and group g with ``mine[b, g]`` and
+    ``intensity[b, g] > 0``, ordered by behaviour, then person; and where each (b, g) cell
+    ends in that list. Without the GIL: streams run on threads side by side.
 
     Candidates are the points of a Poisson process of ``intensity = rate * peak`` per person
     along the group's block, walked in order by exponential gaps: the same as a Poisson count
     placed uniformly, already sorted. A candidate on person i is kept with probability
     ``propensity / peak * min(multiplier, 1)``, using one uniform: below ``propensity /
     peak`` it is kept on propensity, and then, rescaled, it is again a uniform for the
-    multiplier. The part of the multiplier above 1 is drawn directly, as a Poisson count of
-    ``rate * propensity * (multiplier - 1)``, for the ``disturbed`` people (sorted), merged in
-    person order. A Bernoulli behaviour keeps at most one event per person.
+    multiplier. The part of the multiplier above 1 is drawn directly for the ``disturbed``
+    people (sorted; ``d_*`` are their values, gathered): a Poisson process along their
+    extra intensities ``rate * propensity * (multiplier - 1)`` laid end to end, so that
+    person j has a Poisson count of them; merged in person order. A Bernoulli behaviour keeps at most one event per person.
     """
     n_behaviours, n_groups = intensity.shape
     out = np.empty(1024, np.int32)
@@ -161,24 +202,29 @@ def _thin_day(rng, group_start, intensity, peak, rate, code, level, coded, eta, 
         for g in range(n_groups):
             lam = intensity[b, g]
             start, stop = group_start[g], group_start[g + 1]
-            if lam > 0:
+            if lam > 0 and mine[b, g]:
                 last = -1
-                d = np.searchsorted(disturbed, start)
+                # Only a poverty effect or a listing multiplier above 1 can take m above 1.
+                d = np.searchsorted(disturbed, start) if eta[b] != 0.0 or listed_multiplier[b] > 1.0 else disturbed.shape[0]
                 x = start + rng.standard_exponential() / lam
+                # The extra events are the points of one Poisson process along the disturbed
+                # people's summed extra intensity: a draw per event, not per person.
+                walked, extra_at = 0.0, rng.standard_exponential()
                 while True:
                     i = int(x) if x < stop else stop
                     # The disturbed people up to this candidate first, in person order.
                     while d < disturbed.shape[0] and disturbed[d] <= i and disturbed[d] < stop:
                         j = disturbed[d]
                         d += 1
-                        m = _multiplier(j, eta[b], k[b], listed_multiplier[b], income, base, cap, risk, status, listed_code, detained_until, day)
+                        m = _multiplier(d - 1, eta[b], k[b], listed_multiplier[b], d_income, d_base, cap, d_risk, d_status, listed_code, d_detained_until, day)
                         if m <= 1.0:
                             continue
                         p = level[code[b, j]] if coded else 1.0
-                        extra = rng.poisson(rate[b, g] * p * (m - 1.0))
-                        if bernoulli[b]:
-                            extra = min(extra, 0 if j == last else 1)
-                        for _ in range(extra):
+                        walked += rate[b, g] * p * (m - 1.0)
+                        while extra_at < walked:
+                            extra_at += rng.standard_exponential()
+                            if bernoulli[b] and j == last:
+                                continue
                             if n == out.shape[0]:
                                 out = _grow(out)
                             out[n] = j
