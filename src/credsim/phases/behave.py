@@ -24,6 +24,7 @@ Poisson draw per person) instead.
 from __future__ import annotations
 
 import os
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -47,6 +48,7 @@ class Events:
 
 
 STREAMS = 2  # the thinned cells are shared between this many random streams, one thread each
+THREADS_FROM = 200_000  # people; below this the streams are drawn one after the other
 _pools: dict[int, ThreadPoolExecutor] = {}
 
 
@@ -58,36 +60,64 @@ def _pool() -> ThreadPoolExecutor:
     return _pools[pid]
 
 
-def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Events:
+@dataclass(frozen=True)
+class _Plan:
+    """What behave derives from the world alone, once per world."""
+
+    dense: np.ndarray  # (B, G) bool, drawn one coin per person
+    thinned: np.ndarray  # (B, G) float64, thinning intensity per person; 0: not thinned
+    owner: np.ndarray  # (B, G) int64, the stream that draws each thinned cell
+    mine: tuple[np.ndarray, ...]  # per stream, (B, G) bool: its cells
+    fixed: tuple  # the world's arrays for _thin_cells
+    cells: list[tuple[int, int, int]]  # (b, g, k) of every cell with a nonzero rate
+
+
+_plans: dict[int, tuple[weakref.ref, _Plan]] = {}
+
+
+def _plan(world: World) -> _Plan:
+    known = _plans.get(id(world))
+    if known is not None and known[0]() is world:
+        return known[1]
     dense = world.rate * world.propensity_max > 0.25  # candidates for over a quarter of the people
     thinned = np.where(dense | (world.rate <= 0), 0.0, world.rate * world.propensity_max)
-    coded = world.propensity_code is not None
-    arrays = (
-        world.layout.group_start, thinned, world.propensity_max, world.rate,
-        world.propensity_code if coded else np.zeros((world.n_behaviours, 1), np.uint8), world.propensity_level, coded,
-        world.poverty_elasticity, _response_strengths(world), world.listed_multiplier, world.bernoulli,
-        state.income, world.base_income, POVERTY_CAP, state.risk, state.status, LISTED, state.detained_until, day,
-        *_gathered(state, world, _disturbed(world, state)),
-    )
     # Cells (behaviour, group) go to the streams by a fixed rule, each stream drawing its own
     # cells in order: the events depend on the seed alone, not on how many threads there are.
     owner = _share(thinned * np.diff(world.layout.group_start))
+    coded = world.propensity_code is not None
+    fixed = (
+        world.layout.group_start, thinned, world.propensity_max, world.rate,
+        world.propensity_code if coded else np.zeros((world.n_behaviours, 1), np.uint8), world.propensity_level, coded,
+        world.poverty_elasticity, _response_strengths(world), world.listed_multiplier, world.bernoulli,
+    )
+    cells = [(b, g, b * world.n_groups + g) for b in range(world.n_behaviours) for g in range(world.n_groups) if world.rate[b, g] > 0]
+    plan = _Plan(dense, thinned, owner, tuple(owner == s for s in range(STREAMS)), fixed, cells)
+    _plans.clear()  # one world at a time is the rule; do not keep old worlds alive
+    _plans[id(world)] = (weakref.ref(world), plan)
+    return plan
+
+
+def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Events:
+    plan = _plan(world)
+    arrays = (
+        *plan.fixed,
+        state.income, world.base_income, POVERTY_CAP, state.risk, state.status, LISTED, state.detained_until, day,
+        *_gathered(state, world, _disturbed(world, state)),
+    )
     streams = rng.spawn(STREAMS)
-    drawn = list(_pool().map(lambda s: _thin_cells(streams[s], owner == s, *arrays), range(STREAMS)))
+    draw = lambda s: _thin_cells(streams[s], plan.mine[s], *arrays)  # noqa: E731
+    # Threads pay off only with work to share; the streams give the same events either way.
+    drawn = list(_pool().map(draw, range(STREAMS)) if world.n_agents >= THREADS_FROM else map(draw, range(STREAMS)))
 
     people, kinds = [], []
-    for b in range(world.n_behaviours):
-        for g in range(world.n_groups):
-            k = b * world.n_groups + g
-            if thinned[b, g] > 0:
-                person, cell_end = drawn[owner[b, g]]
-                found = person[cell_end[k] : cell_end[k + 1]]
-            elif dense[b, g] and world.rate[b, g] > 0:
-                found = _dense(world, state, day, b, g, rng)
-            else:
-                continue
-            people.append(found)
-            kinds.append(np.full(len(found), b, np.int16))
+    for b, g, k in plan.cells:
+        if plan.thinned[b, g] > 0:
+            person, cell_end = drawn[plan.owner[b, g]]
+            found = person[cell_end[k] : cell_end[k + 1]]
+        else:  # a cell with a rate is thinned or dense
+            found = _dense(world, state, day, b, g, rng)
+        people.append(found)
+        kinds.append(np.full(len(found), b, np.int16))
     if not people:
         return Events(np.zeros(0, np.int32), np.zeros(0, np.int16))
     return Events(np.concatenate(people).astype(np.int32), np.concatenate(kinds))
