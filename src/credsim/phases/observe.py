@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from credsim.phases.behave import Events
@@ -49,26 +50,18 @@ class Observations:
 
 def observe(world: World, state: State, events: Events, day: int, rng: np.random.Generator, tally: Tally) -> Observations:
     person, behaviour = events.person, events.behaviour
-    group, region = world.group[person], world.region[person]
     n = len(person)
-
-    by_records = rng.random(n) < world.p_records[behaviour]
-    p_camera = np.minimum(world.p_camera[behaviour] * state.intensity[region] * world.watch[group], 1.0)
-    by_camera = rng.random(n) < p_camera
-    degree = world.degree[person]
-    p_inform = 1.0 - (1.0 - world.p_inform[behaviour]) ** degree
-    by_informant = rng.random(n) < p_inform
-    u_informant = rng.random(n)
-    seen = by_records | by_camera | by_informant
-
-    tally.count("events_protected", group[world.protected[behaviour]])
-    tally.count("events_harmful", group[world.harmful[behaviour]])
-    tally.count("camera_detections", group[by_camera])
-    tally.count("informant_reports", group[by_informant])
-    np.add.at(state.detections_today, region[by_camera], 1)
-
-    informed = np.flatnonzero(by_informant)
-    informant = _random_contact(world, person[informed], u_informant[informed])
+    # The day's uniforms, drawn here in a fixed order: records, cameras, informants, and
+    # which contact informs; the compiled pass below only compares them.
+    u = rng.random((4, n)) if n else np.zeros((4, 0))
+    counts = np.zeros((4, world.n_groups))
+    seen, informant = _sight(
+        person, behaviour, u, world.p_records, world.p_camera, world.p_inform, state.intensity, world.watch,
+        world.group, world.region, world.degree, world.network.indptr, world.network.indices,
+        world.protected, world.harmful, counts, state.detections_today,
+    )
+    for k, name in enumerate(("events_protected", "events_harmful", "camera_detections", "informant_reports")):
+        tally.add(name, counts[k])
 
     persons, behaviours, truth = [person[seen]], [behaviour[seen]], [np.ones(int(seen.sum()), bool)]
     payees, payee_truth = [informant], [np.ones(len(informant), bool)]
@@ -114,6 +107,40 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
     tally.count("observations", world.group[obs.person])
     tally.count("false_observations", world.group[obs.person[~obs.true]])
     return obs
+
+
+@numba.njit(cache=True)
+def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, group, region, degree, indptr, indices,
+           protected, harmful, counts, detections):  # pragma: no cover - compiled
+    """Which true events are seen (records, cameras or informants, each its own uniform row
+    of ``u``), and the informant of each event an informant reported (a contact chosen by
+    the fourth row). Counts protected and harmful events, camera detections and informant
+    reports per group into ``counts``, and camera detections per region into ``detections``.
+    """
+    n = person.shape[0]
+    seen = np.zeros(n, np.bool_)
+    informant = np.empty(n, np.int32)
+    k = 0
+    for j in range(n):
+        i, b = person[j], behaviour[j]
+        g, r = group[i], region[i]
+        by_camera = u[1, j] < min(p_camera[b] * intensity[r] * watch[g], 1.0)
+        by_informant = u[2, j] < 1.0 - (1.0 - p_inform[b]) ** np.float64(degree[i])
+        seen[j] = u[0, j] < p_records[b] or by_camera or by_informant
+        if protected[b]:
+            counts[0, g] += 1
+        if harmful[b]:
+            counts[1, g] += 1
+        if by_camera:
+            counts[2, g] += 1
+            detections[r] += 1
+        if by_informant:
+            counts[3, g] += 1
+            first = indptr[i]
+            contacts = indptr[i + 1] - first
+            informant[k] = indices[first + min(np.int64(u[3, j] * contacts), contacts - 1)]
+            k += 1
+    return seen, informant[:k]
 
 
 def _add_false(persons: list, behaviours: list, truth: list, victims: np.ndarray, b: int) -> None:

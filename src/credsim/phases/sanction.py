@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from credsim.kernels import sorted_union
@@ -109,30 +110,57 @@ def _pay(world: World, state: State, listed_people: np.ndarray, day: int, tally:
         if state.fast:
             state.income_sums = world.base_income_sum.copy()
         return
-    base = world.base_income[who]
-    income = state.income[who]
-    detained = state.detained_until[who] > day
-    listed = (state.status[who] == LISTED) & ~detained
-    rewarded = np.zeros(len(who), bool)
-    if green.enabled:
-        rewarded = (state.score[who] >= green.threshold) & (state.status[who] == FREE) & ~detained
-        tally.count("green_days", world.group[who[rewarded]])
-
     employment = rules.employment
-    recovery = employment.recovery_rate if employment.enabled else 1.0
-    target = base * np.where(rewarded, np.float32(1.0 + green.income_bonus), np.float32(1.0))
-    step = np.full(len(who), recovery, np.float32)
-    if employment.enabled:
-        floor = base * np.float32(employment.floor)
-        # Listed: income falls to the floor, or -- just out of detention -- climbs back to it.
-        target = np.where(listed, floor, target)
-        step = np.where(listed & (income > floor), np.float32(employment.fall_rate), step)
-    new = income + step * (target - income)
-    new = np.where(np.abs(new - target) <= SETTLED * base, target, new)
-    new = np.where(detained, np.float32(0.0), new).astype(np.float32)
-    state.income[who] = new
+    green_days, gaps = np.zeros(world.n_groups), np.zeros(world.n_groups)
+    paid = _move_incomes(
+        who.astype(np.int64), state.income, world.base_income, state.status, state.detained_until, state.score, day,
+        LISTED, FREE, green.enabled, np.float32(green.threshold), np.float32(1.0 + green.income_bonus),
+        employment.enabled, np.float32(employment.floor), np.float32(employment.fall_rate),
+        np.float32(employment.recovery_rate if employment.enabled else 1.0), np.float32(SETTLED),
+        world.group, green_days, gaps,
+    )
+    if green.enabled:
+        tally.add("green_days", green_days)
     if state.fast:
-        off = new != base
-        state.paid = who[off].astype(np.int32)
-        gap = new[off].astype(np.float64) - base[off]
-        state.income_sums = world.base_income_sum + np.bincount(world.group[state.paid], weights=gap, minlength=world.n_groups)
+        state.paid = paid
+        state.income_sums = world.base_income_sum + gaps
+
+
+@numba.njit(cache=True)
+def _move_incomes(who, income, base_income, status, detained_until, score, day, listed_code, free_code,
+                  green, green_threshold, bonus, employment, floor, fall_rate, recovery_rate, settled,
+                  group, green_days, gaps):  # pragma: no cover - compiled
+    """One day of income for ``who``, in float32 as the module docstring says: detained, 0;
+    listed, toward ``floor * base`` (falling at ``fall_rate``, or climbing back from below at
+    ``recovery_rate``); rewarded (free, not detained, score at least ``green_threshold``),
+    toward ``bonus * base``; else toward base. Within ``settled * base`` of its target an
+    income is put on it. Counts rewarded people into ``green_days`` and the float64 gaps
+    ``income - base`` into ``gaps``, per group; returns who is off base afterwards."""
+    paid = np.empty(who.shape[0], np.int32)
+    k = 0
+    one = np.float32(1.0)
+    for j in range(who.shape[0]):
+        i = who[j]
+        base, now = base_income[i], income[i]
+        detained = detained_until[i] > day
+        listed = status[i] == listed_code and not detained
+        rewarded = green and score[i] >= green_threshold and status[i] == free_code and not detained
+        if rewarded:
+            green_days[group[i]] += 1.0
+        target = base * (bonus if rewarded else one)
+        step = recovery_rate
+        if employment and listed:
+            target = base * floor
+            if now > target:
+                step = fall_rate
+        new = now + step * (target - now)
+        if abs(new - target) <= settled * base:
+            new = target
+        if detained:
+            new = np.float32(0.0)
+        income[i] = new
+        if new != base:
+            paid[k] = i
+            k += 1
+            gaps[group[i]] += np.float64(new) - np.float64(base)
+    return paid[:k].copy()
