@@ -59,6 +59,11 @@ def main() -> None:
         print(f"  {phase:9s} {1000 * seconds / days:10.2f} {100 * seconds / total:5.1f}% {1000 * waited[phase] / days:11.2f}")
     print(f"  {'total':9s} {1000 * total / days:10.2f} {'':6s} {1000 * wall / days:11.2f}")
     print(f"  -> {n * days / total:.3g} person-days per CPU second, {n * days / wall:.3g} per second of wall clock")
+    # How much of the population the day's work must reach, by the end of the run.
+    share = lambda count: f"{100 * count / n:.2f}%"  # noqa: E731
+    print(f"  at the end: listed or on notice {share(state.n_listed.sum() + state.n_notice.sum())}, off base income {share(len(state.paid))}, "
+          f"detained {share(state.n_detained.sum())}, with a visible listed contact {share(np.count_nonzero(state.exposure))}, "
+          f"perceived risk above 0 {share(np.count_nonzero(state.risk))}")
 
 
 if __name__ == "__main__":
