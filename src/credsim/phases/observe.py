@@ -124,8 +124,9 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
     for j in range(n):
         i, b = person[j], behaviour[j]
         g, r = group[i], region[i]
-        by_camera = u[1, j] < min(p_camera[b] * intensity[r] * watch[g], 1.0)
-        by_informant = u[2, j] < 1.0 - (1.0 - p_inform[b]) ** np.float64(degree[i])
+        # (Zero chances are skipped, not computed: a power costs more than the rest of an event.)
+        by_camera = p_camera[b] > 0.0 and u[1, j] < min(p_camera[b] * intensity[r] * watch[g], 1.0)
+        by_informant = p_inform[b] > 0.0 and u[2, j] < 1.0 - (1.0 - p_inform[b]) ** np.float64(degree[i])
         seen[j] = u[0, j] < p_records[b] or by_camera or by_informant
         if protected[b]:
             counts[0, g] += 1
