@@ -177,13 +177,13 @@ def _add_by_group(partial, group, sums):  # pragma: no cover - compiled
 @numba.njit(cache=True)
 def _update_risk(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha):  # pragma: no cover - compiled
     for i in range(risk.shape[0]):
-        _risk_step(i, risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha)
+        risk[i] = _risk_step(risk[i], exposure[i], degree[i], status[i] == listed_code or detained_until[i] > day, own_weight, alpha)
 
 
 @numba.njit(parallel=True, cache=True)
 def _update_risk_parallel(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha):  # pragma: no cover - compiled
     for i in numba.prange(risk.shape[0]):
-        _risk_step(i, risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha)
+        risk[i] = _risk_step(risk[i], exposure[i], degree[i], status[i] == listed_code or detained_until[i] > day, own_weight, alpha)
 
 
 @numba.njit(cache=True)
@@ -203,20 +203,22 @@ def _risk_chunk(c, risk, exposure, degree, status, detained_until, day, listed_c
     a, b = starts[c], starts[c + 1]
     r, e, d, s, held = risk[a:b], exposure[a:b], degree[a:b], status[a:b], detained_until[a:b]
     for i in range(b - a):
-        _risk_step(i, r, e, d, s, held, day, listed_code, own_weight, alpha)
+        r[i] = _risk_step(r[i], e[i], d[i], s[i] == listed_code or held[i] > day, own_weight, alpha)
     partial[0, c] = _sum8(r)
 
 
 @numba.njit(cache=True, inline="always")
-def _risk_step(i, risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha):  # pragma: no cover - compiled
+def _risk_step(r, exposure, degree, own, own_weight, alpha):  # pragma: no cover - compiled
+    # Scalars in, a scalar out: an inlined helper that took the arrays would count
+    # references to them at every call, which made the serial loop 25 times slower.
     seen = np.float32(0.0)
-    if degree[i] > 0:
-        seen = exposure[i] / degree[i]
-    if own_weight != 0 and (status[i] == listed_code or detained_until[i] > day):
+    if degree > 0:
+        seen = exposure / degree
+    if own_weight != 0 and own:
         seen = seen + own_weight
-    r = risk[i]
     if seen != 0 or r != 0:
-        risk[i] = r + alpha * (seen - r)
+        return r + alpha * (seen - r)
+    return r
 
 
 @numba.njit(cache=True)

@@ -225,6 +225,7 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
     person j has a Poisson count of them; merged in person order. A Bernoulli behaviour keeps at most one event per person.
     """
     n_behaviours, n_groups = intensity.shape
+    one, zero = np.float32(1.0), np.float32(0.0)
     out = np.empty(1024, np.int32)
     cell_end = np.zeros(n_behaviours * n_groups + 1, np.int64)
     n = 0
@@ -246,7 +247,9 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
                     while d < disturbed.shape[0] and disturbed[d] <= i and disturbed[d] < stop:
                         j = disturbed[d]
                         d += 1
-                        m = _multiplier(d - 1, eta[b], k[b], listed_multiplier[b], d_income, d_base, cap, d_risk, d_status, listed_code, d_detained_until, day)
+                        e = d - 1  # the disturbed person's values were gathered: plain reads
+                        m = 0.0 if d_detained_until[e] > day else _multiplier_of(
+                            eta[b], k[b], listed_multiplier[b], cap, d_base[e], d_income[e], d_risk[e], d_status[e] == listed_code)
                         if m <= 1.0:
                             continue
                         p = level[code[b, j]] if coded else 1.0
@@ -267,7 +270,15 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
                     p = level[code[b, i]] if coded else 1.0
                     if u >= p:
                         continue
-                    m = _multiplier(i, eta[b], k[b], listed_multiplier[b], income, base, cap, risk, status, listed_code, detained_until, day)
+                    # Each array is read only when the behaviour needs it: at tens of millions
+                    # of people every read is a cache miss.
+                    m = 0.0 if detained_until[i] > day else _multiplier_of(
+                        eta[b], k[b], listed_multiplier[b], cap,
+                        base[i] if eta[b] != 0.0 else one,
+                        income[i] if eta[b] != 0.0 else one,
+                        risk[i] if k[b] != 0.0 else zero,
+                        listed_multiplier[b] != 1.0 and status[i] == listed_code,
+                    )
                     if u >= p * min(m, 1.0) or (bernoulli[b] and i == last):
                         continue
                     if n == out.shape[0]:
@@ -280,21 +291,16 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
 
 
 @numba.njit(cache=True, inline="always")
-def _multiplier(i, eta, k, listed_multiplier, income, base, cap, risk, status, listed_code, detained_until, day):  # pragma: no cover - compiled
-    """The dynamic part of person i's intensity: :func:`multiplier`, for one person. Each
-    array is read only when the behaviour needs it: at tens of millions of people every read
-    is a cache miss."""
-    if detained_until[i] > day:
-        return 0.0
+def _multiplier_of(eta, k, listed_multiplier, cap, base, income, risk, listed):  # pragma: no cover - compiled
+    """The dynamic part of one person's intensity (:func:`multiplier`) from their values.
+    Scalars, not arrays: an inlined helper that takes arrays counts references to them at
+    every call, which costs more than the arithmetic."""
     m = 1.0
     if eta != 0.0:
-        b = base[i]
-        m *= (b / max(income[i], b / cap)) ** eta
-    if k != 0.0:
-        r = risk[i]
-        if r != 0.0:
-            m *= np.exp(-k * r)
-    if listed_multiplier != 1.0 and status[i] == listed_code:
+        m *= (base / max(income, base / cap)) ** eta
+    if k != 0.0 and risk != 0.0:
+        m *= np.exp(-k * risk)
+    if listed:
         m *= listed_multiplier
     return m
 
