@@ -117,12 +117,13 @@ class Recorder:
 
 def _quantiles(values: np.ndarray) -> np.ndarray:
     """(rows, len(QUANTILES)) float64: each row's QUANTILES, interpolated linearly between
-    order statistics (numpy's default method), from one partial sort of all the rows."""
+    order statistics (numpy's default method). The rows are sorted: NumPy's vectorized sort
+    is faster here than a partition around six order statistics."""
     n = values.shape[1]
     position = np.asarray(QUANTILES) * (n - 1)
     below = np.floor(position).astype(np.int64)
     above = np.minimum(below + 1, n - 1)
-    ordered = np.partition(values, np.unique(np.concatenate([below, above])), axis=1).astype(np.float64)
+    ordered = np.sort(values, axis=1).astype(np.float64)
     low, high = ordered[:, below], ordered[:, above]
     return low + (high - low) * (position - below)
 
