@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from credsim.kernels import sorted_union
-from credsim.phases.listing import end_case, file_case
+from credsim.phases.listing import end_case, file_case, open_cases
 from credsim.state import EXIT_APPEAL, FREE, LISTED, WRONGFUL, State
 from credsim.tally import Tally
 from credsim.world import World
@@ -24,7 +24,8 @@ def appeal(world: World, state: State, day: int, rng: np.random.Generator, tally
     rules = world.scenario.appeal
     if not rules.enabled:
         return
-    listed = np.flatnonzero((state.status == LISTED) & ~state.case_open)
+    listed = open_cases(state)
+    listed = listed[(state.status[listed] == LISTED) & ~state.case_open[listed]]
     p = rules.daily_rate * world.access[world.group[listed]]
     file_case(world, state, listed[rng.random(len(listed)) < p], day, tally, "appeals_filed")
 
