@@ -7,7 +7,8 @@
 Suites:
 - throughput: the default scenario (city) and beijing-2020 at 1 M, 10 M and 21.5 M people
   for 365 days;
-- scaling: city from 100 k to 21.5 M people for 365 days, and 1 M people for 30 to 730 days;
+- scaling: city at 100 k, 300 k, 1 M and 3 M people for 365 days (throughput adds 10 M and
+  21.5 M), and 1 M people for 30 to 730 days;
 - peer: the reference model (benchmarks/README.md) in Mesa and in credsim, 10 k and 100 k
   people, 365 days, with the ratio of throughputs and a check that both list the same
   fraction of each group (a two-proportion z-test: |z| < 3);
