@@ -222,9 +222,9 @@ def test_a_run_too_large_for_the_disk_is_refused_before_any_work(tmp_path, monke
 
 def test_a_run_too_large_for_the_memory_is_refused_before_any_work(tmp_path, monkeypatch, no_simulation):
     monkeypatch.setattr(resources, "available_bytes", lambda: 2**30)
-    done = CliRunner().invoke(credsim.cli.app, ["run", "city", "-n", "5000000", "-q", "-o", str(tmp_path / "run")])
+    done = CliRunner().invoke(credsim.cli.app, ["run", "city", "-n", "20000000", "-q", "-o", str(tmp_path / "run")])
     assert done.exit_code == 2, done.output
-    need = resources.estimate_bytes(credsim.load_scenario("city", ["population.size=5000000"]))
+    need = resources.estimate_bytes(credsim.load_scenario("city", ["population.size=20000000"]))
     message = " ".join(done.output.split())
     assert f"{need / 2**30:.1f} GiB of memory" in message and "1.0 GiB available" in message
     assert not (tmp_path / "run").exists()
