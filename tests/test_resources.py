@@ -1,0 +1,50 @@
+"""The memory estimate that decides whether a run may start covers what a run really takes.
+
+A run of 1,000,000 people is made in a fresh process, and its peak resident memory above
+the baseline after imports (as benchmarks/measure.py measures it) must not exceed
+``credsim.resources.estimate_bytes``. At this size about 60 MB of the peak is fixed (the
+compiled kernels being loaded), which the estimate does not count, so the check is
+strict: arrays of more than about 55 bytes a person (measured: 180 MB against 236 MB
+estimated) added to the state or the world
+without updating the estimate makes it fail.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import credsim
+from credsim.resources import estimate_bytes
+
+PEOPLE, DAYS = 1_000_000, 20
+
+SCRIPT = f"""
+import json, resource
+import numpy as np
+import credsim
+from credsim.phases.record import Recorder
+from credsim.state import initial_state
+from credsim.step import step
+from credsim.world import build_world
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+scenario = credsim.load_scenario("city", ["population.size={PEOPLE}", "population.days={DAYS}"])
+baseline = rss()
+world = build_world(scenario, np.random.default_rng(0))
+state, recorder = initial_state(world, fast=True), Recorder(world, {DAYS})
+for day in range({DAYS}):
+    step(world, state, day, 0, recorder)
+print(json.dumps({{"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline}}))
+"""
+
+
+def test_the_memory_estimate_covers_a_real_run():
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, timeout=300)
+    peak = json.loads(done.stdout.strip().splitlines()[-1])["peak"]
+    need = estimate_bytes(credsim.load_scenario("city", [f"population.size={PEOPLE}", f"population.days={DAYS}"]))
+    assert 0 < peak <= need, f"peak {peak / 1e6:.0f} MB above the baseline, estimate {need / 1e6:.0f} MB"
