@@ -4,9 +4,9 @@ A run of 1,000,000 people is made in a fresh process, and its peak resident memo
 the baseline after imports (as benchmarks/measure.py measures it) must not exceed
 ``credsim.resources.estimate_bytes``. At this size about 60 MB of the peak is fixed (the
 compiled kernels being loaded), which the estimate does not count, so the check is
-strict: arrays of more than about 55 bytes a person (measured: 180 MB against 236 MB
-estimated) added to the state or the world
-without updating the estimate makes it fail.
+strict: the measured peak was 180 MB against 236 MB estimated, and arrays of more than
+about 55 bytes a person added to the state or the world without updating the estimate
+make it fail.
 """
 
 from __future__ import annotations
