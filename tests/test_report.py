@@ -402,3 +402,16 @@ def test_command_errors_exit_2(cli, tmp_path):
 
 def test_public_api():
     assert credsim.report.__all__ == sorted(["ReportError", "build_comparison", "build_report"])
+
+
+def test_an_axis_with_nothing_on_it_starts_at_zero(tmp_path):
+    """A chart whose series are all 0 (nobody listed yet) is drawn from 0 to 1, not from -1 to
+    1 (-100% to 100% on a share axis); a chart with data keeps plotly's own range."""
+    from credsim.report.build import draw_charts
+    from credsim.report.data import load_run
+
+    quiet = credsim.write_run(credsim.simulate(credsim.load_scenario("city", ["population.size=2000", "population.days=20"]), 1), tmp_path / "quiet")
+    charts = {chart.key: chart for chart in draw_charts([load_run(quiet)])}
+    assert charts["listed"].figure["layout"]["yaxis"]["range"] == [0, 1]
+    assert all(v == 0 for trace in charts["listed"].figure["data"] for v in trace["y"] if v is not None)
+    assert "range" not in charts["cameras"].figure["layout"]["yaxis"]  # camera intensity is never 0

@@ -20,7 +20,7 @@ from credsim import __version__
 from credsim.report import charts_people, charts_system
 from credsim.report.data import ReportError, RunData, load_run
 from credsim.report.page import comparison_page, report_page
-from credsim.report.panels import Chart
+from credsim.report.panels import Chart, pin_flat_axes
 
 REPORT_NAME = "report.html"
 
@@ -41,7 +41,10 @@ CHARTS = (
 
 
 def draw_charts(runs: list[RunData]) -> list[Chart]:
-    return [build(runs) for build in CHARTS]
+    charts = [build(runs) for build in CHARTS]
+    for chart in charts:
+        pin_flat_axes(chart.figure)
+    return charts
 
 
 def build_report(run_dir: str | Path, out_path: str | Path | None = None) -> Path:

@@ -121,6 +121,27 @@ def panel_layout(titles: list[str], *, columns: int = 3, row_height: int = 320, 
     return layout
 
 
+def pin_flat_axes(figure: dict) -> dict:
+    """Give a y axis whose traces are all 0 (nothing happened yet: nobody listed, say) the
+    range [0, 1]; plotly would centre it on 0, from -1 to 1 (-100% to 100% as a share).
+    Axes that share their range with another (``matches``) are judged together."""
+    layout = figure.get("layout", {})
+    group_of = {name: layout[name].get("matches", name.replace("axis", "")).replace("y", "yaxis", 1)
+                for name in layout if name.startswith("yaxis")}
+    seen: dict[str, list] = {}
+    for trace in figure.get("data", []):
+        if trace.get("type", "scatter") not in ("scatter", "bar"):
+            return figure  # other kinds (heatmaps, ...) keep their own ranges
+        name = trace.get("yaxis", "y").replace("y", "yaxis", 1)
+        ys = [v for v in trace.get("y", []) if v is not None]
+        seen.setdefault(group_of.get(name, name), []).extend(ys)
+    for name, axis in layout.items():
+        ys = seen.get(group_of.get(name, name)) if name.startswith("yaxis") else None
+        if ys is not None and "range" not in axis and not any(ys):
+            axis["range"] = [0, 1]
+    return figure
+
+
 def say_empty(layout: dict, i: int, text: str) -> None:
     """Write ``text`` across panel i, for a panel that has nothing to draw."""
     x_name, y_name = axis_names(i)
