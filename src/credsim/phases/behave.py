@@ -245,9 +245,8 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
                     i = int(x) if x < stop else stop
                     # The disturbed people up to this candidate first, in person order.
                     while d < disturbed.shape[0] and disturbed[d] <= i and disturbed[d] < stop:
-                        j = disturbed[d]
+                        e, j = d, disturbed[d]  # e indexes the values gathered for j: plain reads
                         d += 1
-                        e = d - 1  # the disturbed person's values were gathered: plain reads
                         m = 0.0 if d_detained_until[e] > day else _multiplier_of(
                             eta[b], k[b], listed_multiplier[b], cap, d_base[e], d_income[e], d_risk[e], d_status[e] == listed_code)
                         if m <= 1.0:
@@ -258,8 +257,7 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
                             extra_at += rng.standard_exponential()
                             if bernoulli[b] and j == last:
                                 continue
-                            if n == out.shape[0]:
-                                out = _grow(out)
+                            out = _room(out, n)
                             out[n] = j
                             n += 1
                             last = j
@@ -281,8 +279,7 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
                     )
                     if u >= p * min(m, 1.0) or (bernoulli[b] and i == last):
                         continue
-                    if n == out.shape[0]:
-                        out = _grow(out)
+                    out = _room(out, n)
                     out[n] = i
                     n += 1
                     last = i
@@ -306,7 +303,10 @@ def _multiplier_of(eta, k, listed_multiplier, cap, base, income, risk, listed): 
 
 
 @numba.njit(cache=True)
-def _grow(out):  # pragma: no cover - compiled
+def _room(out, n):  # pragma: no cover - compiled
+    """``out``, or a copy twice its size when it has no room for an element at ``n``."""
+    if n < out.shape[0]:
+        return out
     grown = np.empty(2 * out.shape[0], out.dtype)
     grown[: out.shape[0]] = out
     return grown
