@@ -49,6 +49,7 @@ class Events:
 
 STREAMS = 2  # the thinned cells are shared between this many random streams, one thread each
 THREADS_FROM = 200_000  # people; below this the streams are drawn one after the other
+BATCH = 256  # candidates drawn before their people's values are read: the reads of a batch overlap
 _pools: dict[int, ThreadPoolExecutor] = {}
 
 
@@ -222,28 +223,51 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
     multiplier. The part of the multiplier above 1 is drawn directly for the ``disturbed``
     people (sorted; ``d_*`` are their values, gathered): a Poisson process along their
     extra intensities ``rate * propensity * (multiplier - 1)`` laid end to end, so that
-    person j has a Poisson count of them; merged in person order. A Bernoulli behaviour keeps at most one event per person.
+    person j has a Poisson count of them; merged in person order (an extra event of person
+    i before a candidate on i). A Bernoulli behaviour keeps at most one event per person.
+
+    Candidates are drawn ``BATCH`` at a time and only then are their people's values read,
+    each in a loop of its own: at tens of millions of people every read is a cache miss,
+    and reads that do not wait on each other are served side by side. The draws are made
+    in the same order as one candidate at a time, so the events are the same.
     """
     n_behaviours, n_groups = intensity.shape
     one, zero = np.float32(1.0), np.float32(0.0)
     out = np.empty(1024, np.int32)
     cell_end = np.zeros(n_behaviours * n_groups + 1, np.int64)
     n = 0
+    at = np.empty(BATCH, np.int64)  # a batch's candidates
+    u = np.empty(BATCH)  # and their uniforms, times the peak
+    p = np.empty(BATCH)  # their propensities
+    kept = np.empty(BATCH, np.int64)  # which of the batch pass on propensity
+    held = np.empty(BATCH, np.int32)  # their detention end, base, income, risk, listed
+    v_base = np.empty(BATCH, np.float32)
+    v_income = np.empty(BATCH, np.float32)
+    v_risk = np.empty(BATCH, np.float32)
+    v_listed = np.empty(BATCH, np.bool_)
+    chosen = np.empty(BATCH, np.int32)  # the batch's events from candidates, in order
+    extra = np.empty(64, np.int32)  # and from the extra process
     for b in range(n_behaviours):
         for g in range(n_groups):
             lam = intensity[b, g]
             start, stop = group_start[g], group_start[g + 1]
-            if lam > 0 and mine[b, g]:
-                last = -1
-                # Only a poverty effect or a listing multiplier above 1 can take m above 1.
-                d = np.searchsorted(disturbed, start) if eta[b] != 0.0 or listed_multiplier[b] > 1.0 else disturbed.shape[0]
-                x = start + rng.standard_exponential() / lam
-                # The extra events are the points of one Poisson process along the disturbed
-                # people's summed extra intensity: a draw per event, not per person.
-                walked, extra_at = 0.0, rng.standard_exponential()
-                while True:
+            if not (lam > 0 and mine[b, g]):
+                cell_end[b * n_groups + g + 1] = n
+                continue
+            last = -1
+            poverty, fear, listing = eta[b] != 0.0, k[b] != 0.0, listed_multiplier[b] != 1.0
+            # Only a poverty effect or a listing multiplier above 1 can take m above 1.
+            d = np.searchsorted(disturbed, start) if poverty or listed_multiplier[b] > 1.0 else disturbed.shape[0]
+            x = start + rng.standard_exponential() / lam
+            # The extra events are the points of one Poisson process along the disturbed
+            # people's summed extra intensity: a draw per event, not per person.
+            walked, extra_at = 0.0, rng.standard_exponential()
+            done = False
+            while not done:
+                # 1. Draw a batch: the extra events up to each candidate, then the candidate.
+                nb, ne = 0, 0
+                while nb < BATCH:
                     i = int(x) if x < stop else stop
-                    # The disturbed people up to this candidate first, in person order.
                     while d < disturbed.shape[0] and disturbed[d] <= i and disturbed[d] < stop:
                         e, j = d, disturbed[d]  # e indexes the values gathered for j: plain reads
                         d += 1
@@ -251,38 +275,67 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
                             eta[b], k[b], listed_multiplier[b], cap, d_base[e], d_income[e], d_risk[e], d_status[e] == listed_code)
                         if m <= 1.0:
                             continue
-                        p = level[code[b, j]] if coded else 1.0
-                        walked += rate[b, g] * p * (m - 1.0)
+                        walked += rate[b, g] * (level[code[b, j]] if coded else 1.0) * (m - 1.0)
                         while extra_at < walked:
                             extra_at += rng.standard_exponential()
-                            if bernoulli[b] and j == last:
-                                continue
-                            out = _room(out, n)
-                            out[n] = j
-                            n += 1
-                            last = j
+                            extra = _room(extra, ne)
+                            extra[ne] = j
+                            ne += 1
                     if i >= stop:
+                        done = True
                         break
                     x += rng.standard_exponential() / lam
-                    u = rng.random() * peak[b, g]
-                    p = level[code[b, i]] if coded else 1.0
-                    if u >= p:
-                        continue
-                    # Each array is read only when the behaviour needs it: at tens of millions
-                    # of people every read is a cache miss.
-                    m = 0.0 if detained_until[i] > day else _multiplier_of(
+                    at[nb] = i
+                    u[nb] = rng.random() * peak[b, g]
+                    nb += 1
+                # 2. Their propensities, then who passes on propensity.
+                for c in range(nb):
+                    p[c] = level[code[b, at[c]]] if coded else 1.0
+                nk = 0
+                for c in range(nb):
+                    if u[c] < p[c]:
+                        kept[nk] = c
+                        nk += 1
+                # 3. Their values, each array read only when the behaviour needs it.
+                for c in range(nk):
+                    held[c] = detained_until[at[kept[c]]]
+                if poverty:
+                    for c in range(nk):
+                        v_base[c] = base[at[kept[c]]]
+                    for c in range(nk):
+                        v_income[c] = income[at[kept[c]]]
+                if fear:
+                    for c in range(nk):
+                        v_risk[c] = risk[at[kept[c]]]
+                if listing:
+                    for c in range(nk):
+                        v_listed[c] = status[at[kept[c]]] == listed_code
+                nc = 0
+                for c in range(nk):
+                    j = kept[c]
+                    m = 0.0 if held[c] > day else _multiplier_of(
                         eta[b], k[b], listed_multiplier[b], cap,
-                        base[i] if eta[b] != 0.0 else one,
-                        income[i] if eta[b] != 0.0 else one,
-                        risk[i] if k[b] != 0.0 else zero,
-                        listed_multiplier[b] != 1.0 and status[i] == listed_code,
-                    )
-                    if u >= p * min(m, 1.0) or (bernoulli[b] and i == last):
+                        v_base[c] if poverty else one, v_income[c] if poverty else one,
+                        v_risk[c] if fear else zero, listing and v_listed[c])
+                    if u[j] < p[j] * min(m, 1.0):
+                        chosen[nc] = at[j]
+                        nc += 1
+                # 4. Merge the two in person order (extras first on a tie), one event per
+                # person-day for a Bernoulli behaviour.
+                a, e = 0, 0
+                while a < nc or e < ne:
+                    if e < ne and (a >= nc or extra[e] <= chosen[a]):
+                        who = extra[e]
+                        e += 1
+                    else:
+                        who = chosen[a]
+                        a += 1
+                    if bernoulli[b] and who == last:
                         continue
                     out = _room(out, n)
-                    out[n] = i
+                    out[n] = who
                     n += 1
-                    last = i
+                    last = who
             cell_end[b * n_groups + g + 1] = n
     return out[:n].copy(), cell_end
 

@@ -118,15 +118,23 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
     reports per group into ``counts``, and camera detections per region into ``detections``.
     """
     n = person.shape[0]
+    # Each person's values first, each array in a loop of its own: at millions of people
+    # every read is a cache miss, and reads that do not wait on each other overlap.
+    gs, rs, ds = np.empty(n, group.dtype), np.empty(n, region.dtype), np.empty(n, degree.dtype)
+    for j in range(n):
+        gs[j] = group[person[j]]
+    for j in range(n):
+        rs[j] = region[person[j]]
+    for j in range(n):
+        ds[j] = degree[person[j]]
     seen = np.zeros(n, np.bool_)
-    informant = np.empty(n, np.int32)
+    reported = np.empty(n, np.int64)  # events an informant reported
     k = 0
     for j in range(n):
-        i, b = person[j], behaviour[j]
-        g, r = group[i], region[i]
+        b, g, r = behaviour[j], gs[j], rs[j]
         # (Zero chances are skipped, not computed: a power costs more than the rest of an event.)
         by_camera = p_camera[b] > 0.0 and u[1, j] < min(p_camera[b] * intensity[r] * watch[g], 1.0)
-        by_informant = p_inform[b] > 0.0 and u[2, j] < 1.0 - (1.0 - p_inform[b]) ** np.float64(degree[i])
+        by_informant = p_inform[b] > 0.0 and u[2, j] < 1.0 - (1.0 - p_inform[b]) ** np.float64(ds[j])
         seen[j] = u[0, j] < p_records[b] or by_camera or by_informant
         if protected[b]:
             counts[0, g] += 1
@@ -137,11 +145,18 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
             detections[r] += 1
         if by_informant:
             counts[3, g] += 1
-            first = indptr[i]
-            contacts = indptr[i + 1] - first
-            informant[k] = indices[first + min(np.int64(u[3, j] * contacts), contacts - 1)]
+            reported[k] = j
             k += 1
-    return seen, informant[:k]
+    # The informant of each report: a contact chosen by the event's fourth uniform.
+    first = np.empty(k, np.int64)
+    for c in range(k):
+        first[c] = indptr[person[reported[c]]]
+    informant = np.empty(k, np.int32)
+    for c in range(k):
+        j = reported[c]
+        contacts = np.int64(ds[j])  # the degree, exact in float32
+        informant[c] = indices[first[c] + min(np.int64(u[3, j] * contacts), contacts - 1)]
+    return seen, informant
 
 
 def _add_false(persons: list, behaviours: list, truth: list, victims: np.ndarray, b: int) -> None:

@@ -13,6 +13,7 @@ is the policy, not an error. Then forgetting pulls every track toward ``initial`
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from credsim.kernels import forget_and_clip, forget_and_find
@@ -23,11 +24,7 @@ from credsim.world import World
 
 def score(world: World, state: State, obs: Observations) -> None:
     rules = world.scenario.score
-    delta = world.delta[obs.behaviour]
-    np.add.at(state.score, obs.person, delta)
-    true_person, true_behaviour = obs.person[obs.true], obs.behaviour[obs.true]
-    np.add.at(state.score_clean, true_person, world.delta[true_behaviour])
-    np.add.at(state.score_fair, true_person, world.fair_delta[true_behaviour])
+    _add_observed(state.tracks, obs.person, obs.behaviour, obs.true, world.delta, world.fair_delta)
 
     if rules.informant_reward != 0 and len(obs.informant):
         reward = np.float32(rules.informant_reward)
@@ -63,3 +60,19 @@ def score(world: World, state: State, obs: Observations) -> None:
         world.chunk_group,
         world.n_groups,
     )
+
+
+@numba.njit(cache=True)
+def _add_observed(tracks, person, behaviour, true, delta, fair_delta):  # pragma: no cover - compiled
+    """Each observation's delta on the recorded track, and the true ones' on the clean and
+    fair tracks: the float32 additions of ``np.add.at``, in the same order, a person
+    observed twice included. A loop's additions do not wait on each other's cache misses."""
+    score, clean, fair = tracks[0], tracks[1], tracks[2]
+    for j in range(person.shape[0]):
+        score[person[j]] += delta[behaviour[j]]
+    for j in range(person.shape[0]):
+        if true[j]:
+            clean[person[j]] += delta[behaviour[j]]
+    for j in range(person.shape[0]):
+        if true[j]:
+            fair[person[j]] += fair_delta[behaviour[j]]

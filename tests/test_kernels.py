@@ -1,0 +1,35 @@
+"""The small compiled helpers of credsim.kernels, against plain NumPy and Python."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from credsim.kernels import LANES, sorted_union, sum64
+
+
+def test_sorted_union_is_the_sorted_distinct_people_of_its_parts():
+    rng = np.random.default_rng(7)
+    for _ in range(2000):
+        parts = []
+        for _ in range(rng.integers(1, 5)):
+            part = rng.integers(0, 50, rng.integers(0, 30)).astype(rng.choice([np.int32, np.int64]))
+            parts.append(np.unique(part) if rng.random() < 0.6 else part)  # sorted sets, and a queue's order
+        expected = np.unique(np.concatenate(parts)).astype(np.int32)
+        got = sorted_union(*parts)
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_sorted_union_of_nothing_is_empty():
+    assert sorted_union().shape == (0,)
+    assert sorted_union(np.zeros(0, np.int32), np.zeros(0, np.int64)).dtype == np.int32
+
+
+@pytest.mark.parametrize("n", [0, 1, LANES - 1, LANES, LANES + 1, 16_384, 100_003])
+def test_sum64_is_the_float64_sum_to_rounding(n):
+    values = np.random.default_rng(n).lognormal(0.0, 3.0, n).astype(np.float32)
+    exact = math.fsum(values.astype(np.float64))
+    assert abs(sum64(values) - exact) <= 1e-15 * max(n, 1) * max(exact, 1.0)
