@@ -10,12 +10,13 @@ import pytest
 from credsim.kernels import LANES, sorted_union, sum64
 
 
-def test_sorted_union_is_the_sorted_distinct_people_of_its_parts():
+@pytest.mark.parametrize("size", [50, 5000])  # sorted, and merged
+def test_sorted_union_is_the_sorted_distinct_people_of_its_parts(size):
     rng = np.random.default_rng(7)
-    for _ in range(2000):
+    for _ in range(2000 if size < 1000 else 200):
         parts = []
         for _ in range(rng.integers(1, 5)):
-            part = rng.integers(0, 50, rng.integers(0, 30)).astype(rng.choice([np.int32, np.int64]))
+            part = rng.integers(0, size, rng.integers(0, 30 if size < 1000 else 3000)).astype(rng.choice([np.int32, np.int64]))
             parts.append(np.unique(part) if rng.random() < 0.6 else part)  # sorted sets, and a queue's order
         expected = np.unique(np.concatenate(parts)).astype(np.int32)
         got = sorted_union(*parts)

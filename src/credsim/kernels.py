@@ -16,6 +16,7 @@ import numpy as np
 
 PARALLEL_FROM = 500_000  # below this many people, waking threads costs more than it saves
 CHUNK = 16384  # people per chunk of a sweep; chunks never straddle two groups
+SMALL = 4096  # sorted_union sorts fewer people than this, and merges more
 
 
 def chunks(group_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -80,6 +81,9 @@ def sorted_union(*parts: np.ndarray) -> np.ndarray:
     parts = [p.astype(np.int32, copy=False) for p in parts if len(p)]
     if not parts:
         return np.zeros(0, np.int32)
+    if sum(len(p) for p in parts) < SMALL:  # calling compiled code costs more than sorting
+        merged = np.sort(np.concatenate(parts))
+        return merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
     merged = parts[0] if _ascending(parts[0]) else np.sort(parts[0])
     for part in parts[1:]:
         merged = _merge(merged, part if _ascending(part) else np.sort(part))
