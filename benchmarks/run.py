@@ -120,11 +120,11 @@ def machine() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", choices=[*SUITES, "all"], default="all", action="append")
+    parser.add_argument("--suite", choices=[*SUITES, "all"], action="append", help="repeatable [default: all]")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="JSON file [default: benchmarks/results/DATE.json]")
     args = parser.parse_args()
-    chosen = [s for s in (args.suite if isinstance(args.suite, list) else [args.suite]) if s != "all"] or list(SUITES)
+    chosen = [s for s in (args.suite or []) if s != "all"] or list(SUITES)
 
     rows = []
     table = Table(title="credsim benchmarks", header_style="bold")
