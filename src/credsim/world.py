@@ -94,6 +94,17 @@ class World:
     def region(self) -> np.ndarray:
         return self.layout.region
 
+    def per_group(self, people: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+        """(G,) float64: how many of the sorted ``people`` are in each group, or the sum of
+        their integer ``counts``. Groups are blocks of people, so a binary search finds
+        each group's part, without reading anyone's group (the same numbers as a
+        ``bincount`` of their groups: integer sums are exact)."""
+        bounds = np.searchsorted(people, self.layout.group_start)
+        if counts is None:
+            return np.diff(bounds).astype(np.float64)
+        total = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
+        return np.diff(total[bounds]).astype(np.float64)
+
 
 def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     """Draw the synthetic population and compile the scenario. ``rng`` is the setup stream."""

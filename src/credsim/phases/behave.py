@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from credsim.kernels import sorted_union
+from credsim.kernels import listed_of, sorted_union
 from credsim.state import LISTED, State
 from credsim.world import POVERTY_CAP, World
 
@@ -145,7 +145,7 @@ def _disturbed(world: World, state: State) -> np.ndarray:
     """Sorted people whose multiplier may be above 1 for some behaviour: off their base income
     (poverty elasticity) or listed (listing multiplier above 1)."""
     if state.fast:
-        cases = state.cases[state.status[state.cases] == LISTED] if (world.listed_multiplier > 1).any() else state.cases[:0]
+        cases = listed_of(state.cases, state.status, LISTED) if (world.listed_multiplier > 1).any() else state.cases[:0]
         return sorted_union(state.paid if (world.poverty_elasticity != 0).any() else cases[:0], cases)
     mask = None
     if (world.poverty_elasticity != 0).any():

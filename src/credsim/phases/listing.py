@@ -34,27 +34,37 @@ def listing(world: World, state: State, obs: Observations, day: int, rng: np.ran
     rules = world.scenario.listing
     if not rules.enabled:
         return
-    cases = open_cases(state)
-    listed = cases[state.status[cases] == LISTED]
+    cases, status = _cases_and_status(state)
+    listed = cases[status == LISTED]
     served = (day - state.status_day[listed] >= rules.min_days) & (state.score[listed] >= rules.exit_threshold)
     ended = listed[served]
     end_case(world, state, ended, day, EXIT_TERM, tally)
 
-    on_notice = cases[state.status[cases] == NOTICE]
+    on_notice = cases[status == NOTICE]  # ending a listing put nobody on notice
     start_listing(world, state, on_notice[day - state.status_day[on_notice] >= rules.notice_days], day, tally)
 
     new = _open_notices(world, state, obs, day, rng, tally, ended)
     if rules.notice_days == 0:
         start_listing(world, state, new, day, tally)
-    if state.fast:
-        state.cases = sorted_union(cases[state.status[cases] != FREE], new)
+    if state.fast:  # of today's cases, only those that ended are closed
+        still = np.ones(len(cases), bool)
+        still[np.searchsorted(cases, ended)] = False
+        state.cases = sorted_union(cases[still], new)
 
 
 def open_cases(state: State) -> np.ndarray:
     """People on notice or listed, sorted: from the fast path's set, or by a scan."""
+    return _cases_and_status(state)[0]
+
+
+def _cases_and_status(state: State) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`open_cases`, and their status."""
     if state.fast:
-        return state.cases[state.status[state.cases] != FREE]
-    return np.flatnonzero(state.status != FREE).astype(np.int32)
+        status = state.status[state.cases]
+        open_ = status != FREE
+        return state.cases[open_], status[open_]
+    cases = np.flatnonzero(state.status != FREE).astype(np.int32)
+    return cases, state.status[cases]
 
 
 def _open_notices(world: World, state: State, obs: Observations, day: int, rng: np.random.Generator, tally: Tally, ended: np.ndarray) -> np.ndarray:

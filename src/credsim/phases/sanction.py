@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from credsim.kernels import sorted_union
+from credsim.kernels import listed_of, sorted_union
 from credsim.phases.listing import open_cases
 from credsim.phases.observe import Observations
 from credsim.state import FREE, LISTED, State
@@ -34,25 +34,24 @@ SETTLED = 1e-4  # an income within this fraction of its target is put on it
 def sanction(world: World, state: State, obs: Observations, day: int, rng: np.random.Generator, tally: Tally) -> None:
     rules = world.scenario.sanctions
     _detain(world, state, obs, day, tally)
-    listed = open_cases(state)
-    listed = listed[state.status[listed] == LISTED]
+    # Sorted sets, so that their counts per group need nobody's group (World.per_group).
+    cases = open_cases(state)
+    listed = listed_of(cases, state.status, LISTED)
     listed_free = listed[state.detained_until[listed] <= day]
-    group = world.group[listed]
 
     if rules.travel_ban.enabled and len(listed_free):
         ban = rules.travel_ban
         income = np.maximum(state.income[listed_free].astype(np.float64), 0.0)
         attempts = rng.poisson(ban.purchase_rate * income**ban.income_elasticity)
         rail = rng.binomial(attempts, ban.rail_share)
-        free_group = world.group[listed_free]
-        tally.count("blocked_rail", free_group, rail.astype(np.float64))
-        tally.count("blocked_flight", free_group, (attempts - rail).astype(np.float64))
+        tally.add("blocked_rail", world.per_group(listed_free, rail))
+        tally.add("blocked_flight", world.per_group(listed_free, attempts - rail))
     if rules.internet.enabled:
-        tally.count("internet_days", group)
+        tally.add("internet_days", world.per_group(listed))
     if rules.schooling.enabled:
-        tally.count("schooling_days", group, world.dependents[listed].astype(np.float64))
+        tally.add("schooling_days", world.per_group(listed, world.dependents[listed]))
     if rules.shaming.enabled:
-        tally.count("shaming_days", group)
+        tally.add("shaming_days", world.per_group(listed))
     tally.add("detained_days", state.n_detained.astype(np.float64))
     _pay(world, state, listed, day, tally)
 
