@@ -23,6 +23,7 @@ cell.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -276,3 +277,37 @@ def test_same_seed_same_events_and_state_untouched():
     assert len(a) > 0 and not (len(a) == len(c) and np.array_equal(a.person, c.person))
     for k, v in before.items():
         np.testing.assert_array_equal(getattr(state, k), v, err_msg=k)
+
+
+def test_the_part_of_the_multiplier_above_one_is_the_same_on_one_core_and_on_all(monkeypatch):
+    """behave's extra process reads the disturbed people's multipliers from ``_extras``,
+    which splits them between cores for many people: the same numbers either way, and the
+    documented multiplier's part above 1 (to float32 rounding of the income ratio)."""
+    module = sys.modules["credsim.phases.behave"]  # ``credsim.phases.behave`` names the function
+    world = make_world(
+        "behaviours.debt_default.rate={majority = 0.03, minority = 0.03}",
+        "behaviours.religious_practice.listed_multiplier=2.0",
+        "behaviours.online_criticism.poverty_elasticity=0.7",
+    )
+    state = new_state(world)
+    gen = np.random.default_rng(5)
+    n = world.n_agents
+    state.income[:] = (world.base_income * gen.choice([0.01, 0.5, 0.9, 1.0, 1.2], n)).astype(np.float32)
+    state.status[:] = np.where(gen.random(n) < 0.3, LISTED, FREE)
+    state.risk[:] = gen.uniform(0.0, 1.5, n).astype(np.float32)
+    state.detained_until[gen.random(n) < 0.05] = DAY + 3
+    who = np.arange(0, n, 3, dtype=np.int32)
+    plan = module._plan(world)
+    monkeypatch.setattr(module, "EXTRAS_PARALLEL_FROM", 10**12)
+    serial = module._extras(world, state, DAY, plan, who)
+    monkeypatch.setattr(module, "EXTRAS_PARALLEL_FROM", 0)
+    split = module._extras(world, state, DAY, plan, who)
+    for one, other in zip(serial, split):
+        np.testing.assert_array_equal(one, other)
+    above, propensity = serial
+    rows = np.flatnonzero(plan.extra_row >= 0)
+    assert len(rows) >= 3
+    for r, b in enumerate(rows):
+        expected = module.multiplier(world, state, DAY, b, who) - 1.0
+        np.testing.assert_allclose(above[r], np.maximum(expected, 0.0), rtol=1e-6, atol=1e-12)
+        np.testing.assert_array_equal(propensity[r], world.propensity_of(b, who))

@@ -71,6 +71,7 @@ class _Plan:
     mine: tuple[np.ndarray, ...]  # per stream, (B, G) bool: its cells
     fixed: tuple  # the world's arrays for _thin_cells
     cells: list[tuple[int, int, int]]  # (b, g, k) of every cell with a nonzero rate
+    extra_row: np.ndarray  # (B,) int64, the row of behaviour b in _extras; -1: its multiplier stays at most 1
 
 
 _plans: dict[int, tuple[weakref.ref, _Plan]] = {}
@@ -92,7 +93,10 @@ def _plan(world: World) -> _Plan:
         world.poverty_elasticity, _response_strengths(world), world.listed_multiplier, world.bernoulli,
     )
     cells = [(b, g, b * world.n_groups + g) for b in range(world.n_behaviours) for g in range(world.n_groups) if world.rate[b, g] > 0]
-    plan = _Plan(dense, thinned, owner, tuple(owner == s for s in range(STREAMS)), fixed, cells)
+    # Only a poverty effect or a listing multiplier above 1 can take the multiplier above 1.
+    above = (world.poverty_elasticity != 0) | (world.listed_multiplier > 1)
+    extra_row = np.where(above, np.cumsum(above) - 1, -1).astype(np.int64)
+    plan = _Plan(dense, thinned, owner, tuple(owner == s for s in range(STREAMS)), fixed, cells, extra_row)
     _plans.clear()  # one world at a time is the rule; do not keep old worlds alive
     _plans[id(world)] = (weakref.ref(world), plan)
     return plan
@@ -100,10 +104,11 @@ def _plan(world: World) -> _Plan:
 
 def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Events:
     plan = _plan(world)
+    disturbed = _disturbed(world, state)
     arrays = (
         *plan.fixed,
         state.income, world.base_income, POVERTY_CAP, state.risk, state.status, LISTED, state.detained_until, day,
-        *_gathered(state, world, _disturbed(world, state)),
+        disturbed, plan.extra_row, *_extras(world, state, day, plan, disturbed),
     )
     streams = rng.spawn(STREAMS)
     draw = lambda s: _thin_cells(streams[s], plan.mine[s], *arrays)  # noqa: E731
@@ -135,10 +140,20 @@ def _share(load: np.ndarray) -> np.ndarray:
     return owner
 
 
-def _gathered(state: State, world: World, who: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``who`` and their income, base income, risk, status and detention end, gathered once
-    (vectorized) rather than once per behaviour inside the compiled loop."""
-    return who, state.income[who], world.base_income[who], state.risk[who], state.status[who], state.detained_until[who]
+def _extras(world: World, state: State, day: int, plan: _Plan, who: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each behaviour whose multiplier can exceed 1 (a row of ``plan.extra_row``) and each
+    of the sorted people ``who``: the part of the multiplier above 1 (0 where it is at most
+    1) and their propensity. Their values are read once, for every behaviour, on every core
+    (they are scattered over the population: each read is a cache miss)."""
+    rows = np.flatnonzero(plan.extra_row >= 0)
+    kernel = _extras_parallel if len(who) >= EXTRAS_PARALLEL_FROM else _extras_serial
+    above = np.zeros((len(rows), len(who)))
+    propensity = np.ones((len(rows), len(who)))
+    if len(rows) and len(who):
+        fixed = plan.fixed
+        kernel(who, rows, fixed[4], fixed[5], fixed[6], fixed[7], fixed[8], fixed[9], POVERTY_CAP,
+               state.income, world.base_income, state.risk, state.status, LISTED, state.detained_until, day, above, propensity)
+    return above, propensity
 
 
 def _disturbed(world: World, state: State) -> np.ndarray:
@@ -210,7 +225,7 @@ def _response_strength(world: World, b: int) -> float:
 @numba.njit(cache=True, nogil=True)
 def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, coded, eta, k, listed_multiplier, bernoulli,
               income, base, cap, risk, status, listed_code, detained_until, day,
-              disturbed, d_income, d_base, d_risk, d_status, d_detained_until):  # pragma: no cover - compiled
+              disturbed, extra_row, above, propensity):  # pragma: no cover - compiled
     """The day's events of every behaviour b and group g with ``mine[b, g]`` and
     ``intensity[b, g] > 0``, ordered by behaviour, then person; and where each (b, g) cell
     ends in that list. Without the GIL: streams run on threads side by side.
@@ -221,7 +236,8 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
     ``propensity / peak * min(multiplier, 1)``, using one uniform: below ``propensity /
     peak`` it is kept on propensity, and then, rescaled, it is again a uniform for the
     multiplier. The part of the multiplier above 1 is drawn directly for the ``disturbed``
-    people (sorted; ``d_*`` are their values, gathered): a Poisson process along their
+    people (sorted; ``above`` and ``propensity`` are theirs, from :func:`_extras`, in row
+    ``extra_row[b]``): a Poisson process along their
     extra intensities ``rate * propensity * (multiplier - 1)`` laid end to end, so that
     person j has a Poisson count of them; merged in person order (an extra event of person
     i before a candidate on i). A Bernoulli behaviour keeps at most one event per person.
@@ -256,8 +272,8 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
                 continue
             last = -1
             poverty, fear, listing = eta[b] != 0.0, k[b] != 0.0, listed_multiplier[b] != 1.0
-            # Only a poverty effect or a listing multiplier above 1 can take m above 1.
-            d = np.searchsorted(disturbed, start) if poverty or listed_multiplier[b] > 1.0 else disturbed.shape[0]
+            row = extra_row[b]
+            d = np.searchsorted(disturbed, start) if row >= 0 else disturbed.shape[0]
             x = start + rng.standard_exponential() / lam
             # The extra events are the points of one Poisson process along the disturbed
             # people's summed extra intensity: a draw per event, not per person.
@@ -269,13 +285,11 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
                 while nb < BATCH:
                     i = int(x) if x < stop else stop
                     while d < disturbed.shape[0] and disturbed[d] <= i and disturbed[d] < stop:
-                        e, j = d, disturbed[d]  # e indexes the values gathered for j: plain reads
+                        e, j = d, disturbed[d]  # e indexes the values computed for j: plain reads
                         d += 1
-                        m = 0.0 if d_detained_until[e] > day else _multiplier_of(
-                            eta[b], k[b], listed_multiplier[b], cap, d_base[e], d_income[e], d_risk[e], d_status[e] == listed_code)
-                        if m <= 1.0:
+                        if above[row, e] <= 0.0:
                             continue
-                        walked += rate[b, g] * (level[code[b, j]] if coded else 1.0) * (m - 1.0)
+                        walked += rate[b, g] * propensity[row, e] * above[row, e]
                         while extra_at < walked:
                             extra_at += rng.standard_exponential()
                             extra = _room(extra, ne)
@@ -353,6 +367,55 @@ def _multiplier_of(eta, k, listed_multiplier, cap, base, income, risk, listed): 
     if listed:
         m *= listed_multiplier
     return m
+
+
+EXTRAS_PARALLEL_FROM = 50_000  # disturbed people; below this one core reads their values
+EXTRAS_CHUNK = 4096
+
+
+@numba.njit(cache=True)
+def _extras_serial(who, rows, code, level, coded, eta, k, listed_multiplier, cap, income, base, risk, status, listed_code,
+                   detained_until, day, above, propensity):  # pragma: no cover - compiled
+    for c in range((who.shape[0] + EXTRAS_CHUNK - 1) // EXTRAS_CHUNK):
+        _extras_chunk(c, who, rows, code, level, coded, eta, k, listed_multiplier, cap, income, base, risk, status,
+                      listed_code, detained_until, day, above, propensity)
+
+
+@numba.njit(cache=True, parallel=True)
+def _extras_parallel(who, rows, code, level, coded, eta, k, listed_multiplier, cap, income, base, risk, status, listed_code,
+                     detained_until, day, above, propensity):  # pragma: no cover - compiled
+    for c in numba.prange((who.shape[0] + EXTRAS_CHUNK - 1) // EXTRAS_CHUNK):
+        _extras_chunk(c, who, rows, code, level, coded, eta, k, listed_multiplier, cap, income, base, risk, status,
+                      listed_code, detained_until, day, above, propensity)
+
+
+@numba.njit(cache=True, inline="always")
+def _extras_chunk(c, who, rows, code, level, coded, eta, k, listed_multiplier, cap, income, base, risk, status, listed_code,
+                  detained_until, day, above, propensity):  # pragma: no cover - compiled
+    """:func:`_extras` for the c-th chunk of ``who``: each array read in a loop of its own
+    (so that the cache misses overlap), then each row computed from the values read."""
+    a = c * EXTRAS_CHUNK
+    n = min(EXTRAS_CHUNK, who.shape[0] - a)
+    v_income, v_base, v_risk = np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.float32)
+    v_listed, v_held = np.empty(n, np.bool_), np.empty(n, np.bool_)
+    for j in range(n):
+        v_income[j] = income[who[a + j]]
+    for j in range(n):
+        v_base[j] = base[who[a + j]]
+    for j in range(n):
+        v_risk[j] = risk[who[a + j]]
+    for j in range(n):
+        v_listed[j] = status[who[a + j]] == listed_code
+    for j in range(n):
+        v_held[j] = detained_until[who[a + j]] > day
+    for r in range(rows.shape[0]):
+        b = rows[r]
+        if coded:
+            for j in range(n):
+                propensity[r, a + j] = level[code[b, who[a + j]]]
+        for j in range(n):
+            m = 0.0 if v_held[j] else _multiplier_of(eta[b], k[b], listed_multiplier[b], cap, v_base[j], v_income[j], v_risk[j], v_listed[j])
+            above[r, a + j] = m - 1.0 if m > 1.0 else 0.0
 
 
 @numba.njit(cache=True)
