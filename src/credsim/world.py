@@ -94,6 +94,12 @@ class World:
     def region(self) -> np.ndarray:
         return self.layout.region
 
+    def groups_of(self, people: np.ndarray) -> np.ndarray:
+        """(len(people),) int64: the group of each of the sorted ``people``, from the group
+        blocks (``world.group[people]`` without reading anyone's group)."""
+        bounds = np.searchsorted(people, self.layout.group_start)
+        return np.repeat(np.arange(self.n_groups), np.diff(bounds))
+
     def per_group(self, people: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
         """(G,) float64: how many of the sorted ``people`` are in each group, or the sum of
         their integer ``counts``. Groups are blocks of people, so a binary search finds

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from credsim.kernels import sorted_union
+from credsim.kernels import listed_of, sorted_union
 from credsim.phases.listing import end_case, file_case, open_cases
 from credsim.state import EXIT_APPEAL, FREE, LISTED, WRONGFUL, State
 from credsim.tally import Tally
@@ -24,9 +24,9 @@ def appeal(world: World, state: State, day: int, rng: np.random.Generator, tally
     rules = world.scenario.appeal
     if not rules.enabled:
         return
-    listed = open_cases(state)
-    listed = listed[(state.status[listed] == LISTED) & ~state.case_open[listed]]
-    p = rules.daily_rate * world.access[world.group[listed]]
+    listed = listed_of(open_cases(state), state.status, LISTED)
+    listed = listed[~state.case_open[listed]]
+    p = rules.daily_rate * world.access[world.groups_of(listed)]
     file_case(world, state, listed[rng.random(len(listed)) < p], day, tally, "appeals_filed")
 
     state.appeal_credit += rules.capacity_per_million * world.n_agents / 1e6

@@ -116,7 +116,7 @@ def _pay(world: World, state: State, listed_people: np.ndarray, day: int, tally:
         LISTED, FREE, green.enabled, np.float32(green.threshold), np.float32(1.0 + green.income_bonus),
         employment.enabled, np.float32(employment.floor), np.float32(employment.fall_rate),
         np.float32(employment.recovery_rate if employment.enabled else 1.0), np.float32(SETTLED),
-        world.group, green_days, gaps,
+        world.groups_of(who), green_days, gaps,
     )
     if green.enabled:
         tally.add("green_days", green_days)
@@ -134,12 +134,13 @@ def _move_incomes(who, income, base_income, status, detained_until, score, day, 
     ``recovery_rate``); rewarded (free, not detained, score at least ``green_threshold``),
     toward ``bonus * base``; else toward base. Within ``settled * base`` of its target an
     income is put on it. Counts rewarded people into ``green_days`` and the float64 gaps
-    ``income - base`` into ``gaps``, per group; returns who is off base afterwards."""
+    ``income - base`` into ``gaps``, per group (``group[j]`` is the group of ``who[j]``);
+    returns who is off base afterwards."""
     m = who.shape[0]
     # Their values first, each array in a loop of its own, so that the cache misses of a
     # loop overlap (a loop that also computed would wait for each in turn).
     v_base, v_income, v_score = np.empty(m, np.float32), np.empty(m, np.float32), np.empty(m, np.float32)
-    v_held, v_status, v_group = np.empty(m, detained_until.dtype), np.empty(m, status.dtype), np.empty(m, group.dtype)
+    v_held, v_status = np.empty(m, detained_until.dtype), np.empty(m, status.dtype)
     for j in range(m):
         v_base[j] = base_income[who[j]]
     for j in range(m):
@@ -148,8 +149,6 @@ def _move_incomes(who, income, base_income, status, detained_until, score, day, 
         v_held[j] = detained_until[who[j]]
     for j in range(m):
         v_status[j] = status[who[j]]
-    for j in range(m):
-        v_group[j] = group[who[j]]
     if green:
         for j in range(m):
             v_score[j] = score[who[j]]
@@ -158,7 +157,7 @@ def _move_incomes(who, income, base_income, status, detained_until, score, day, 
     one = np.float32(1.0)
     for j in range(m):
         i = who[j]
-        base, now, g = v_base[j], v_income[j], v_group[j]
+        base, now, g = v_base[j], v_income[j], group[j]
         detained = v_held[j] > day
         listed = v_status[j] == listed_code and not detained
         rewarded = green and v_score[j] >= green_threshold and v_status[j] == free_code and not detained
