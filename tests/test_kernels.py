@@ -1,4 +1,5 @@
-"""The small compiled helpers of credsim.kernels, against plain NumPy and Python."""
+"""The small helpers of the fast path (credsim.kernels, World.groups_of and World.per_group),
+against plain NumPy and Python."""
 
 from __future__ import annotations
 
@@ -34,3 +35,19 @@ def test_sum64_is_the_float64_sum_to_rounding(n):
     values = np.random.default_rng(n).lognormal(0.0, 3.0, n).astype(np.float32)
     exact = math.fsum(values.astype(np.float64))
     assert abs(sum64(values) - exact) <= 1e-15 * max(n, 1) * max(exact, 1.0)
+
+
+def test_groups_and_counts_per_group_of_a_sorted_set_match_a_bincount_of_their_groups():
+    import credsim
+    from credsim.world import build_world
+
+    world = build_world(credsim.load_scenario("xinjiang", ["population.size=5000"]), np.random.default_rng(3))
+    rng = np.random.default_rng(4)
+    for size in (0, 1, 40, 2000):
+        people = np.sort(rng.choice(world.n_agents, size, replace=False)).astype(np.int32)
+        counts = rng.integers(0, 5, size)
+        np.testing.assert_array_equal(world.groups_of(people), world.group[people])
+        np.testing.assert_array_equal(world.per_group(people), np.bincount(world.group[people], minlength=world.n_groups))
+        np.testing.assert_array_equal(
+            world.per_group(people, counts), np.bincount(world.group[people], weights=counts, minlength=world.n_groups)
+        )
