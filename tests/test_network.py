@@ -163,3 +163,27 @@ def test_tiny_populations():
     net = build_network(two, 3.0, HOMOPHILY, WITHIN, np.random.default_rng(0))
     assert not np.any(net.indices == _rows(net))
     assert np.array_equal(np.sort(_rows(net) * 2 + net.indices), np.sort(net.indices.astype(np.int64) * 2 + _rows(net)))
+
+
+def test_each_tie_end_follows_the_documented_rule_exactly():
+    """The compiled tie draw against a plain loop over ties, written from the module's rule,
+    on a layout with an empty (group, region) cell, from the same uniforms."""
+    layout = make_layout(2_000, np.array([0.7, 0.3]), np.array([[0.0, 0.6, 0.4], [0.5, 0.2, 0.3]]))
+    n, first, last, homophily, within = layout.n_agents, 1_500, 5_200, 0.6, 0.7
+    got = network_module._draw_ties(layout, first, last, homophily, within, np.random.default_rng(8))
+    draws = np.random.default_rng(8).random((last - first, 3))
+    people = np.arange(n)
+
+    def pick(members, u):  # uniform over the sorted members, by u
+        return members[min(int(u * len(members)), len(members) - 1)]
+
+    for k in range(last - first):
+        source = (first + k) % n
+        g, r = layout.group[source], layout.region[source]
+        same_group, same_region, u = draws[k, 0] < homophily, draws[k, 1] < within, draws[k, 2]
+        pool = people
+        if same_group:
+            pool = pool[layout.group[pool] == g]
+        if same_region and (not same_group or np.any(layout.region[pool] == r)):
+            pool = pool[layout.region[pool] == r]
+        assert got[k] == pick(pool, u), f"tie {first + k}"

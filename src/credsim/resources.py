@@ -23,7 +23,7 @@ def estimate_bytes(scenario: Scenario) -> int:
     if pop.propensity_cv > 0:
         per_person += len(scenario.behaviours)  # one byte per behaviour: a propensity class
     # building the network holds every tie's far end (int32) until the CSR is filled, and
-    # draws ties in chunks of 2**20 (about 70 MB of temporaries)
+    # draws ties in chunks of 2**20 (about 30 MB of temporaries; 70 MB allowed)
     build = pop.size * pop.contacts / 2 * 4 + 70 * 2**20
     tables = pop.days * (len(pop.groups) * 80 + pop.regions * 3) * 8
     return int(pop.size * per_person * PEAK_FACTOR + build + tables)

@@ -22,10 +22,11 @@ Building: tie k is started by person ``k % n_agents`` and takes three uniforms o
 drawn in chunks of ``CHUNK`` ties, but since each chunk takes the next ``3 * chunk`` uniforms
 the network depends only on the state of ``rng``, not on the chunk size. Only the targets
 are kept for all ties (int32, 4 bytes a tie: ``2 * contacts`` bytes per person); starters
-are recomputed, and the degree count and the CSR fill are compiled loops that skip
-self-ties and use ``indptr`` itself as the cursor. So the build needs, beyond the final CSR,
-those 4 bytes a tie (the targets are freed once the rows are filled), and before that
-the current chunk's temporaries, about 70 MB whatever the population.
+are recomputed. The targets of a chunk are drawn in one compiled pass over its ties, and
+the degree count and the CSR fill are compiled loops that skip self-ties and use
+``indptr`` itself as the cursor. So the build needs, beyond the final CSR, those 4 bytes a
+tie (the targets are freed once the rows are filled), and before that the current chunk's
+uniforms and targets, about 30 MB whatever the population (``credsim.resources`` allows 70).
 """
 
 from __future__ import annotations
@@ -77,63 +78,50 @@ def _draw_ties(
     layout: Layout, first: int, last: int, homophily: float, within_region: float, rng: np.random.Generator
 ) -> np.ndarray:
     """The other ends of ties ``first`` to ``last - 1`` (self-ties included)."""
-    # Ties are started by people in turn, so everyone starts floor or ceil of contacts / 2.
-    source = np.arange(first, last, dtype=np.int64) % layout.n_agents
-    source_group = layout.group[source]
-    source_region = layout.region[source]
     draws = rng.random((last - first, 3))  # each tie's own three uniforms, tie after tie
-    same_group = draws[:, 0] < homophily
-    same_region = draws[:, 1] < within_region
-    u = draws[:, 2]
-    target = np.empty(last - first, np.int32)
+    size = layout.cell_size.astype(np.int64)  # (n_groups, n_regions)
+    by_column = size.T.ravel()  # cells ordered region-major: (r, g) at r * n_groups + g
+    cumulative = np.cumsum(by_column)
+    return _ties(
+        first, layout.n_agents, layout.group, layout.region, layout.group_start.astype(np.int64), size,
+        layout.cell_start.astype(np.int64), cumulative, cumulative - by_column, size.sum(axis=0),
+        homophily, within_region, draws,
+    )
 
-    # Four kinds of draw, each uniform over a union of (group, region) cells.
-    for kind_group in (True, False):
-        for kind_region in (True, False):
-            mask = (same_group == kind_group) & (same_region == kind_region)
-            if not mask.any():
-                continue
-            target[mask] = _draw(layout, source_group[mask], source_region[mask], u[mask], kind_group, kind_region)
+
+@numba.njit(cache=True)
+def _ties(first, n, group, region, group_start, size, start, cumulative, exclusive, region_size,
+          homophily, within_region, draws):  # pragma: no cover - compiled
+    """The other end of each tie from its three uniforms, in one pass. Ties are started by
+    people in turn (tie k by person ``k % n``), so everyone starts floor or ceil of
+    ``contacts / 2``. Each end is one person drawn uniformly from a union of (group, region)
+    cells, by its third uniform u: ``min(int(u * count), count - 1)`` into the union.
+
+    People are ordered by group, then region, so a group is a contiguous range of ids and
+    a (group, region) cell is too; a region is a union of cells, one per group, found in
+    the cells laid out region by region (``cumulative``, ``exclusive``)."""
+    n_groups = size.shape[0]
+    target = np.empty(draws.shape[0], np.int32)
+    for k in range(draws.shape[0]):
+        source = (first + k) % n
+        g, r = group[source], region[source]
+        same_group, same_region, u = draws[k, 0] < homophily, draws[k, 1] < within_region, draws[k, 2]
+        if same_group and same_region and size[g, r] > 0:
+            target[k] = start[g, r] + _offset(u, size[g, r])
+        elif same_group:  # (or nobody of that group lives there: the whole group)
+            target[k] = group_start[g] + _offset(u, group_start[g + 1] - group_start[g])
+        elif same_region:
+            position = exclusive[r * n_groups] + _offset(u, region_size[r])
+            cell = np.searchsorted(cumulative, position, side="right")
+            target[k] = start[cell % n_groups, cell // n_groups] + position - exclusive[cell]
+        else:
+            target[k] = _offset(u, n)
     return target
 
 
-def _draw(layout: Layout, group: np.ndarray, region: np.ndarray, u: np.ndarray, by_group: bool, by_region: bool) -> np.ndarray:
-    """One person drawn uniformly, for each u, from the group's and/or region's people.
-
-    People are ordered by group, then region, so a group is a contiguous range of ids and
-    a (group, region) cell is too; a region is a union of cells, one per group.
-    """
-    size = layout.cell_size.astype(np.int64)  # (n_groups, n_regions)
-    start = layout.cell_start.astype(np.int64)
-    n_groups, n_regions = size.shape
-    if by_group and by_region:
-        count = size[group, region]
-        empty = count == 0
-        if empty.any():  # nobody of that group lives there: fall back to the whole group
-            out = np.empty(len(u), np.int32)
-            out[~empty] = _draw(layout, group[~empty], region[~empty], u[~empty], True, True)
-            out[empty] = _draw(layout, group[empty], region[empty], u[empty], True, False)
-            return out
-        return (start[group, region] + _offset(u, count)).astype(np.int32)
-    if by_group:
-        first = layout.group_start[group]
-        count = layout.group_start[group + 1] - first
-        return (first + _offset(u, count)).astype(np.int32)
-    if by_region:
-        by_column = size.T.ravel()  # cells ordered region-major: (r, g) at r * n_groups + g
-        cumulative = np.cumsum(by_column)
-        exclusive = cumulative - by_column
-        column_first = exclusive[region.astype(np.int64) * n_groups]
-        column_count = size[:, region].sum(axis=0)
-        position = column_first + _offset(u, column_count)
-        cell = np.searchsorted(cumulative, position, side="right")
-        g, r = cell % n_groups, cell // n_groups
-        return (start[g, r] + position - exclusive[cell]).astype(np.int32)
-    return _offset(u, np.int64(layout.n_agents)).astype(np.int32)
-
-
-def _offset(u: np.ndarray, count: np.ndarray) -> np.ndarray:
-    return np.minimum((u * count).astype(np.int64), count - 1)
+@numba.njit(cache=True, inline="always")
+def _offset(u, count):  # pragma: no cover - compiled
+    return min(np.int64(u * count), count - 1)
 
 
 @numba.njit(cache=True)
