@@ -127,22 +127,6 @@ def _merge(a, b):  # pragma: no cover - compiled
     return out[:n]
 
 
-@numba.njit(cache=True)
-def listed_of(cases, status, listed_code):  # pragma: no cover - compiled
-    """The listed among the sorted ``cases``, sorted: their status read in a loop of its
-    own (so that its cache misses overlap), then kept without a branch."""
-    n = cases.shape[0]
-    code = np.empty(n, status.dtype)
-    for j in range(n):
-        code[j] = status[cases[j]]
-    listed = np.empty(n, np.int32)
-    m = 0
-    for j in range(n):
-        listed[m] = cases[j]
-        m += np.int64(code[j] == listed_code)
-    return listed[:m].copy()
-
-
 # Each sweep twice, under its own name (Numba caches by name): serial, and split across
 # threads with prange. The bodies are the same.
 

@@ -132,6 +132,23 @@ class State:
         return self.queue.size - self.queue_head
 
 
+def cases_and_status(state: State) -> tuple[np.ndarray, np.ndarray]:
+    """People on notice or listed, sorted, and their status: from the fast path's set of
+    cases (which may hold people since freed), or by a scan of everyone."""
+    if state.fast:
+        status = state.status[state.cases]
+        open_ = status != FREE
+        return state.cases[open_], status[open_]
+    cases = np.flatnonzero(state.status != FREE).astype(np.int32)
+    return cases, state.status[cases]
+
+
+def listed_people(state: State) -> np.ndarray:
+    """The listed, sorted (int32)."""
+    cases, status = cases_and_status(state)
+    return cases[status == LISTED]
+
+
 def initial_state(world: World, fast: bool = False) -> State:
     """Everyone free, at the initial score and their base income. ``fast``: keep the sets
     and sums of the fast path (the engine's runs); a state edited by hand must not."""

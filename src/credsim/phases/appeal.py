@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from credsim.kernels import listed_of, sorted_union
-from credsim.phases.listing import end_case, file_case, open_cases
-from credsim.state import EXIT_APPEAL, FREE, LISTED, WRONGFUL, State
+from credsim.kernels import sorted_union
+from credsim.phases.listing import end_case, file_case
+from credsim.state import EXIT_APPEAL, FREE, WRONGFUL, State, listed_people
 from credsim.tally import Tally
 from credsim.world import World
 
@@ -24,7 +24,7 @@ def appeal(world: World, state: State, day: int, rng: np.random.Generator, tally
     rules = world.scenario.appeal
     if not rules.enabled:
         return
-    listed = listed_of(open_cases(state), state.status, LISTED)
+    listed = listed_people(state)
     listed = listed[~state.case_open[listed]]
     p = rules.daily_rate * world.access[world.groups_of(listed)]
     file_case(world, state, listed[rng.random(len(listed)) < p], day, tally, "appeals_filed")

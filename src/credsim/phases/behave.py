@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from credsim.kernels import listed_of, sorted_union
-from credsim.state import LISTED, State
+from credsim.kernels import sorted_union
+from credsim.state import LISTED, State, listed_people
 from credsim.world import POVERTY_CAP, World
 
 
@@ -160,7 +160,7 @@ def _disturbed(world: World, state: State) -> np.ndarray:
     """Sorted people whose multiplier may be above 1 for some behaviour: off their base income
     (poverty elasticity) or listed (listing multiplier above 1)."""
     if state.fast:
-        cases = listed_of(state.cases, state.status, LISTED) if (world.listed_multiplier > 1).any() else state.cases[:0]
+        cases = listed_people(state) if (world.listed_multiplier > 1).any() else state.cases[:0]
         return sorted_union(state.paid if (world.poverty_elasticity != 0).any() else cases[:0], cases)
     mask = None
     if (world.poverty_elasticity != 0).any():
@@ -392,27 +392,17 @@ def _extras_parallel(who, rows, code, level, coded, eta, k, listed_multiplier, c
 @numba.njit(cache=True, inline="always")
 def _extras_chunk(c, who, rows, code, level, coded, eta, k, listed_multiplier, cap, income, base, risk, status, listed_code,
                   detained_until, day, above, propensity):  # pragma: no cover - compiled
-    """:func:`_extras` for the c-th chunk of ``who``: each array read in a loop of its own
+    """:func:`_extras` for the c-th chunk of ``who``: each array gathered in a pass of its own
     (so that the cache misses overlap), then each row computed from the values read."""
     a = c * EXTRAS_CHUNK
     n = min(EXTRAS_CHUNK, who.shape[0] - a)
-    v_income, v_base, v_risk = np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.float32)
-    v_listed, v_held = np.empty(n, np.bool_), np.empty(n, np.bool_)
-    for j in range(n):
-        v_income[j] = income[who[a + j]]
-    for j in range(n):
-        v_base[j] = base[who[a + j]]
-    for j in range(n):
-        v_risk[j] = risk[who[a + j]]
-    for j in range(n):
-        v_listed[j] = status[who[a + j]] == listed_code
-    for j in range(n):
-        v_held[j] = detained_until[who[a + j]] > day
+    mine = who[a : a + n]
+    v_income, v_base, v_risk = income[mine], base[mine], risk[mine]
+    v_listed, v_held = status[mine] == listed_code, detained_until[mine] > day
     for r in range(rows.shape[0]):
         b = rows[r]
         if coded:
-            for j in range(n):
-                propensity[r, a + j] = level[code[b, who[a + j]]]
+            propensity[r, a : a + n] = level[code[b, mine]]
         for j in range(n):
             m = 0.0 if v_held[j] else _multiplier_of(eta[b], k[b], listed_multiplier[b], cap, v_base[j], v_income[j], v_risk[j], v_listed[j])
             above[r, a + j] = m - 1.0 if m > 1.0 else 0.0

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from credsim.state import EXIT_APPEAL, EXIT_TERM, FREE, LISTED, NOTICE, RULES, UNJUST, WRONGFUL, CLASS_NAMES, State
 from credsim.kernels import sorted_union
+from credsim.state import EXIT_APPEAL, EXIT_TERM, FREE, LISTED, NOTICE, RULES, UNJUST, WRONGFUL, CLASS_NAMES, State, cases_and_status
 from credsim.phases.observe import Observations
 from credsim.tally import Tally
 from credsim.world import World
@@ -34,7 +34,7 @@ def listing(world: World, state: State, obs: Observations, day: int, rng: np.ran
     rules = world.scenario.listing
     if not rules.enabled:
         return
-    cases, status = _cases_and_status(state)
+    cases, status = cases_and_status(state)
     listed = cases[status == LISTED]
     served = (day - state.status_day[listed] >= rules.min_days) & (state.score[listed] >= rules.exit_threshold)
     ended = listed[served]
@@ -50,21 +50,6 @@ def listing(world: World, state: State, obs: Observations, day: int, rng: np.ran
         still = np.ones(len(cases), bool)
         still[np.searchsorted(cases, ended)] = False
         state.cases = sorted_union(cases[still], new)
-
-
-def open_cases(state: State) -> np.ndarray:
-    """People on notice or listed, sorted: from the fast path's set, or by a scan."""
-    return _cases_and_status(state)[0]
-
-
-def _cases_and_status(state: State) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`open_cases`, and their status."""
-    if state.fast:
-        status = state.status[state.cases]
-        open_ = status != FREE
-        return state.cases[open_], status[open_]
-    cases = np.flatnonzero(state.status != FREE).astype(np.int32)
-    return cases, state.status[cases]
 
 
 def _open_notices(world: World, state: State, obs: Observations, day: int, rng: np.random.Generator, tally: Tally, ended: np.ndarray) -> np.ndarray:

@@ -118,15 +118,9 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
     reports per group into ``counts``, and camera detections per region into ``detections``.
     """
     n = person.shape[0]
-    # Each person's values first, each array in a loop of its own: at millions of people
-    # every read is a cache miss, and reads that do not wait on each other overlap.
-    gs, rs, ds = np.empty(n, group.dtype), np.empty(n, region.dtype), np.empty(n, degree.dtype)
-    for j in range(n):
-        gs[j] = group[person[j]]
-    for j in range(n):
-        rs[j] = region[person[j]]
-    for j in range(n):
-        ds[j] = degree[person[j]]
+    # Each person's values first, each array gathered in a pass of its own: at millions of
+    # people every read is a cache miss, and reads that do not wait on each other overlap.
+    gs, rs, ds = group[person], region[person], degree[person]
     seen = np.zeros(n, np.bool_)
     reported = np.empty(n, np.int64)  # events an informant reported
     k = 0

@@ -21,10 +21,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from credsim.kernels import listed_of, sorted_union
-from credsim.phases.listing import open_cases
+from credsim.kernels import sorted_union
 from credsim.phases.observe import Observations
-from credsim.state import FREE, LISTED, State
+from credsim.state import FREE, LISTED, State, listed_people
 from credsim.tally import Tally
 from credsim.world import World
 
@@ -35,8 +34,7 @@ def sanction(world: World, state: State, obs: Observations, day: int, rng: np.ra
     rules = world.scenario.sanctions
     _detain(world, state, obs, day, tally)
     # Sorted sets, so that their counts per group need nobody's group (World.per_group).
-    cases = open_cases(state)
-    listed = listed_of(cases, state.status, LISTED)
+    listed = listed_people(state)
     listed_free = listed[state.detained_until[listed] <= day]
 
     if rules.travel_ban.enabled and len(listed_free):
@@ -137,21 +135,10 @@ def _move_incomes(who, income, base_income, status, detained_until, score, day, 
     ``income - base`` into ``gaps``, per group (``group[j]`` is the group of ``who[j]``);
     returns who is off base afterwards."""
     m = who.shape[0]
-    # Their values first, each array in a loop of its own, so that the cache misses of a
-    # loop overlap (a loop that also computed would wait for each in turn).
-    v_base, v_income, v_score = np.empty(m, np.float32), np.empty(m, np.float32), np.empty(m, np.float32)
-    v_held, v_status = np.empty(m, detained_until.dtype), np.empty(m, status.dtype)
-    for j in range(m):
-        v_base[j] = base_income[who[j]]
-    for j in range(m):
-        v_income[j] = income[who[j]]
-    for j in range(m):
-        v_held[j] = detained_until[who[j]]
-    for j in range(m):
-        v_status[j] = status[who[j]]
-    if green:
-        for j in range(m):
-            v_score[j] = score[who[j]]
+    # Their values first, each array gathered in a pass of its own, so that the cache misses
+    # of a pass overlap (a loop that also computed would wait for each in turn).
+    v_base, v_income, v_held, v_status = base_income[who], income[who], detained_until[who], status[who]
+    v_score = score[who] if green else score[:0]
     paid = np.empty(m, np.int32)
     k = 0
     one = np.float32(1.0)
