@@ -122,9 +122,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=[*SUITES, "all"], action="append", help="repeatable [default: all]")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None, help="JSON file [default: benchmarks/results/DATE.json]")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file [default: benchmarks/results/DATE-HHMM.json]")
     args = parser.parse_args()
     chosen = [s for s in (args.suite or []) if s != "all"] or list(SUITES)
+    out = args.out or HERE / "results" / f"{dt.datetime.now():%Y-%m-%d-%H%M}.json"
+    problem = _unwritable(out)
+    if problem:  # say so now, not after the suite has run for half an hour
+        parser.error(f"--out {out}: {problem}")
 
     rows = []
     table = Table(title="credsim benchmarks", header_style="bold")
@@ -149,10 +153,23 @@ def main() -> None:
             f"{check['group0_credsim']:.5f} vs {check['group0_mesa']:.5f} (z = {check['group0_z']:+.2f}): "
             + ("same within sampling error" if check["same_within_sampling_error"] else "DIFFERENT")
         )
-    out = args.out or HERE / "results" / f"{dt.datetime.now():%Y-%m-%d-%H%M}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine(), "repeats": args.repeats, "rows": rows, "peer": checks}, indent=2) + "\n")
+    staging = out.with_name(f".{out.name}.partial")  # a file already there stays whole until replaced
+    staging.write_text(json.dumps({"machine": machine(), "repeats": args.repeats, "rows": rows, "peer": checks}, indent=2) + "\n")
+    os.replace(staging, out)
     console.print(f"wrote {out}")
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why the results could not be written to ``path``, or None (its folder is made now)."""
+    if path.is_dir():
+        return "is a folder; give a file name"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"cannot make the folder {path.parent}: {error.strerror or error}"
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"cannot write in {path.parent}"
+    return None
 
 
 if __name__ == "__main__":
