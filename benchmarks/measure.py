@@ -29,6 +29,7 @@ def current_rss_bytes() -> int:
 def measure_credsim(scenario: str, n: int, days: int, seed: int) -> dict:
     import credsim
     from credsim.phases.record import Recorder
+    from credsim.simulate import FAST
     from credsim.state import initial_state
     from credsim.step import step
     from credsim.world import build_world
@@ -38,7 +39,7 @@ def measure_credsim(scenario: str, n: int, days: int, seed: int) -> dict:
     baseline = current_rss_bytes()
     start = time.perf_counter()
     world = build_world(resolved, np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,)))))
-    state = initial_state(world, fast=True)  # as credsim.simulate runs it
+    state = initial_state(world, fast=FAST)  # as credsim.simulate runs it
     recorder = Recorder(world, days)
     built, cpu = time.perf_counter(), time.process_time()
     for day in range(days):

@@ -18,6 +18,7 @@ import numpy as np
 import credsim
 from credsim.phases import Recorder, adapt, appeal, behave, listing, observe, sanction, score
 from credsim.phases.record import COUNTERS
+from credsim.simulate import FAST
 from credsim.state import initial_state
 from credsim.step import day_streams
 from credsim.tally import Tally
@@ -31,7 +32,7 @@ def main() -> None:
     scenario = credsim.load_scenario(name, [f"population.size={n}", f"population.days={days}"])
     start = time.process_time()
     world = build_world(scenario, np.random.Generator(np.random.PCG64(np.random.SeedSequence(0, spawn_key=(0,)))))
-    state, recorder = initial_state(world, fast=True), Recorder(world, days)
+    state, recorder = initial_state(world, fast=FAST), Recorder(world, days)
     print(f"{name}: {n:,} people, {days} days; build {time.process_time() - start:.2f} s CPU")
     spent = dict.fromkeys(["behave", "observe", "score", "listing", "appeal", "sanction", "adapt", "record"], 0.0)
     waited = dict.fromkeys(spent, 0.0)
