@@ -90,6 +90,17 @@ def sorted_union(*parts: np.ndarray) -> np.ndarray:
     return merged if len(parts) > 1 else _merge(merged, merged[:0])
 
 
+def without(people: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """The sorted ``people`` who are not among the sorted ``others``: a binary search for
+    each of ``others`` (a small set), not a read of anything per person."""
+    if len(others) == 0 or len(people) == 0:
+        return people
+    at = np.minimum(np.searchsorted(people, others), len(people) - 1)
+    keep = np.ones(len(people), bool)
+    keep[at[people[at] == others]] = False
+    return people[keep]
+
+
 @numba.njit(cache=True)
 def _ascending(values):  # pragma: no cover - compiled
     for i in range(1, values.shape[0]):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numba
 from scipy import special
 
 from credsim import kernels
@@ -47,6 +48,7 @@ class World:
     p_records: np.ndarray  # (B,) float64
     p_camera: np.ndarray  # (B,) float64
     p_inform: np.ndarray  # (B,) float64
+    informed: np.ndarray  # (B, max degree + 1) float64, 1 - (1 - p_inform[b]) ** degree: caught by a contact
     immediate: np.ndarray  # (B,) bool, an observation puts the person on notice at once
     flagged: np.ndarray  # (B,) bool, counts toward detention
     # Groups
@@ -161,6 +163,7 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     intensity = np.array(scenario.surveillance.intensity or [1.0] * n_regions, dtype=np.float64)
     grades = sorted(scenario.score.grades.items(), key=lambda kv: -kv[1])
 
+    p_inform = np.array([s.p_inform for s in spec]) * obs.informants.enabled
     panel, panel_start = _panel(layout, scenario.record.quantile_panel, rng)
     chunk_start, chunk_group = kernels.chunks(layout.group_start)
     return World(
@@ -184,7 +187,8 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
         listed_multiplier=np.array([s.listed_multiplier for s in spec]),
         p_records=np.array([s.p_records for s in spec]) * obs.records.enabled,
         p_camera=np.array([s.p_camera for s in spec]) * obs.cameras.enabled,
-        p_inform=np.array([s.p_inform for s in spec]) * obs.informants.enabled,
+        p_inform=p_inform,
+        informed=_informed(p_inform, int(degree.max(initial=0))),
         immediate=np.array([b in listing.immediate for b in behaviours]) & listing.enabled,
         flagged=np.array([b in sanctions.detention.flagged for b in behaviours]) & sanctions.detention.enabled,
         watch=np.array([obs.cameras.watch.get(g, 1.0) for g in groups]),
@@ -236,3 +240,16 @@ def _panel(layout: Layout, per_group: int, rng: np.random.Generator) -> tuple[np
     start = np.zeros(layout.n_groups + 1, np.int64)
     np.cumsum([len(p) for p in parts], out=start[1:])
     return np.concatenate(parts), start
+
+
+@numba.njit(cache=True)
+def _informed(p_inform: np.ndarray, max_degree: int) -> np.ndarray:  # pragma: no cover - compiled
+    """(B, max_degree + 1): the chance that a person with d contacts, each reporting an event of
+    behaviour b with ``p_inform[b]``, is reported by at least one. Compiled, so that each entry
+    is the very power the observe phase computed per event before it was tabled."""
+    degree = np.arange(max_degree + 1).astype(np.float32)  # float32 like World.degree, read as it was
+    out = np.zeros((p_inform.shape[0], max_degree + 1))
+    for b in range(p_inform.shape[0]):
+        for d in range(max_degree + 1):
+            out[b, d] = 1.0 - (1.0 - p_inform[b]) ** np.float64(degree[d])
+    return out

@@ -36,8 +36,8 @@ def listing(world: World, state: State, obs: Observations, day: int, rng: np.ran
         return
     cases, status = cases_and_status(state)
     listed = cases[status == LISTED]
-    served = (day - state.status_day[listed] >= rules.min_days) & (state.score[listed] >= rules.exit_threshold)
-    ended = listed[served]
+    due = listed[day - state.status_day[listed] >= rules.min_days]  # only their scores are read
+    ended = due[state.score[due] >= rules.exit_threshold]
     end_case(world, state, ended, day, EXIT_TERM, tally)
 
     on_notice = cases[status == NOTICE]  # ending a listing put nobody on notice

@@ -54,16 +54,17 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
     # The day's uniforms, drawn here in a fixed order: records, cameras, informants, and
     # which contact informs; the compiled pass below only compares them.
     u = rng.random((4, n)) if n else np.zeros((4, 0))
-    counts = np.zeros((4, world.n_groups))
+    counts = np.zeros((5, world.n_groups))
     seen, informant = _sight(
         person, behaviour, u, world.p_records, world.p_camera, world.p_inform, state.intensity, world.watch,
-        world.group, world.region, world.degree, world.network.indptr, world.network.indices,
+        world.informed, world.group, world.region, world.degree, world.network.indptr, world.network.indices,
         world.protected, world.harmful, counts, state.detections_today,
     )
     for k, name in enumerate(("events_protected", "events_harmful", "camera_detections", "informant_reports")):
         tally.add(name, counts[k])
 
     persons, behaviours, truth = [person[seen]], [behaviour[seen]], [np.ones(int(seen.sum()), bool)]
+    false = np.zeros(world.n_groups)  # false observations per group, from each source's own count
     payees, payee_truth = [informant], [np.ones(len(informant), bool)]
     free = lambda who: who[state.detained_until[who] <= day]  # noqa: E731 - detained people are not seen
 
@@ -73,7 +74,7 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
         exposure = np.minimum(exposure, 1.0)  # a chance per person-day: at most one a day on average
         victims = free(_uniform_in_cells(world, exposure, rng))
         _add_false(persons, behaviours, truth, victims, _behaviour_index(world, cameras.false_match_alleges))
-        tally.count("false_matches", world.group[victims])
+        false += _count(tally, "false_matches", world, victims)
         np.add.at(state.detections_today, world.region[victims], 1)
     state.detections += state.detections_today  # today's only: the recorder empties it
 
@@ -87,7 +88,7 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
         reachable = state.detained_until[targets] <= day
         filers, targets = filers[reachable], targets[reachable]
         _add_false(persons, behaviours, truth, targets, _behaviour_index(world, malicious.alleges))
-        tally.count("malicious_reports", world.group[targets])
+        false += _count(tally, "malicious_reports", world, targets)
         payees.append(filers)
         payee_truth.append(np.zeros(len(filers), bool))
 
@@ -95,7 +96,7 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
     if errors.enabled and errors.rate > 0:
         victims = free(rng.integers(0, world.n_agents, rng.poisson(errors.rate * world.n_agents)).astype(np.int32))
         _add_false(persons, behaviours, truth, victims, _behaviour_index(world, errors.alleges))
-        tally.count("record_errors", world.group[victims])
+        false += _count(tally, "record_errors", world, victims)
 
     obs = Observations(
         person=np.concatenate(persons).astype(np.int32),
@@ -104,18 +105,26 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
         informant=np.concatenate(payees).astype(np.int32),
         informant_true=np.concatenate(payee_truth),
     )
-    tally.count("observations", world.group[obs.person])
-    tally.count("false_observations", world.group[obs.person[~obs.true]])
+    tally.add("observations", counts[4] + false)  # the true ones seen were counted by _sight
+    tally.add("false_observations", false)
     return obs
 
 
+def _count(tally: Tally, name: str, world: World, who: np.ndarray) -> np.ndarray:
+    """Count ``who`` per group under ``name``, and return the counts."""
+    per_group = np.bincount(world.group[who], minlength=world.n_groups).astype(np.float64)
+    tally.add(name, per_group)
+    return per_group
+
+
 @numba.njit(cache=True)
-def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, group, region, degree, indptr, indices,
+def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, group, region, degree, indptr, indices,
            protected, harmful, counts, detections):  # pragma: no cover - compiled
     """Which true events are seen (records, cameras or informants, each its own uniform row
     of ``u``), and the informant of each event an informant reported (a contact chosen by
     the fourth row). Counts protected and harmful events, camera detections and informant
-    reports per group into ``counts``, and camera detections per region into ``detections``.
+    reports and the events seen per group into ``counts``, and camera detections per region
+    into ``detections``.
     """
     n = person.shape[0]
     # Each person's values first, each array gathered in a pass of its own: at millions of
@@ -126,10 +135,12 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
     k = 0
     for j in range(n):
         b, g, r = behaviour[j], gs[j], rs[j]
-        # (Zero chances are skipped, not computed: a power costs more than the rest of an event.)
+        # (Zero chances are skipped; the informants' chance, a power of the degree, is tabled.)
         by_camera = p_camera[b] > 0.0 and u[1, j] < min(p_camera[b] * intensity[r] * watch[g], 1.0)
-        by_informant = p_inform[b] > 0.0 and u[2, j] < 1.0 - (1.0 - p_inform[b]) ** np.float64(ds[j])
+        by_informant = p_inform[b] > 0.0 and u[2, j] < informed[b, np.int64(ds[j])]
         seen[j] = u[0, j] < p_records[b] or by_camera or by_informant
+        if seen[j]:
+            counts[4, g] += 1
         if protected[b]:
             counts[0, g] += 1
         if harmful[b]:

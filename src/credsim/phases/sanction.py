@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from credsim.kernels import sorted_union
+from credsim.kernels import sorted_union, without
 from credsim.phases.observe import Observations
 from credsim.state import FREE, LISTED, State, listed_people
 from credsim.tally import Tally
@@ -35,7 +35,10 @@ def sanction(world: World, state: State, obs: Observations, day: int, rng: np.ra
     _detain(world, state, obs, day, tally)
     # Sorted sets, so that their counts per group need nobody's group (World.per_group).
     listed = listed_people(state)
-    listed_free = listed[state.detained_until[listed] <= day]
+    if state.fast:  # the detained are a small sorted set: nobody's detention is read
+        listed_free = without(listed, state.detained_people)
+    else:
+        listed_free = listed[state.detained_until[listed] <= day]
 
     if rules.travel_ban.enabled and len(listed_free):
         ban = rules.travel_ban
