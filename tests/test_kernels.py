@@ -51,3 +51,40 @@ def test_groups_and_counts_per_group_of_a_sorted_set_match_a_bincount_of_their_g
         np.testing.assert_array_equal(
             world.per_group(people, counts), np.bincount(world.group[people], weights=counts, minlength=world.n_groups)
         )
+
+
+def test_without_is_a_set_difference_of_sorted_people():
+    from credsim.kernels import without
+
+    rng = np.random.default_rng(11)
+    for _ in range(500):
+        people = np.unique(rng.integers(0, 300, rng.integers(0, 80))).astype(np.int32)
+        others = np.unique(rng.integers(0, 320, rng.integers(0, 20))).astype(np.int32)
+        np.testing.assert_array_equal(without(people, others), np.setdiff1d(people, others))
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_risk_sweep_from_the_set_of_listed_or_detained_is_the_sweep_from_their_status(parallel, monkeypatch):
+    """The fast path's risk sweep marks the listed or detained from a sorted set; the
+    reference sweep reads everyone's status and detention: the same float32 risks, and the
+    sums per group are the float64 sums of the new risks."""
+    import credsim.kernels as kernels
+
+    monkeypatch.setattr(kernels, "PARALLEL_FROM", 0 if parallel else 10**12)
+    rng = np.random.default_rng(5)
+    n, day, listed_code = 70_000, 30, np.int8(2)
+    starts, group = kernels.chunks(np.array([0, 40_000, n]))
+    exposure = np.where(rng.random(n) < 0.2, rng.random(n) * 3, 0).astype(np.float32)
+    degree = rng.integers(0, 12, n).astype(np.float32)
+    status = np.where(rng.random(n) < 0.05, listed_code, 0).astype(np.int8)
+    detained_until = np.where(rng.random(n) < 0.01, day + 5, np.where(rng.random(n) < 0.01, day, -1)).astype(np.int32)
+    start = np.where(rng.random(n) < 0.3, rng.random(n), 0).astype(np.float32)
+    own = np.flatnonzero((status == listed_code) | (detained_until > day)).astype(np.int32)
+    weight, alpha = np.float32(1.0), np.float32(1 / 30)
+    by_status, by_set = start.copy(), start.copy()
+    kernels.update_risk(by_status, exposure, degree, status, detained_until, np.int32(day), listed_code, weight, alpha)
+    sums = kernels.update_risk_and_sum(by_set, exposure, degree, own, weight, alpha, starts, group, 2)
+    np.testing.assert_array_equal(by_set, by_status)
+    assert not np.array_equal(by_set, start)
+    for g, (a, b) in enumerate([(0, 40_000), (40_000, n)]):
+        assert abs(sums[g] - math.fsum(by_set[a:b].astype(np.float64))) <= 1e-12 * (b - a)

@@ -64,11 +64,13 @@ def update_risk(risk, exposure, degree, status, detained_until, day, listed_code
     kernel(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha)
 
 
-def update_risk_and_sum(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, group, n_groups):
-    """:func:`update_risk`, and the sum of the new risk over each group, (G,) float64."""
+def update_risk_and_sum(risk, exposure, degree, own, own_weight, alpha, starts, group, n_groups):
+    """:func:`update_risk` for the sorted people ``own`` listed or detained (a small set, so
+    that the sweep need not read everyone's status and detention), and the sum of the new
+    risk over each group, (G,) float64."""
     kernel = _update_risk_sum_parallel if risk.shape[0] >= PARALLEL_FROM else _update_risk_sum
     partial = np.zeros((1, len(starts) - 1))
-    kernel(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, partial)
+    kernel(risk, exposure, degree, own, np.searchsorted(own, starts), own_weight, alpha, starts, partial)
     sums = np.zeros((1, n_groups))
     _add_by_group(partial, group, sums)
     return sums[0]
@@ -252,23 +254,28 @@ def _update_risk_parallel(risk, exposure, degree, status, detained_until, day, l
 
 
 @numba.njit(cache=True)
-def _update_risk_sum(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
+def _update_risk_sum(risk, exposure, degree, own, own_start, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
     for c in range(starts.shape[0] - 1):
-        _risk_chunk(c, risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, partial)
+        _risk_chunk(c, risk, exposure, degree, own, own_start, own_weight, alpha, starts, partial)
 
 
 @numba.njit(parallel=True, cache=True)
-def _update_risk_sum_parallel(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
+def _update_risk_sum_parallel(risk, exposure, degree, own, own_start, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
     for c in numba.prange(starts.shape[0] - 1):
-        _risk_chunk(c, risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, partial)
+        _risk_chunk(c, risk, exposure, degree, own, own_start, own_weight, alpha, starts, partial)
 
 
 @numba.njit(cache=True, inline="always")
-def _risk_chunk(c, risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
+def _risk_chunk(c, risk, exposure, degree, own, own_start, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
+    # The chunk's listed or detained people are marked in a buffer that stays in cache: the
+    # sweep reads 16 bytes a person from memory instead of 21.
     a, b = starts[c], starts[c + 1]
-    r, e, d, s, held = risk[a:b], exposure[a:b], degree[a:b], status[a:b], detained_until[a:b]
+    mine = np.zeros(b - a, np.bool_)
+    for k in range(own_start[c], own_start[c + 1]):
+        mine[own[k] - a] = True
+    r, e, d = risk[a:b], exposure[a:b], degree[a:b]
     for i in range(b - a):
-        r[i] = _risk_step(r[i], e[i], d[i], s[i] == listed_code or held[i] > day, own_weight, alpha)
+        r[i] = _risk_step(r[i], e[i], d[i], mine[i], own_weight, alpha)
     partial[0, c] = _sum_lanes(r)
 
 

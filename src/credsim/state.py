@@ -92,13 +92,14 @@ class State:
     cases: np.ndarray = None  # people on notice or listed (a superset)
     detained_people: np.ndarray = None  # people detained (a superset)
     paid: np.ndarray = None  # exactly the people whose income is not their base income
+    listed: np.ndarray = None  # the listed, exactly, from sanction until tomorrow's list phase (nothing between changes a status)
     below: np.ndarray = None  # today, from score: free people with score < listing threshold
     above: np.ndarray = None  # today, from score and appeal: score >= green-channel threshold
     track_sums: np.ndarray = None  # (3, G) float64, today's sum of each track per group
     risk_sums: np.ndarray = None  # (G,) float64, today's sum of risk per group
     income_sums: np.ndarray = None  # (G,) float64, today's sum of income per group
 
-    VARIABLE = ("cases", "detained_people", "paid", "below", "above")  # their length changes
+    VARIABLE = ("cases", "detained_people", "paid", "listed", "below", "above")  # their length changes
 
     # The three tracks are rows of one array, so that one compiled pass updates all three.
     @property
@@ -184,6 +185,7 @@ def initial_state(world: World, fast: bool = False) -> State:
         cases=nobody,
         detained_people=nobody,
         paid=nobody,
+        listed=nobody,
         below=nobody,
         above=nobody,
         track_sums=np.zeros((3, g)),

@@ -311,3 +311,45 @@ def test_detained_people_are_never_seen_in_a_whole_day(detained_state):
         assert not set(obs.informant[~obs.informant_true].tolist()) & detained  # detained people file nothing
         free_seen += int((obs.person == 7).sum())
     assert free_seen > 0
+
+
+def test_tallies_of_observations_count_true_and_false_ones_per_group(detained_state):
+    world = make_world(
+        *CHANNELS,
+        "observation.cameras.false_match_rate=0.02",
+        "observation.malicious.rate=0.02",
+        "observation.record_errors.rate=0.02",
+    )
+    state, _ = detained_state(world)
+    events = all_events(world, SEEN)
+    count = lambda who: np.bincount(world.group[who], minlength=world.n_groups)  # noqa: E731
+    false_total = 0
+    for r in range(60):
+        t = tally(world)
+        obs = observe(world, state, events, DAY, rng(19, r), t)
+        np.testing.assert_array_equal(t.values["observations"], count(obs.person))
+        np.testing.assert_array_equal(t.values["false_observations"], count(obs.person[~obs.true]))
+        sources = t.values["false_matches"] + t.values["malicious_reports"] + t.values["record_errors"]
+        np.testing.assert_array_equal(t.values["false_observations"], sources)
+        false_total += int((~obs.true).sum())
+    assert false_total > 0
+
+
+def test_the_informants_table_is_the_power_observe_computed_per_event():
+    """World.informed[b, d] = 1 - (1 - p_inform[b]) ** d, the compiled power of the degree
+    read as float32, which observe computed for each event before it was tabled."""
+    import numba
+
+    @numba.njit
+    def per_event(p_inform, degree):
+        out = np.empty((p_inform.shape[0], degree.shape[0]))
+        for b in range(p_inform.shape[0]):
+            for j in range(degree.shape[0]):
+                out[b, j] = 1.0 - (1.0 - p_inform[b]) ** np.float64(degree[j])
+        return out
+
+    world = make_world(*CHANNELS)
+    degree = world.degree
+    assert world.informed.shape == (len(BEHAVIOURS), int(degree.max()) + 1)
+    np.testing.assert_array_equal(world.informed[:, degree.astype(np.int64)], per_event(world.p_inform, degree))
+    np.testing.assert_allclose(world.informed[:, 3], 1.0 - (1.0 - world.p_inform) ** 3, rtol=1e-15)

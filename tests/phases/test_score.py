@@ -133,3 +133,28 @@ def test_bounds_are_reached_and_protected_penalties_miss_the_fair_track():
     assert state.score_clean[:3].tolist() == [1300.0, 500.0 - 50 - 10, 0.0]
     assert state.score_fair[:3].tolist() == [1300.0, 500.0 - 50, 0.0]
     assert (state.score[3:] == 1000.0).all()
+
+
+def test_observations_are_added_alike_on_one_core_and_on_three():
+    """score adds the day's deltas in a compiled loop, the tracks on threads from
+    ADD_PARALLEL_FROM observations: both give the float32 additions of np.add.at, in
+    order, people observed many times included."""
+    import sys
+
+    module = sys.modules["credsim.phases.score"]  # ``credsim.phases.score`` names the function
+    rng = np.random.default_rng(8)
+    n, k = 5_000, 60_000
+    start = (1000 + 50 * rng.standard_normal((3, n))).astype(np.float32)
+    person = rng.integers(0, n, k).astype(np.int32)  # about 12 observations a person
+    behaviour = rng.integers(0, 6, k).astype(np.int16)
+    true = rng.random(k) < 0.8
+    delta = rng.uniform(-50, 10, 6).astype(np.float32)
+    fair = np.where(delta < 0, 0, delta).astype(np.float32)
+    expected = start.copy()
+    np.add.at(expected[0], person, delta[behaviour])
+    np.add.at(expected[1], person[true], delta[behaviour[true]])
+    np.add.at(expected[2], person[true], fair[behaviour[true]])
+    for add in (module._add_observed, module._add_observed_parallel):
+        tracks = start.copy()
+        add(tracks, person, behaviour, true, delta, fair)
+        np.testing.assert_array_equal(tracks, expected)

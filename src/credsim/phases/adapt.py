@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from credsim.kernels import update_risk, update_risk_and_sum
+from credsim.kernels import sorted_union, update_risk, update_risk_and_sum
 from credsim.state import LISTED, State
 from credsim.world import World
 
@@ -32,14 +32,14 @@ def adapt(world: World, state: State, day: int) -> None:
     _spread_visibility(world, state, day)
     rules = world.scenario.adaptation
     if rules.enabled:
-        args = (
-            state.risk, state.exposure, world.degree, state.status, state.detained_until, np.int32(day),
-            np.int8(LISTED), np.float32(rules.own_listing_weight), np.float32(1.0 / rules.memory_days),
-        )
+        weight, alpha = np.float32(rules.own_listing_weight), np.float32(1.0 / rules.memory_days)
         if state.fast:  # the same sweep sums risk for the record
-            state.risk_sums = update_risk_and_sum(*args, world.chunk_start, world.chunk_group, world.n_groups)
+            own = sorted_union(state.listed, state.detained_people)  # both exact since sanction
+            state.risk_sums = update_risk_and_sum(
+                state.risk, state.exposure, world.degree, own, weight, alpha, world.chunk_start, world.chunk_group, world.n_groups
+            )
         else:
-            update_risk(*args)
+            update_risk(state.risk, state.exposure, world.degree, state.status, state.detained_until, np.int32(day), np.int8(LISTED), weight, alpha)
     surveillance = world.scenario.surveillance
     if surveillance.adaptive and (day + 1) % surveillance.realloc_days == 0:
         _reallocate(world, state)

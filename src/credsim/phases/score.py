@@ -24,7 +24,8 @@ from credsim.world import World
 
 def score(world: World, state: State, obs: Observations) -> None:
     rules = world.scenario.score
-    _add_observed(state.tracks, obs.person, obs.behaviour, obs.true, world.delta, world.fair_delta)
+    add = _add_observed_parallel if len(obs) >= ADD_PARALLEL_FROM else _add_observed
+    add(state.tracks, obs.person, obs.behaviour, obs.true, world.delta, world.fair_delta)
 
     if rules.informant_reward != 0 and len(obs.informant):
         reward = np.float32(rules.informant_reward)
@@ -62,17 +63,33 @@ def score(world: World, state: State, obs: Observations) -> None:
     )
 
 
+ADD_PARALLEL_FROM = 50_000  # observations; below this one core adds them
+
+
 @numba.njit(cache=True)
 def _add_observed(tracks, person, behaviour, true, delta, fair_delta):  # pragma: no cover - compiled
     """Each observation's delta on the recorded track, and the true ones' on the clean and
     fair tracks: the float32 additions of ``np.add.at``, in the same order, a person
     observed twice included. A loop's additions do not wait on each other's cache misses."""
-    score, clean, fair = tracks[0], tracks[1], tracks[2]
-    for j in range(person.shape[0]):
-        score[person[j]] += delta[behaviour[j]]
+    for t in range(3):
+        _add_track(t, tracks, person, behaviour, true, delta, fair_delta)
+
+
+@numba.njit(cache=True, parallel=True)
+def _add_observed_parallel(tracks, person, behaviour, true, delta, fair_delta):  # pragma: no cover - compiled
+    """:func:`_add_observed`, the tracks shared between threads: the same additions."""
+    for t in numba.prange(3):
+        _add_track(t, tracks, person, behaviour, true, delta, fair_delta)
+
+
+@numba.njit(cache=True, inline="always")
+def _add_track(t, tracks, person, behaviour, true, delta, fair_delta):  # pragma: no cover - compiled
+    row = tracks[t]
+    if t == 0:  # the recorded track: every observation
+        for j in range(person.shape[0]):
+            row[person[j]] += delta[behaviour[j]]
+        return
+    change = delta if t == 1 else fair_delta
     for j in range(person.shape[0]):
         if true[j]:
-            clean[person[j]] += delta[behaviour[j]]
-    for j in range(person.shape[0]):
-        if true[j]:
-            fair[person[j]] += fair_delta[behaviour[j]]
+            row[person[j]] += change[behaviour[j]]
