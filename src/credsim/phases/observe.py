@@ -55,7 +55,7 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
     # which contact informs; the compiled pass below only compares them.
     u = rng.random((4, n)) if n else np.zeros((4, 0))
     counts = np.zeros((5, world.n_groups))
-    seen, informant = _sight(
+    seen_person, seen_behaviour, informant = _sight(
         person, behaviour, u, world.p_records, world.p_camera, world.p_inform, state.intensity, world.watch,
         world.informed, world.group, world.region, world.degree, world.network.indptr, world.network.indices,
         world.protected, world.harmful, counts, state.detections_today,
@@ -63,7 +63,7 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
     for k, name in enumerate(("events_protected", "events_harmful", "camera_detections", "informant_reports")):
         tally.add(name, counts[k])
 
-    persons, behaviours, truth = [person[seen]], [behaviour[seen]], [np.ones(int(seen.sum()), bool)]
+    persons, behaviours, truth = [seen_person], [seen_behaviour], [np.ones(len(seen_person), bool)]
     false = np.zeros(world.n_groups)  # false observations per group, from each source's own count
     payees, payee_truth = [informant], [np.ones(len(informant), bool)]
     free = lambda who: who[state.detained_until[who] <= day]  # noqa: E731 - detained people are not seen
@@ -120,17 +120,29 @@ def _count(tally: Tally, name: str, world: World, who: np.ndarray) -> np.ndarray
 @numba.njit(cache=True)
 def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, group, region, degree, indptr, indices,
            protected, harmful, counts, detections):  # pragma: no cover - compiled
-    """Which true events are seen (records, cameras or informants, each its own uniform row
-    of ``u``), and the informant of each event an informant reported (a contact chosen by
-    the fourth row). Counts protected and harmful events, camera detections and informant
+    """The true events seen (records, cameras or informants, each its own uniform row of
+    ``u``): their people and behaviours, in order; and the informant of each event an
+    informant reported (a contact chosen by the fourth row). Counts protected and harmful
+    events, camera detections and informant
     reports and the events seen per group into ``counts``, and camera detections per region
     into ``detections``.
     """
     n = person.shape[0]
     # Each person's values first, each array gathered in a pass of its own: at millions of
     # people every read is a cache miss, and reads that do not wait on each other overlap.
-    gs, rs, ds = group[person], region[person], degree[person]
-    seen = np.zeros(n, np.bool_)
+    # Regions and degrees only for behaviours cameras or informants can see.
+    gs = group[person]
+    rs = np.zeros(n, region.dtype)
+    for j in range(n):
+        if p_camera[behaviour[j]] > 0.0:
+            rs[j] = region[person[j]]
+    ds = np.zeros(n, degree.dtype)
+    for j in range(n):
+        if p_inform[behaviour[j]] > 0.0:
+            ds[j] = degree[person[j]]
+    seen_person = np.empty(n, np.int32)
+    seen_behaviour = np.empty(n, np.int16)
+    m = 0
     reported = np.empty(n, np.int64)  # events an informant reported
     k = 0
     for j in range(n):
@@ -138,9 +150,11 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
         # (Zero chances are skipped; the informants' chance, a power of the degree, is tabled.)
         by_camera = p_camera[b] > 0.0 and u[1, j] < min(p_camera[b] * intensity[r] * watch[g], 1.0)
         by_informant = p_inform[b] > 0.0 and u[2, j] < informed[b, np.int64(ds[j])]
-        seen[j] = u[0, j] < p_records[b] or by_camera or by_informant
-        if seen[j]:
+        if u[0, j] < p_records[b] or by_camera or by_informant:
             counts[4, g] += 1
+            seen_person[m] = person[j]
+            seen_behaviour[m] = b
+            m += 1
         if protected[b]:
             counts[0, g] += 1
         if harmful[b]:
@@ -161,7 +175,7 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
         j = reported[c]
         contacts = np.int64(ds[j])  # the degree, exact in float32
         informant[c] = indices[first[c] + min(np.int64(u[3, j] * contacts), contacts - 1)]
-    return seen, informant
+    return seen_person[:m].copy(), seen_behaviour[:m].copy(), informant
 
 
 def _add_false(persons: list, behaviours: list, truth: list, victims: np.ndarray, b: int) -> None:

@@ -75,12 +75,8 @@ def _detain(world: World, state: State, obs: Observations, day: int, tally: Tall
     if len(flagged) == 0:
         return
     who, count = np.unique(flagged, return_counts=True)
-    expired = day - state.flag_since[who] >= detention.window_days
-    fresh = expired | (state.flag_count[who] == 0)
-    state.flag_since[who[fresh]] = day
-    state.flag_count[who[fresh]] = 0
-    state.flag_count[who] = np.minimum(state.flag_count[who] + count, np.iinfo(np.int16).max)
-    taken = who[(state.flag_count[who] >= detention.threshold) & (state.detained_until[who] <= day)]
+    taken = _count_flags(who, count, state.flag_since, state.flag_count, state.detained_until, day,
+                         detention.window_days, detention.threshold)
     if len(taken) == 0:
         return
     state.detained_until[taken] = day + detention.term_days
@@ -91,6 +87,29 @@ def _detain(world: World, state: State, obs: Observations, day: int, tally: Tall
     state.n_detained += np.bincount(group, minlength=world.n_groups)
     tally.count("detentions", group)
     state.changed.append(taken)
+
+
+@numba.njit(cache=True)
+def _count_flags(who, count, flag_since, flag_count, detained_until, day, window_days, threshold):  # pragma: no cover - compiled
+    """Add ``count[j]`` flags to each of the sorted people ``who[j]``, in a window opened by
+    the first flag (a window that has lasted ``window_days`` is opened again); returns those
+    free who reach ``threshold``. Their values are gathered first, a pass each, so that the
+    cache misses of a pass overlap."""
+    since, flags, held = flag_since[who], flag_count[who], detained_until[who]
+    taken = np.empty(who.shape[0], who.dtype)
+    k = 0
+    for j in range(who.shape[0]):
+        i = who[j]
+        n = np.int64(flags[j])
+        if day - since[j] >= window_days or n == 0:
+            flag_since[i] = day
+            n = 0
+        n = min(n + count[j], np.int64(np.iinfo(np.int16).max))
+        flag_count[i] = n
+        if n >= threshold and held[j] <= day:
+            taken[k] = i
+            k += 1
+    return taken[:k]
 
 
 def _pay(world: World, state: State, listed_people: np.ndarray, day: int, tally: Tally) -> None:
