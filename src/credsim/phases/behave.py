@@ -115,6 +115,8 @@ def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Ev
     # Threads pay off only with work to share; the streams give the same events either way.
     drawn = list(_pool().map(draw, range(STREAMS)) if world.n_agents >= THREADS_FROM else map(draw, range(STREAMS)))
 
+    if STREAMS == 2 and not plan.dense.any():  # every cell thinned: the cells put in order in one pass
+        return Events(*_in_order(plan.owner, drawn[0][0], drawn[0][1], drawn[1][0], drawn[1][1]))
     people, kinds = [], []
     for b, g, k in plan.cells:
         if plan.thinned[b, g] > 0:
@@ -124,8 +126,6 @@ def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Ev
             found = _dense(world, state, day, b, g, rng)
         people.append(found)
         kinds.append(np.full(len(found), b, np.int16))
-    if not people:
-        return Events(np.zeros(0, np.int32), np.zeros(0, np.int16))
     return Events(np.concatenate(people).astype(np.int32), np.concatenate(kinds))
 
 
@@ -418,6 +418,25 @@ def _extras_chunk(c, who, rows, code, level, coded, eta, k, listed_multiplier, c
         for j in range(n):
             m = 0.0 if v_held[j] else _multiplier_of(eta[b], k[b], listed_multiplier[b], cap, v_base[j], v_income[j], v_risk[j], v_listed[j])
             above[r, a + j] = m - 1.0 if m > 1.0 else 0.0
+
+
+@numba.njit(cache=True)
+def _in_order(owner, person0, cell_end0, person1, cell_end1):  # pragma: no cover - compiled
+    """The events of both streams, cell by cell in (behaviour, group) order, with their
+    behaviours (``STREAMS`` is 2: each cell's events are in the stream that owns it)."""
+    n_behaviours, n_groups = owner.shape
+    person = np.empty(person0.shape[0] + person1.shape[0], np.int32)
+    behaviour = np.empty(person.shape[0], np.int16)
+    n = 0
+    for b in range(n_behaviours):
+        for g in range(n_groups):
+            k = b * n_groups + g
+            mine, ends = (person0, cell_end0) if owner[b, g] == 0 else (person1, cell_end1)
+            for j in range(ends[k], ends[k + 1]):
+                person[n] = mine[j]
+                behaviour[n] = b
+                n += 1
+    return person, behaviour
 
 
 @numba.njit(cache=True)

@@ -11,6 +11,8 @@ every day would cost more than the rest of the day.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from credsim.kernels import sum64
@@ -68,6 +70,11 @@ class Recorder:
             + ["expected_protected", "expected_harmful"]
         )
         self.columns = {name: np.zeros((days, g)) for name in (*self.level_names, *COUNTERS)}
+        # Each track's mean and quantile columns, and the grade columns, looked up once.
+        self.track_columns = [
+            (self.columns[f"{t}_mean"], [self.columns[f"{t}_p{int(q * 100)}"] for q in QUANTILES]) for t in TRACKS
+        ]
+        self.grade_columns = [self.columns[f"grade_{name}"] for name in world.grade_names]
         self.region_columns = {name: np.zeros((days, r)) for name in ("population", "camera_intensity", "detections")}
         self.expected = _expected_events(world)
 
@@ -96,18 +103,18 @@ class Recorder:
             levels["risk_mean"][day, g] = total[1]
             members = panel[start[g] : start[g + 1]]
             quantiles = _quantiles(np.take(state.tracks, members, axis=1))  # 3x faster than tracks[:, members]
-            for k, track in enumerate(TRACKS):
-                levels[f"{track}_mean"][day, g] = total[2 + k]
-                for j, q in enumerate(QUANTILES):
-                    levels[f"{track}_p{int(q * 100)}"][day, g] = quantiles[k, j]
+            for k, (mean, quantile) in enumerate(self.track_columns):
+                mean[day, g] = total[2 + k]
+                for j, column in enumerate(quantile):
+                    column[day, g] = quantiles[k, j]
             # Grade shares: exact for groups that fit in the panel, estimated on it above
             # (within about 1/sqrt(panel) of the true share; counting everyone every day
             # would cost more than the rest of the record phase).
             scores = state.score[sl] if sl.stop - sl.start == len(members) else state.score[members]
             above = 0
-            for name, bound in zip(world.grade_names, world.grade_bounds):
+            for column, bound in zip(self.grade_columns, world.grade_bounds):
                 at_least = int(np.count_nonzero(scores >= bound))
-                levels[f"grade_{name}"][day, g] = (at_least - above) / len(scores)
+                column[day, g] = (at_least - above) / len(scores)
                 above = at_least
         self.region_columns["population"][day] = world.region_size
         self.region_columns["camera_intensity"][day] = state.intensity
@@ -119,13 +126,18 @@ def _quantiles(values: np.ndarray) -> np.ndarray:
     """(rows, len(QUANTILES)) float64: each row's QUANTILES, interpolated linearly between
     order statistics (numpy's default method). The rows are sorted: NumPy's vectorized sort
     is faster here than a partition around six order statistics."""
-    n = values.shape[1]
-    position = np.asarray(QUANTILES) * (n - 1)
-    below = np.floor(position).astype(np.int64)
-    above = np.minimum(below + 1, n - 1)
+    position, below, above = _positions(values.shape[1])
     ordered = np.sort(values, axis=1).astype(np.float64)
     low, high = ordered[:, below], ordered[:, above]
     return low + (high - low) * (position - below)
+
+
+@functools.lru_cache(maxsize=16)
+def _positions(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where QUANTILES fall among n sorted values, and the order statistics either side."""
+    position = np.asarray(QUANTILES) * (n - 1)
+    below = np.floor(position).astype(np.int64)
+    return position, below, np.minimum(below + 1, n - 1)
 
 
 def _expected_events(world: World) -> np.ndarray:
