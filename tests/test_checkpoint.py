@@ -18,6 +18,7 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -412,6 +413,34 @@ def test_cli_disk_full_during_a_checkpoint_is_one_line_and_status_2(tmp_path, mo
     verify(folder)
 
 
-def test_cli_default_checkpoints_only_long_runs():
-    assert checkpoint.default_every(99) == 0
-    assert checkpoint.default_every(100) == checkpoint.AUTO_EVERY == 50
+@pytest.mark.parametrize("save_seconds, saved_on", [(0.0, [60, 120, 180]), (5.0, [60, 160])])
+def test_by_default_a_run_is_saved_by_the_clock(small, tmp_path, monkeypatch, save_seconds, saved_on):
+    """With no interval, a run is saved once a minute has passed since it started or was
+    last saved, and not before 20 times the last save's duration (at most 5% of the run
+    spent saving). A fake clock: each day takes one second, each save ``save_seconds``."""
+    now = [0.0]
+    monkeypatch.setattr(checkpoint, "_clock", lambda: now[0])
+    engine = sys.modules["credsim.simulate"]  # ``credsim.simulate`` names the function
+    real_step, real_write = engine.step, checkpoint._write_atomic
+
+    def one_second_a_day(*args):
+        now[0] += 1.0
+        real_step(*args)
+
+    days = []
+
+    def timed_write(folder, arrays):
+        days.append(json.loads(arrays["meta"].tobytes())["day"])
+        now[0] += save_seconds
+        return real_write(folder, arrays)
+
+    monkeypatch.setattr(engine, "step", one_second_a_day)
+    monkeypatch.setattr(checkpoint, "_write_atomic", timed_write)
+    scenario = credsim.scenario.with_overrides(small, {"population.days": 200})
+    folder = tmp_path / "by-clock"
+    credsim.simulate(scenario, 7, checkpoint_dir=folder)
+    assert days == saved_on
+    assert checkpoint.read_plan(folder).every is None  # a resumed run goes on by the clock
+    days.clear()
+    credsim.simulate(credsim.scenario.with_overrides(small, {"population.days": 59}), 7, checkpoint_dir=tmp_path / "short")
+    assert days == []  # under a minute: cheaper to run again than to save

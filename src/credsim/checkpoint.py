@@ -1,4 +1,10 @@
-"""Checkpoints: save a run every K days, and resume it after a crash or a kill.
+"""Checkpoints: save a run as it goes, and resume it after a crash or a kill.
+
+A run is saved every K days when asked (``checkpoint_every = K``), or by default by the
+clock: once it has run a minute since it started or was last saved, and twenty times as
+long as that save took, so that saving costs at most about 5% of the run and a kill loses
+about a minute of work, whatever the population. A run shorter than a minute is not saved:
+it is cheaper to run again.
 
 A run is determined by its scenario and seed, and each day's randomness by (seed, day,
 phase) alone (:func:`credsim.step.day_streams`). So what a resumed run needs is only what
@@ -27,6 +33,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,14 +51,9 @@ from credsim.world import World
 
 FOLDER = ".checkpoint"  # inside a run's output folder
 FILE = "checkpoint.npz"
-FORMAT = 2  # 2 added the fast path's sets and sums to the state
-AUTO_MIN_DAYS = 100  # the command line checkpoints runs of at least this many days by default
-AUTO_EVERY = 50  # ... every this many days
-
-
-def default_every(days: int) -> int:
-    """The command line's default: every 50 days for runs of 100 days or more; else never (0)."""
-    return AUTO_EVERY if days >= AUTO_MIN_DAYS else 0
+FORMAT = 3  # 2 added the fast path's sets and sums to the state; 3 the listed, kept from sanction to adapt and behave
+BY_CLOCK_SECONDS = 60.0  # by default a run is saved once it has gone this long since the last save...
+BY_CLOCK_SHARE = 0.05  # ... and long enough that saving takes at most this share of its time
 
 
 def folder_of(path: str | Path) -> Path:
@@ -68,23 +70,26 @@ class Plan:
     scenario: Scenario
     seed: int
     day: int  # days done: the resumed run starts with this day
-    every: int  # days between checkpoints
+    every: int | None  # days between checkpoints; None: by the clock
 
 
 class Checkpoints:
-    """Saves a run's state every ``every`` days into ``folder``; may hold a state to start from.
+    """Saves a run's state into ``folder`` every ``every`` days (0: never; None: by the
+    clock, see the module's docstring); may hold a state to start from.
 
     Used by :func:`credsim.simulate` (a fresh run, ``start=None``) and :func:`resume`.
     """
 
     def __init__(self, folder: str | Path, scenario: Scenario, seed: int, every: int | None, start: Path | None = None):
-        if every is not None and (not isinstance(every, int) or every < 0):
+        if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 0):
             raise CredsimError(f"checkpoint_every must be a whole number of days >= 0; got {every!r}")
         self.folder = Path(folder)
         self.scenario, self.seed = scenario, seed
-        self.every = AUTO_EVERY if every is None else every
+        self.every = every
         self.start = start  # a checkpoint file to resume from, or None for a fresh run
         self._fingerprint: str | None = None
+        self._since = _clock()  # when the run started or was last saved
+        self._save_seconds = 0.0  # how long the last save took
 
     # -- the run calls these -------------------------------------------------------------
 
@@ -94,6 +99,7 @@ class Checkpoints:
         folder's old checkpoint, if any, is discarded."""
         for stale in self.folder.glob(".checkpoint-*.partial"):
             stale.unlink(missing_ok=True)  # left by a write that was killed
+        self._since = _clock()
         if self.start is None:
             (self.folder / FILE).unlink(missing_ok=True)
             return 0
@@ -114,8 +120,15 @@ class Checkpoints:
         return meta["day"]
 
     def after_day(self, world: World, state: State, recorder: Recorder, days_done: int) -> None:
-        """Save when ``days_done`` is a multiple of ``every`` (and the run is not over)."""
-        if self.every and days_done % self.every == 0 and days_done < recorder.days:
+        """Save when ``days_done`` is a multiple of ``every``, or by the clock, while the run
+        is not over."""
+        if days_done >= recorder.days:
+            return
+        if self.every is None:
+            due = _clock() - self._since >= max(BY_CLOCK_SECONDS, self._save_seconds / BY_CLOCK_SHARE)
+        else:
+            due = self.every > 0 and days_done % self.every == 0
+        if due:
             self.save(world, state, recorder, days_done)
 
     def save(self, world: World, state: State, recorder: Recorder, days_done: int) -> Path:
@@ -129,9 +142,13 @@ class Checkpoints:
             "every": self.every,
             "world": self.fingerprint(world),
         }
+        started = _clock()
         arrays = {**_dump_state(state, meta), **_dump_recorder(recorder, days_done)}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
-        return _write_atomic(self.folder, arrays)
+        written = _write_atomic(self.folder, arrays)
+        self._since = _clock()
+        self._save_seconds = self._since - started
+        return written
 
     def fingerprint(self, world: World) -> str:
         if self._fingerprint is None:
@@ -159,15 +176,16 @@ def read_plan(path: str | Path) -> Plan:
         scenario = validate_dict(tomllib.loads(meta["scenario_toml"]), f"{file} (scenario)")
     except (tomllib.TOMLDecodeError, CredsimError) as error:
         raise CorruptRunError(f"{file}: the scenario saved in the checkpoint does not load: {error}") from None
-    return Plan(folder, scenario, int(meta["seed"]), int(meta["day"]), int(meta["every"]))
+    every = meta["every"]
+    return Plan(folder, scenario, int(meta["seed"]), int(meta["day"]), None if every is None else int(every))
 
 
 def resume(checkpoint_dir: str | Path, progress=None, checkpoint_every: int | None = None):
     """Continue the run saved in ``checkpoint_dir`` (a checkpoint folder, or a run folder
     holding ``.checkpoint/``) and return its :class:`~credsim.RunResult`, identical to the
     uninterrupted run's. It goes on saving checkpoints there, every ``checkpoint_every``
-    days (default: as before). The checkpoint is left in place: :func:`discard` it once the
-    outputs are written."""
+    days (default: as before, which may be by the clock). The checkpoint is left in place:
+    :func:`discard` it once the outputs are written."""
     from credsim.simulate import run_from  # simulate imports this module
 
     plan = read_plan(checkpoint_dir)
@@ -281,6 +299,11 @@ def _get(arrays: dict[str, np.ndarray], key: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ files
+
+
+def _clock() -> float:
+    """Seconds on a monotonic clock (a function of its own, so that tests can move time)."""
+    return time.perf_counter()
 
 
 def _write_atomic(folder: Path, arrays: dict[str, np.ndarray]) -> Path:

@@ -82,7 +82,7 @@ def run(
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [default: runs/SCENARIO-seedS].")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: --set listing.min_days=365 (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
-    checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", min=0, help="Save a checkpoint in OUT/.checkpoint every K days; 0: never (default: every 50 days for runs of 100 days or more).")] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", min=0, help="Save a checkpoint in OUT/.checkpoint every K days; 0: never (default: by the clock, about once a minute, at most 5% of the run's time; runs under a minute are not saved).")] = None,
     resume_dir: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this output folder from its last checkpoint.")] = None,
     ctx: typer.Context = None,
 ) -> None:
@@ -106,16 +106,16 @@ def run(
     problem = _unwritable(target)
     if problem:
         _fail(CredsimError(f"--out {target}: {problem}"))
-    if checkpoint_every is None:
-        checkpoint_every = plan.every if resume_dir is not None else checkpoint.default_every(resolved.population.days)
+    if checkpoint_every is None and resume_dir is not None:
+        checkpoint_every = plan.every  # None: by the clock
     try:
-        check_disk(resolved, target, checkpoints=checkpoint_every > 0)
+        check_disk(resolved, target, checkpoints=checkpoint_every != 0)
     except CredsimError as error:
         _fail(error)
     if resume_dir is not None:
         go = partial(checkpoint.resume, plan.folder, checkpoint_every=checkpoint_every)
     else:
-        folder = target / checkpoint.FOLDER if checkpoint_every else None
+        folder = target / checkpoint.FOLDER if checkpoint_every != 0 else None
         go = partial(simulate, resolved, seed, checkpoint_dir=folder, checkpoint_every=checkpoint_every)
 
     size, horizon = resolved.population.size, resolved.population.days

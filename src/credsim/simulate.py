@@ -55,8 +55,9 @@ def simulate(
 ) -> RunResult:
     """Run ``scenario`` with ``seed``; ``progress(days_done, days)`` is called after each day.
 
-    With ``checkpoint_dir``, the run is saved there every ``checkpoint_every`` days (default
-    50; 0: never) and :func:`credsim.resume` can continue it (see :mod:`credsim.checkpoint`)."""
+    With ``checkpoint_dir``, the run is saved there every ``checkpoint_every`` days (0: never;
+    default: by the clock, about once a minute and at most 5% of the run's time) and
+    :func:`credsim.resume` can continue it (see :mod:`credsim.checkpoint`)."""
     checkpoints = Checkpoints(checkpoint_dir, scenario, seed, checkpoint_every) if checkpoint_dir is not None else None
     return run_from(scenario, seed, progress, checkpoints)
 
