@@ -1,11 +1,12 @@
 """Seed sequences made quickly: the seeding of ``numpy.random.SeedSequence``, compiled.
 
 A day draws from seven generators -- one for each drawing phase, and two that behave
-spawns for its threads -- each seeded by ``SeedSequence(seed, spawn_key=key)``. NumPy's
-SeedSequence takes about 11 microseconds to make and 3 to give its state, which was a
-tenth of a day of a 100,000-person run. :class:`Seeds` gives the same state words, and
-spawns children with the same keys, so a generator made from it draws exactly the same
-numbers (``tests/test_seeds.py`` compares them with NumPy's).
+spawns for its threads -- each seeded by ``SeedSequence(seed, spawn_key=key)``. Made with
+NumPy's SeedSequence, the five phase streams took about a tenth of a 100,000-person day;
+made here, a third of that (``docs/performance.md`` gives the commands that time both).
+:class:`Seeds` gives the same state words, and spawns children with the same keys, so a
+generator made from it draws exactly the same numbers (``tests/test_seeds.py`` compares
+them with NumPy's).
 
 The algorithm is NumPy's (``numpy/random/bit_generator.pyx``, after Melissa O'Neill's
 ``seed_seq_fe``): the entropy and the spawn key, as 32-bit words, are hashed into a pool
