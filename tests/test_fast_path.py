@@ -21,6 +21,7 @@ import pytest
 
 import credsim
 from credsim.scenario.load import builtin_names
+from credsim.state import LISTED
 
 engine = importlib.import_module("credsim.simulate")  # the module: credsim.simulate is the function
 
@@ -60,5 +61,42 @@ def test_fast_path_sets_are_what_a_scan_finds(monkeypatch):
     state, world = run.state, run.world
     days = run.scenario.population.days
     assert np.array_equal(state.paid, np.flatnonzero(state.income != world.base_income))
+    assert np.array_equal(state.listed, np.flatnonzero(state.status == LISTED))
     assert set(np.flatnonzero(state.status != 0)) <= set(state.cases)
     assert set(np.flatnonzero(state.detained_until >= days)) <= set(state.detained_people)
+
+
+def test_the_listed_are_kept_exactly_through_every_phase(monkeypatch):
+    """The fast path keeps the listed as listing and appeal change statuses: after every
+    phase of every day, the kept set is what a scan of everyone finds (a short run with
+    fast listings, exits by term and by appeal, and detentions)."""
+    from credsim.phases import Recorder, adapt, appeal, behave, listing, observe, sanction, score
+    from credsim.phases.record import COUNTERS
+    from credsim.state import initial_state
+    from credsim.step import day_streams
+    from credsim.tally import Tally
+    from credsim.world import build_world
+
+    scenario = credsim.load_scenario("xinjiang", [
+        "population.size=4000", "population.days=80", "listing.threshold=990", "listing.exit_threshold=995",
+        "listing.min_days=10", "score.forgiveness=0.03", "appeal.capacity_per_million=3000", "appeal.daily_rate=0.05",
+    ])
+    world = build_world(scenario, np.random.default_rng(2))
+    state, recorder = initial_state(world, fast=True), Recorder(world, 80)
+    scan = lambda: np.flatnonzero(state.status == LISTED)  # noqa: E731
+    ended = 0
+    for day in range(80):
+        rng, tally = day_streams(3, day), Tally(COUNTERS, world.n_groups)
+        events = behave(world, state, day, rng["behave"])
+        seen = observe(world, state, events, day, rng["observe"], tally)
+        score(world, state, seen)
+        for phase in (lambda: listing(world, state, seen, day, rng["list"], tally),
+                      lambda: appeal(world, state, day, rng["appeal"], tally),
+                      lambda: sanction(world, state, seen, day, rng["sanction"], tally),
+                      lambda: adapt(world, state, day)):
+            phase()
+            assert state.listed.dtype == np.int32
+            np.testing.assert_array_equal(state.listed, scan(), err_msg=f"day {day}")
+        recorder.record(world, state, day, tally)
+        ended += int(tally.values["exits_term"].sum() + tally.values["exits_appeal"].sum())
+    assert len(state.listed) > 0 and ended > 0

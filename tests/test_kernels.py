@@ -88,3 +88,16 @@ def test_risk_sweep_from_the_set_of_listed_or_detained_is_the_sweep_from_their_s
     assert not np.array_equal(by_set, start)
     for g, (a, b) in enumerate([(0, 40_000), (40_000, n)]):
         assert abs(sums[g] - math.fsum(by_set[a:b].astype(np.float64))) <= 1e-12 * (b - a)
+
+
+def test_inserted_puts_new_people_in_their_places():
+    from credsim.kernels import inserted
+
+    rng = np.random.default_rng(12)
+    for _ in range(500):
+        everyone = rng.permutation(400)[: rng.integers(0, 120)]
+        split = rng.integers(0, len(everyone) + 1)
+        people, new = np.sort(everyone[:split]).astype(np.int32), np.sort(everyone[split:]).astype(np.int64)
+        got = inserted(people, new)
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, np.sort(everyone))

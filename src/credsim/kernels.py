@@ -92,6 +92,14 @@ def sorted_union(*parts: np.ndarray) -> np.ndarray:
     return merged if len(parts) > 1 else _merge(merged, merged[:0])
 
 
+def inserted(people: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """The sorted ``people`` (int32) with the sorted ``new``, none of them among them, put in
+    their places: one copy of the set, not a merge."""
+    if len(new) == 0:
+        return people
+    return np.insert(people, np.searchsorted(people, new), new.astype(people.dtype))
+
+
 def without(people: np.ndarray, others: np.ndarray) -> np.ndarray:
     """The sorted ``people`` who are not among the sorted ``others``: a binary search for
     each of ``others`` (a small set), not a read of anything per person."""

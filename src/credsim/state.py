@@ -92,7 +92,7 @@ class State:
     cases: np.ndarray = None  # people on notice or listed (a superset)
     detained_people: np.ndarray = None  # people detained (a superset)
     paid: np.ndarray = None  # exactly the people whose income is not their base income
-    listed: np.ndarray = None  # the listed, exactly, from sanction until tomorrow's list phase (nothing between changes a status)
+    listed: np.ndarray = None  # exactly the listed (kept by listing.start_listing and listing.end_case)
     below: np.ndarray = None  # today, from score: free people with score < listing threshold
     above: np.ndarray = None  # today, from score and appeal: score >= green-channel threshold
     track_sums: np.ndarray = None  # (3, G) float64, today's sum of each track per group
@@ -145,7 +145,9 @@ def cases_and_status(state: State) -> tuple[np.ndarray, np.ndarray]:
 
 
 def listed_people(state: State) -> np.ndarray:
-    """The listed, sorted (int32)."""
+    """The listed, sorted (int32): the fast path's kept set, or by a scan of everyone."""
+    if state.fast:
+        return state.listed
     cases, status = cases_and_status(state)
     return cases[status == LISTED]
 

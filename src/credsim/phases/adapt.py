@@ -34,7 +34,7 @@ def adapt(world: World, state: State, day: int) -> None:
     if rules.enabled:
         weight, alpha = np.float32(rules.own_listing_weight), np.float32(1.0 / rules.memory_days)
         if state.fast:  # the same sweep sums risk for the record
-            own = sorted_union(state.listed, state.detained_people)  # both exact since sanction
+            own = sorted_union(state.listed, state.detained_people)  # both exact after sanction
             state.risk_sums = update_risk_and_sum(
                 state.risk, state.exposure, world.degree, own, weight, alpha, world.chunk_start, world.chunk_group, world.n_groups
             )

@@ -160,7 +160,7 @@ def _disturbed(world: World, state: State) -> np.ndarray:
     """Sorted people whose multiplier may be above 1 for some behaviour: off their base income
     (poverty elasticity) or listed (listing multiplier above 1)."""
     if state.fast:
-        cases = state.listed if (world.listed_multiplier > 1).any() else state.cases[:0]  # as sanction left them
+        cases = state.listed if (world.listed_multiplier > 1).any() else state.cases[:0]
         return sorted_union(state.paid if (world.poverty_elasticity != 0).any() else cases[:0], cases)
     mask = None
     if (world.poverty_elasticity != 0).any():

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from credsim.kernels import sorted_union
+from credsim.kernels import inserted, sorted_union, without
 from credsim.state import EXIT_APPEAL, EXIT_TERM, FREE, LISTED, NOTICE, RULES, UNJUST, WRONGFUL, CLASS_NAMES, State, cases_and_status
 from credsim.phases.observe import Observations
 from credsim.tally import Tally
@@ -96,6 +96,8 @@ def start_listing(world: World, state: State, who: np.ndarray, day: int, tally: 
     state.status[who] = LISTED
     state.status_day[who] = day
     state.ever_listed[who] = True
+    if state.fast:
+        state.listed = inserted(state.listed, np.sort(who))
     rows = state.episodes.append(
         person=who, start=np.full(len(who), day), end=np.full(len(who), -1), cls=state.case_class[who], exit=np.full(len(who), -1)
     )
@@ -114,6 +116,8 @@ def end_case(world: World, state: State, who: np.ndarray, day: int, exit_cause: 
         return
     group = world.group[who]
     was_listed = state.status[who] == LISTED
+    if state.fast:
+        state.listed = without(state.listed, np.sort(who[was_listed]))
     rows = state.episode[who[was_listed]]
     state.episodes.columns["end"][rows] = day
     state.episodes.columns["exit"][rows] = exit_cause

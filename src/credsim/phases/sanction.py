@@ -36,7 +36,6 @@ def sanction(world: World, state: State, obs: Observations, day: int, rng: np.ra
     # Sorted sets, so that their counts per group need nobody's group (World.per_group).
     listed = listed_people(state)
     if state.fast:  # the detained are a small sorted set: nobody's detention is read
-        state.listed = listed  # for adapt, and for behave tomorrow
         listed_free = without(listed, state.detained_people)
     else:
         listed_free = listed[state.detained_until[listed] <= day]
