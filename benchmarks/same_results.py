@@ -30,14 +30,17 @@ TABLES = ("daily", "episodes", "regions")
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("commit", help="the earlier version: a commit, tag or branch")
-    parser.add_argument("--people", type=int, default=300_000)
-    parser.add_argument("--days", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--people", type=_whole(1), default=300_000)
+    parser.add_argument("--days", type=_whole(1), default=200)
+    parser.add_argument("--seed", type=_whole(0), default=0)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="credsim-same-") as scratch:
         earlier = Path(scratch) / "earlier"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(earlier), args.commit], check=True)
+        added = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(earlier), args.commit],
+                               capture_output=True, text=True)
+        if added.returncode != 0:
+            parser.error(f"commit {args.commit!r}: git cannot check it out ({added.stderr.strip() or 'exit ' + str(added.returncode)})")
         try:
             differ = 0
             for name in builtin_names():
@@ -50,6 +53,21 @@ def main() -> int:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(earlier)], check=True)
     print(f"{differ} of {len(builtin_names())} scenarios differ" if differ else "every table identical")
     return 1 if differ else 0
+
+
+def _whole(least: int):
+    """An argparse type: a whole number of at least ``least``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value} is below {least}")
+        return value
+
+    return parse
 
 
 def _run(tree: Path, name: str, out: Path, args: argparse.Namespace) -> str:

@@ -331,6 +331,20 @@ def test_resume_refuses_a_checkpoint_from_another_world_or_version(small, tmp_pa
         credsim.resume(folder)
 
 
+@pytest.mark.parametrize("every", ["often", -5, 2.5, True])
+def test_a_checkpoint_with_a_bad_interval_is_a_clear_error(small, tmp_path, every):
+    folder = tmp_path / "ck"
+    credsim.simulate(small, 2, checkpoint_dir=folder, checkpoint_every=20)
+    with np.load(folder / checkpoint.FILE) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    meta["every"] = every
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(folder / checkpoint.FILE, **arrays)
+    with pytest.raises(CorruptRunError, match="'every' is .*expected a whole number of days"):
+        checkpoint.read_plan(folder)
+
+
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
 def test_an_unreadable_checkpoint_is_a_clear_error(small, tmp_path, damage):
     folder = tmp_path / "ck"

@@ -51,7 +51,7 @@ from credsim.world import World
 
 FOLDER = ".checkpoint"  # inside a run's output folder
 FILE = "checkpoint.npz"
-FORMAT = 3  # 2 added the fast path's sets and sums to the state; 3 the listed, kept from sanction to adapt and behave
+FORMAT = 3  # 2 added the fast path's sets and sums to the state; 3 its kept set of the listed
 BY_CLOCK_SECONDS = 60.0  # by default a run is saved once it has gone this long since the last save...
 BY_CLOCK_SHARE = 0.05  # ... and long enough that saving takes at most this share of its time
 
@@ -177,7 +177,9 @@ def read_plan(path: str | Path) -> Plan:
     except (tomllib.TOMLDecodeError, CredsimError) as error:
         raise CorruptRunError(f"{file}: the scenario saved in the checkpoint does not load: {error}") from None
     every = meta["every"]
-    return Plan(folder, scenario, int(meta["seed"]), int(meta["day"]), None if every is None else int(every))
+    if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 0):
+        raise CorruptRunError(f"{file}: its checkpoint interval 'every' is {every!r}; expected a whole number of days >= 0, or null (by the clock)")
+    return Plan(folder, scenario, int(meta["seed"]), int(meta["day"]), every)
 
 
 def resume(checkpoint_dir: str | Path, progress=None, checkpoint_every: int | None = None):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import numba
+import numpy as np
 from scipy import special
 
 from credsim import kernels
@@ -245,8 +245,9 @@ def _panel(layout: Layout, per_group: int, rng: np.random.Generator) -> tuple[np
 @numba.njit(cache=True)
 def _informed(p_inform: np.ndarray, max_degree: int) -> np.ndarray:  # pragma: no cover - compiled
     """(B, max_degree + 1): the chance that a person with d contacts, each reporting an event of
-    behaviour b with ``p_inform[b]``, is reported by at least one. Compiled, so that each entry
-    is the very power the observe phase computed per event before it was tabled."""
+    behaviour b with ``p_inform[b]``, is reported by at least one. Compiled, with the degree
+    read as a float32 as ``World.degree`` holds it: each entry is bit for bit the power a
+    compiled per-event loop computes (``tests/phases/test_observe.py``)."""
     degree = np.arange(max_degree + 1).astype(np.float32)  # float32 like World.degree, read as it was
     out = np.zeros((p_inform.shape[0], max_degree + 1))
     for b in range(p_inform.shape[0]):

@@ -150,8 +150,8 @@ def _extras(world: World, state: State, day: int, plan: _Plan, who: np.ndarray) 
     above = np.zeros((len(rows), len(who)))
     propensity = np.ones((len(rows), len(who)))
     if len(rows) and len(who):
-        fixed = plan.fixed
-        kernel(who, rows, fixed[4], fixed[5], fixed[6], fixed[7], fixed[8], fixed[9], POVERTY_CAP,
+        code, level, coded, eta, k, listed_multiplier = plan.fixed[4:10]  # as _thin_cells takes them
+        kernel(who, rows, code, level, coded, eta, k, listed_multiplier, POVERTY_CAP,
                state.income, world.base_income, state.risk, state.status, LISTED, state.detained_until, day, above, propensity)
     return above, propensity
 

@@ -122,10 +122,9 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
            protected, harmful, counts, detections):  # pragma: no cover - compiled
     """The true events seen (records, cameras or informants, each its own uniform row of
     ``u``): their people and behaviours, in order; and the informant of each event an
-    informant reported (a contact chosen by the fourth row). Counts protected and harmful
-    events, camera detections and informant
-    reports and the events seen per group into ``counts``, and camera detections per region
-    into ``detections``.
+    informant reported (a contact chosen by the fourth row). Counts per group into the rows
+    of ``counts``: protected events, harmful events, camera detections, informant reports,
+    events seen; and camera detections per region into ``detections``.
     """
     n = person.shape[0]
     # Each person's values first, each array gathered in a pass of its own: at millions of
