@@ -111,6 +111,18 @@ def without(people: np.ndarray, others: np.ndarray) -> np.ndarray:
     return people[keep]
 
 
+@numba.njit(cache=True, inline="always")
+def power(x, eta):  # pragma: no cover - compiled
+    """``x ** eta`` as NumPy computes it for an array: an exponent of 1 is ``x`` and of 0.5 a
+    square root, each exact (a compiled power is 20 times slower, and differs from the square
+    root in the last bit of about one value in a thousand)."""
+    if eta == 1.0:
+        return x
+    if eta == 0.5:
+        return np.sqrt(x)
+    return x**eta
+
+
 @numba.njit(cache=True)
 def _ascending(values):  # pragma: no cover - compiled
     for i in range(1, values.shape[0]):

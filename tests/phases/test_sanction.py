@@ -17,7 +17,7 @@ From sanction's docstring:
 Income and detention are deterministic and compared day by day with a loop (incomes in
 Python floats against the phase's float32: relative 1e-5 after 40 days of at most a few
 roundings each). The travel ban draws: its counts are compared with the Poisson expectation
-(5 standard errors).
+(5 standard errors), and the summed rates it draws them from with a loop.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import math
 import numpy as np
 import pytest
 
-from credsim.phases.sanction import sanction
+from credsim.phases.sanction import _income_power_sums, sanction
 from credsim.state import NOT_DETAINED
 
 from .helpers import (
@@ -276,3 +276,24 @@ def test_travel_ban_blocks_at_the_documented_rate():
         assert abs(total - mean[g]) <= poisson_tolerance(mean[g]), (g, total, mean[g])
         assert abs(rail[g] - ban.rail_share * total) <= binomial_tolerance(total, ban.rail_share), (g, rail[g], total)
     assert math.isfinite(sum(mean)) and sum(mean) > 100
+
+
+@pytest.mark.parametrize("elasticity", [1.0, 0.5, 1.5, 0.0, -0.5])
+def test_travel_rate_per_group_is_the_sum_of_each_persons(elasticity):
+    """The travel ban draws one Poisson per group from the sum over its listed, free people
+    of max(income, 0) ** elasticity: that sum against a loop in Python floats (the same
+    roundings for elasticities 1 and 0.5, one ulp of the power otherwise)."""
+    world = make_world()
+    gen = np.random.default_rng(3)
+    n = world.n_agents
+    income = (world.base_income * gen.uniform(-0.2, 3.0, n)).astype(np.float32)
+    income[gen.random(n) < 0.1] = 0.0
+    if elasticity < 0:
+        income = np.maximum(income, np.float32(0.01))  # a negative power of 0 is infinite
+    people = np.sort(gen.choice(n, n // 3, replace=False)).astype(np.int32)
+    expected = [0.0] * world.n_groups
+    for i in people:
+        expected[group_of(world, i)] += max(float(income[i]), 0.0) ** elasticity
+    got = _income_power_sums(people, income, elasticity, world.layout.group_start)
+    np.testing.assert_allclose(got, expected, rtol=1e-13)
+    assert got.sum() > 0

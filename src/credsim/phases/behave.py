@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from credsim.kernels import sorted_union
+from credsim.kernels import power, sorted_union
 from credsim.state import LISTED, State
 from credsim.world import POVERTY_CAP, World
 
@@ -361,24 +361,12 @@ def _multiplier_of(eta, k, listed_multiplier, cap, base, income, risk, listed): 
     every call, which costs more than the arithmetic."""
     m = 1.0
     if eta != 0.0:
-        m *= _power(base / max(income, base / cap), eta)
+        m *= power(base / max(income, base / cap), eta)
     if k != 0.0 and risk != 0.0:
         m *= np.exp(-k * risk)
     if listed:
         m *= listed_multiplier
     return m
-
-
-@numba.njit(cache=True, inline="always")
-def _power(x, eta):  # pragma: no cover - compiled
-    """``x ** eta`` as NumPy computes it for an array (:func:`multiplier`): an elasticity of 1
-    is ``x`` and of 0.5 a square root, each exact (a compiled power is 20 times slower, and
-    differs from the square root in the last bit of about one value in a thousand)."""
-    if eta == 1.0:
-        return x
-    if eta == 0.5:
-        return np.sqrt(x)
-    return x**eta
 
 
 EXTRAS_PARALLEL_FROM = 50_000  # disturbed people; below this one core reads their values

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from credsim.kernels import sorted_union, without
+from credsim.kernels import power, sorted_union, without
 from credsim.phases.observe import Observations
 from credsim.state import FREE, LISTED, State, listed_people
 from credsim.tally import Tally
@@ -41,12 +41,16 @@ def sanction(world: World, state: State, obs: Observations, day: int, rng: np.ra
         listed_free = listed[state.detained_until[listed] <= day]
 
     if rules.travel_ban.enabled and len(listed_free):
+        # Only each group's count is kept, so each group's attempts are one Poisson draw of
+        # the group's summed rate, and its rail share one binomial draw: the distribution of
+        # a draw per person, summed (docs/model.md), at two draws a group instead of two a
+        # person.
         ban = rules.travel_ban
-        income = np.maximum(state.income[listed_free].astype(np.float64), 0.0)
-        attempts = rng.poisson(ban.purchase_rate * income**ban.income_elasticity)
+        rate = ban.purchase_rate * _income_power_sums(listed_free, state.income, ban.income_elasticity, world.layout.group_start)
+        attempts = rng.poisson(rate)
         rail = rng.binomial(attempts, ban.rail_share)
-        tally.add("blocked_rail", world.per_group(listed_free, rail))
-        tally.add("blocked_flight", world.per_group(listed_free, attempts - rail))
+        tally.add("blocked_rail", rail.astype(np.float64))
+        tally.add("blocked_flight", (attempts - rail).astype(np.float64))
     if rules.internet.enabled:
         tally.add("internet_days", world.per_group(listed))
     if rules.schooling.enabled:
@@ -86,6 +90,20 @@ def _detain(world: World, state: State, obs: Observations, day: int, tally: Tall
     state.n_detained += np.bincount(group, minlength=world.n_groups)
     tally.count("detentions", group)
     state.changed.append(taken)
+
+
+@numba.njit(cache=True)
+def _income_power_sums(people, income, elasticity, group_start):  # pragma: no cover - compiled
+    """(G,) float64: the sum of ``max(income, 0) ** elasticity`` over the sorted ``people``
+    of each group (groups are blocks of people: ``group_start``), added in person order."""
+    sums = np.zeros(group_start.shape[0] - 1)
+    g = 0
+    for j in range(people.shape[0]):
+        i = people[j]
+        while i >= group_start[g + 1]:
+            g += 1
+        sums[g] += power(max(np.float64(income[i]), 0.0), elasticity)
+    return sums
 
 
 @numba.njit(cache=True)
