@@ -353,3 +353,55 @@ def test_the_informants_table_is_the_power_observe_computed_per_event():
     assert world.informed.shape == (len(BEHAVIOURS), int(degree.max()) + 1)
     np.testing.assert_array_equal(world.informed[:, degree.astype(np.int64)], per_event(world.p_inform, degree))
     np.testing.assert_allclose(world.informed[:, 3], 1.0 - (1.0 - world.p_inform) ** 3, rtol=1e-15)
+
+
+def test_many_events_judged_in_parallel_chunks_as_one_by_one():
+    """Above SIGHT_PARALLEL_FROM events, _sight judges chunks of events on every core, and
+    finds each event's group and region from the cell blocks: its lists, counts and
+    detections against a loop over the events reading world.group and world.region, given
+    the same uniforms."""
+    from credsim.phases.observe import SIGHT_CHUNK, SIGHT_PARALLEL_FROM, _sight
+
+    world = make_world(*CHANNELS, "population.size=2000")
+    gen = np.random.default_rng(4)
+    n = SIGHT_PARALLEL_FROM + SIGHT_CHUNK // 2 + 7
+    behaviour = np.sort(gen.integers(0, len(BEHAVIOURS), n)).astype(np.int16)
+    person = gen.integers(0, world.n_agents, n).astype(np.int32)
+    for b in range(len(BEHAVIOURS)):  # in person order within each behaviour, as behave gives them
+        person[behaviour == b] = np.sort(person[behaviour == b])
+    u = gen.random((4, n))
+    intensity = gen.uniform(0.2, 1.5, world.layout.n_regions)
+    assert (world.p_camera > 0).any() and (world.p_inform > 0).any() and world.layout.n_regions > 1
+
+    counts = np.zeros((5, world.n_groups))
+    detections = np.zeros(world.layout.n_regions, np.int64)
+    seen_person, seen_behaviour, informant = _sight(
+        person, behaviour, u, world.p_records, world.p_camera, world.p_inform, intensity, world.watch, world.informed,
+        world.layout.cell_bounds, world.layout.n_regions, world.degree, world.network.indptr, world.network.indices,
+        world.protected, world.harmful, counts, detections)
+
+    want_counts = np.zeros((5, world.n_groups))
+    want_detections = np.zeros(world.layout.n_regions, np.int64)
+    want_seen, want_informant = [], []
+    for j in range(n):
+        i, b = int(person[j]), int(behaviour[j])
+        g, r, d = int(world.group[i]), int(world.region[i]), int(world.degree[i])
+        camera = world.p_camera[b] > 0 and u[1, j] < min(world.p_camera[b] * intensity[r] * world.watch[g], 1.0)
+        informant_saw = world.p_inform[b] > 0 and u[2, j] < world.informed[b, d]
+        if u[0, j] < world.p_records[b] or camera or informant_saw:
+            want_counts[4, g] += 1
+            want_seen.append((i, b))
+        want_counts[0, g] += world.protected[b]
+        want_counts[1, g] += world.harmful[b]
+        if camera:
+            want_counts[2, g] += 1
+            want_detections[r] += 1
+        if informant_saw:
+            want_counts[3, g] += 1
+            first = world.network.indptr[i]
+            want_informant.append(world.network.indices[first + min(int(u[3, j] * d), d - 1)])
+    assert want_counts[2].sum() > 0 and want_counts[3].sum() > 0
+    np.testing.assert_array_equal(counts, want_counts)
+    np.testing.assert_array_equal(detections, want_detections)
+    assert list(zip(seen_person.tolist(), seen_behaviour.tolist())) == want_seen
+    np.testing.assert_array_equal(informant, want_informant)

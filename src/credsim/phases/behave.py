@@ -23,14 +23,13 @@ Poisson draw per person) instead.
 
 from __future__ import annotations
 
-import os
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
+from credsim.draws import pool
 from credsim.kernels import power, sorted_union
 from credsim.state import LISTED, State
 from credsim.world import POVERTY_CAP, World
@@ -50,17 +49,6 @@ class Events:
 STREAMS = 2  # the thinned cells are shared between this many random streams, one thread each
 THREADS_FROM = 200_000  # people; below this the streams are drawn one after the other
 BATCH = 256  # candidates drawn before their people's values are read: the reads of a batch overlap
-_pools: dict[int, ThreadPoolExecutor] = {}
-
-
-def _pool() -> ThreadPoolExecutor:
-    """This process's threads (a forked child must not use its parent's, which it lacks)."""
-    pid = os.getpid()
-    if pid not in _pools:
-        _pools[pid] = ThreadPoolExecutor(max_workers=STREAMS, thread_name_prefix="credsim-behave")
-    return _pools[pid]
-
-
 @dataclass(frozen=True)
 class _Plan:
     """What behave derives from the world alone, once per world."""
@@ -113,7 +101,7 @@ def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Ev
     streams = rng.spawn(STREAMS)
     draw = lambda s: _thin_cells(streams[s], plan.mine[s], *arrays)  # noqa: E731
     # Threads pay off only with work to share; the streams give the same events either way.
-    drawn = list(_pool().map(draw, range(STREAMS)) if world.n_agents >= THREADS_FROM else map(draw, range(STREAMS)))
+    drawn = list(pool().map(draw, range(STREAMS)) if world.n_agents >= THREADS_FROM else map(draw, range(STREAMS)))
 
     if STREAMS == 2 and not plan.dense.any():  # every cell thinned: the cells put in order in one pass
         return Events(*_in_order(plan.owner, drawn[0][0], drawn[0][1], drawn[1][0], drawn[1][1]))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from credsim.draws import uniforms
 from credsim.phases.behave import Events
 from credsim.state import State
 from credsim.tally import Tally
@@ -53,11 +54,11 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
     n = len(person)
     # The day's uniforms, drawn here in a fixed order: records, cameras, informants, and
     # which contact informs; the compiled pass below only compares them.
-    u = rng.random((4, n)) if n else np.zeros((4, 0))
+    u = uniforms(rng, (4, n))
     counts = np.zeros((5, world.n_groups))
     seen_person, seen_behaviour, informant = _sight(
         person, behaviour, u, world.p_records, world.p_camera, world.p_inform, state.intensity, world.watch,
-        world.informed, world.group, world.region, world.degree, world.network.indptr, world.network.indices,
+        world.informed, world.layout.cell_bounds, world.layout.n_regions, world.degree, world.network.indptr, world.network.indices,
         world.protected, world.harmful, counts, state.detections_today,
     )
     for k, name in enumerate(("events_protected", "events_harmful", "camera_detections", "informant_reports")):
@@ -117,39 +118,45 @@ def _count(tally: Tally, name: str, world: World, who: np.ndarray) -> np.ndarray
     return per_group
 
 
+SIGHT_CHUNK = 16384  # events judged per task
+SIGHT_PARALLEL_FROM = 65536  # events; below this one core judges them
+SEEN, BY_CAMERA, BY_INFORMANT = 1, 2, 4  # the bits of an event's verdict
+
+
 @numba.njit(cache=True)
-def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, group, region, degree, indptr, indices,
-           protected, harmful, counts, detections):  # pragma: no cover - compiled
+def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions, degree, indptr,
+           indices, protected, harmful, counts, detections):  # pragma: no cover - compiled
     """The true events seen (records, cameras or informants, each its own uniform row of
     ``u``): their people and behaviours, in order; and the informant of each event an
     informant reported (a contact chosen by the fourth row). Counts per group into the rows
     of ``counts``: protected events, harmful events, camera detections, informant reports,
     events seen; and camera detections per region into ``detections``.
+
+    Each event is judged on its own (:func:`_judge_chunk`), so the events are judged in
+    chunks, on every core when there are many; the counts and the lists are then made in
+    event order, in one pass over the verdicts.
     """
     n = person.shape[0]
-    # Each person's values first, each array gathered in a pass of its own: at millions of
-    # people every read is a cache miss, and reads that do not wait on each other overlap.
-    # Regions and degrees only for behaviours cameras or informants can see.
-    gs = group[person]
-    rs = np.zeros(n, region.dtype)
-    for j in range(n):
-        if p_camera[behaviour[j]] > 0.0:
-            rs[j] = region[person[j]]
     ds = np.zeros(n, degree.dtype)
-    for j in range(n):
-        if p_inform[behaviour[j]] > 0.0:
-            ds[j] = degree[person[j]]
+    verdict = np.empty(n, np.uint8)
+    args = (person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions, degree, ds,
+            verdict)
+    if n >= SIGHT_PARALLEL_FROM:
+        _judge_parallel(*args)
+    else:
+        _judge(*args)
     seen_person = np.empty(n, np.int32)
     seen_behaviour = np.empty(n, np.int16)
     m = 0
     reported = np.empty(n, np.int64)  # events an informant reported
     k = 0
+    low, high, g, r = 0, 0, 0, 0  # the last event's cell (see _judge_chunk)
     for j in range(n):
-        b, g, r = behaviour[j], gs[j], rs[j]
-        # (Zero chances are skipped; the informants' chance, a power of the degree, is tabled.)
-        by_camera = p_camera[b] > 0.0 and u[1, j] < min(p_camera[b] * intensity[r] * watch[g], 1.0)
-        by_informant = p_inform[b] > 0.0 and u[2, j] < informed[b, np.int64(ds[j])]
-        if u[0, j] < p_records[b] or by_camera or by_informant:
+        i = person[j]
+        if i < low or i >= high:
+            low, high, g, r = _cell(cell_bounds, n_regions, i)
+        b, v = behaviour[j], verdict[j]
+        if v & SEEN:
             counts[4, g] += 1
             seen_person[m] = person[j]
             seen_behaviour[m] = b
@@ -158,14 +165,69 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
             counts[0, g] += 1
         if harmful[b]:
             counts[1, g] += 1
-        if by_camera:
+        if v & BY_CAMERA:
             counts[2, g] += 1
             detections[r] += 1
-        if by_informant:
+        if v & BY_INFORMANT:
             counts[3, g] += 1
             reported[k] = j
             k += 1
-    # The informant of each report: a contact chosen by the event's fourth uniform.
+    return seen_person[:m].copy(), seen_behaviour[:m].copy(), _informants(person, u, ds, indptr, indices, reported[:k])
+
+
+@numba.njit(cache=True)
+def _judge(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions, degree, ds,
+           verdict):  # pragma: no cover - compiled
+    for c in range((person.shape[0] + SIGHT_CHUNK - 1) // SIGHT_CHUNK):
+        _judge_chunk(c, person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions,
+                     degree, ds, verdict)
+
+
+@numba.njit(cache=True, parallel=True)
+def _judge_parallel(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions,
+                    degree, ds, verdict):  # pragma: no cover - compiled
+    for c in numba.prange((person.shape[0] + SIGHT_CHUNK - 1) // SIGHT_CHUNK):
+        _judge_chunk(c, person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions,
+                     degree, ds, verdict)
+
+
+@numba.njit(cache=True, inline="always")
+def _judge_chunk(c, person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions,
+                 degree, ds, verdict):  # pragma: no cover - compiled
+    """The c-th chunk of events: the verdict on each (seen, by a camera, by an informant),
+    and the degree of each event's person for behaviours informants can see (into ``ds``)."""
+    a = c * SIGHT_CHUNK
+    z = min(a + SIGHT_CHUNK, person.shape[0])
+    # The degrees first, in a pass of their own: at millions of people every read is a
+    # cache miss, and reads that do not wait on each other overlap.
+    for j in range(a, z):
+        if p_inform[behaviour[j]] > 0.0:
+            ds[j] = degree[person[j]]
+    low, high, g, r = 0, 0, 0, 0  # the last event's cell, [low, high), and its group and region
+    for j in range(a, z):
+        i, b = person[j], behaviour[j]
+        if i < low or i >= high:
+            low, high, g, r = _cell(cell_bounds, n_regions, i)
+        # (Zero chances are skipped; the informants' chance, a power of the degree, is tabled.)
+        by_camera = p_camera[b] > 0.0 and u[1, j] < min(p_camera[b] * intensity[r] * watch[g], 1.0)
+        by_informant = p_inform[b] > 0.0 and u[2, j] < informed[b, np.int64(ds[j])]
+        seen = u[0, j] < p_records[b] or by_camera or by_informant
+        verdict[j] = (SEEN if seen else 0) | (BY_CAMERA if by_camera else 0) | (BY_INFORMANT if by_informant else 0)
+
+
+@numba.njit(cache=True, inline="always")
+def _cell(cell_bounds, n_regions, i):  # pragma: no cover - compiled
+    """Person i's cell, ``[low, high)``, and its group and region: from the cell blocks, not
+    read per person (a day's events run in person order within each behaviour, so the cell
+    changes seldom from one event to the next)."""
+    k = np.searchsorted(cell_bounds, i, side="right") - 1
+    return cell_bounds[k], cell_bounds[k + 1], k // n_regions, k % n_regions
+
+
+@numba.njit(cache=True)
+def _informants(person, u, ds, indptr, indices, reported):  # pragma: no cover - compiled
+    """The informant of each reported event: a contact chosen by the event's fourth uniform."""
+    k = reported.shape[0]
     first = np.empty(k, np.int64)
     for c in range(k):
         first[c] = indptr[person[reported[c]]]
@@ -174,7 +236,7 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
         j = reported[c]
         contacts = np.int64(ds[j])  # the degree, exact in float32
         informant[c] = indices[first[c] + min(np.int64(u[3, j] * contacts), contacts - 1)]
-    return seen_person[:m].copy(), seen_behaviour[:m].copy(), informant
+    return informant
 
 
 def _add_false(persons: list, behaviours: list, truth: list, victims: np.ndarray, b: int) -> None:

@@ -8,6 +8,7 @@ the same layout and a group's or a cell's people are one slice of every per-pers
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -28,6 +29,12 @@ class Layout:
     @property
     def n_regions(self) -> int:
         return self.cell_size.shape[1]
+
+    @cached_property
+    def cell_bounds(self) -> np.ndarray:
+        """(n_groups * n_regions + 1,) int64: cell k -- group ``k // n_regions``, region
+        ``k % n_regions`` -- is people ``[cell_bounds[k], cell_bounds[k + 1])``."""
+        return np.append(self.cell_start.ravel(), self.n_agents).astype(np.int64)
 
     def group_slice(self, g: int) -> slice:
         return slice(int(self.group_start[g]), int(self.group_start[g + 1]))
