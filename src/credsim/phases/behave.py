@@ -49,6 +49,8 @@ class Events:
 STREAMS = 2  # the thinned cells are shared between this many random streams, one thread each
 THREADS_FROM = 200_000  # people; below this the streams are drawn one after the other
 BATCH = 256  # candidates drawn before their people's values are read: the reads of a batch overlap
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What behave derives from the world alone, once per world."""

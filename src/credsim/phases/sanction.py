@@ -5,7 +5,8 @@
   means detention for ``term_days``: no events (see behave), no income, not seen.
 - travel ban: listed people (not detained) try to buy tickets at
   ``purchase_rate * income ** income_elasticity`` a day; each attempt is blocked and counted,
-  a ``rail_share`` of them rail, the rest flights.
+  a ``rail_share`` of them rail, the rest flights (only counts per group are kept, so they
+  are drawn per group, from the group's summed rate).
 - employment: while listed, income falls toward ``floor * base_income`` by ``fall_rate`` of
   the gap a day (an income below the floor, after detention, climbs to it by
   ``recovery_rate``); otherwise it recovers toward its target by ``recovery_rate``.
