@@ -17,7 +17,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from credsim.errors import ScenarioError
-from credsim.tomlfile import MAX_FILE_BYTES, read_toml  # noqa: F401 - the size cap, read here by callers
+from credsim.tomlfile import MAX_FILE_BYTES, read_toml, toml_text_problem  # noqa: F401 - the size cap, read here by callers
 from credsim.scenario.schema import Scenario
 
 DEFAULT_SCENARIO = "city"
@@ -196,8 +196,12 @@ def _split_override(item: str) -> tuple[str, Any]:
         raise ScenarioError("--set", [f"{_show(item)}: expected KEY=VALUE, e.g. listing.min_days=365"])
     path, _, text = item.partition("=")
     path = path.strip()
+    source = f"v = {text.strip()}"
+    problem = toml_text_problem(source)  # the parser is quadratic in key depth: bound it first
+    if problem:
+        raise ScenarioError("--set", [f"{_show_path(path)}: value not read: {problem}"])
     try:
-        parsed = tomllib.loads(f"v = {text.strip()}")
+        parsed = tomllib.loads(source)
         # "1\nother.key = 2" parses too: a value must be one TOML value, nothing after it
         value = parsed["v"] if len(parsed) == 1 else text.strip()
     except (tomllib.TOMLDecodeError, RecursionError):
