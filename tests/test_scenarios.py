@@ -39,7 +39,7 @@ def test_each_cites_its_sources(name):
     assert scenario.meta.sources, "meta.sources must not be empty"
     assert scenario.meta.description
     if name != "city" and name != "baseline":
-        assert "FACTS.md" in text, "a scenario of a real system cites the published figures it uses"
+        assert "docs/sources.md#" in text, "a scenario of a real system cites the published figures it uses"
     assert "assumption" in text, "what is not sourced is marked as an assumption"
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from credsim.scenario import Scenario, with_overrides
 from credsim.simulate import RunResult, simulate
 
-ADULTS_CHINA = 1.1e9  # adults (18+) in China around 2019; recalled, not in FACTS.md [V]
+ADULTS_CHINA = 1.1e9  # adults (18+) in China around 2019; recalled, not checked: docs/sources.md#unchecked [V]
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def _get(scenario: Scenario, path: str) -> float:
 
 # Days since the list began (1 October 2013) of the dates with published cumulative totals.
 COURT_DATES = {"2017-02-14": 1232, "2017-12-31": 1552, "2018-12-31": 1917, "2019-07-11": 2109}
-COURT_PUBLISHED = {  # cumulative: people listed, flight purchases blocked, rail blocked (FACTS.md)
+COURT_PUBLISHED = {  # cumulative: people listed, flight purchases blocked, rail blocked (docs/sources.md#court-figures)
     "2017-02-14": (6.73e6, 6.15e6, 2.22e6),
     "2017-12-31": (9.59e6, 9.36e6, 3.67e6),
     "2018-12-31": (13.0e6, 17.5e6, 5.47e6),
@@ -149,7 +149,7 @@ def cumulative_by_day(result: RunResult) -> dict[str, np.ndarray]:
 
 def court_targets(adults: float = ADULTS_CHINA) -> list[Target]:
     listed, flights, rail = COURT_PUBLISHED["2019-07-11"]
-    source = "FACTS.md, court list, July 2019 [S]"
+    source = "docs/sources.md#court-figures, court list, July 2019 [S]"
 
     def ever_per_adult(result: RunResult) -> float:
         return cumulative_by_day(result)["ever_listed"][-1] / result.world.n_agents

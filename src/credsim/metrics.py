@@ -1,4 +1,4 @@
-"""The summary of a run: MODEL.md's headline figures, overall and per group.
+"""The summary of a run: the headline figures of docs/metrics.md, overall and per group.
 
 Every metric is defined in ``docs/metrics.md``; the names here are the keys of
 ``summary.json``. A figure that cannot be computed (a median never reached, a rate over an

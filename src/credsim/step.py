@@ -1,4 +1,4 @@
-"""One day of the model: the eight phases of MODEL.md, in order.
+"""One day of the model: the eight phases of docs/model.md, in order.
 
 Randomness is an argument: each phase that draws gets its own generator, seeded from the
 run's seed, the day and the phase, so a day's draws depend on nothing drawn before it: the

@@ -2,7 +2,7 @@
 rules written as plain per-person Python loops.
 
 Nothing here calls the code under test to compute an expected value: the loops below are
-written from the phase modules' docstrings and MODEL.md, person by person, with Python
+written from the phase modules' docstrings and docs/model.md, person by person, with Python
 floats, so that a disagreement with the vectorized phases points at a bug in one of them.
 """
 

@@ -6,8 +6,8 @@ From adapt's docstring:
   pushes changes of the people in ``state.changed``);
 - risk += (1 / memory_days) * (exposure / degree + own_listing_weight * (listed or detained) - risk);
 - every realloc_days (on days with (day + 1) % realloc_days == 0) the total camera intensity
-  is shared in proportion to detections (divided by intensity when corrected), and no region
-  gets less than 0.1% of the mean intensity.
+  is shared in proportion to detections since the last reallocation (divided by intensity
+  when corrected), after a floor of 0.1% of the mean intensity added to every region.
 
 Float32 sums of 1.0 and 0.3 against Python floats: exposure within 1e-5, risk within 1e-5.
 """
@@ -122,6 +122,38 @@ def test_no_region_falls_below_a_thousandth_of_the_mean_intensity():
     mean = float(np.mean(world.scenario.surveillance.intensity))
     assert state.intensity.min() >= 1e-3 * mean * (1 - 1e-12), (state.intensity.min(), 1e-3 * mean)
     assert np.isclose(state.intensity.sum(), 8 * mean)
+
+
+def documented_floor_formula(total, intensity, detections, corrected):
+    """docs/model.md, adaptive surveillance, word for word: an added floor of 0.001 / R of the
+    total per region, the other 99.9% in proportion to d (per unit of intensity if corrected)."""
+    d = [x / max(i, 1e-12) if corrected else float(x) for x, i in zip(detections, intensity)]
+    floor = 0.001 / len(d)
+    return [total * (floor + (1 - 0.001) * x / sum(d)) for x in d]
+
+
+@pytest.mark.parametrize("corrected", [False, True])
+def test_reallocation_is_the_documented_formula_over_one_period_only(corrected):
+    """The floor is added to every region (not a minimum), and a reallocation sees only the
+    detections since the previous one: two periods with different detections give, the second
+    time, what the second period's detections alone give."""
+    world = make_world("surveillance.adaptive=true", "surveillance.realloc_days=5",
+                       f"surveillance.corrected={str(corrected).lower()}",
+                       "surveillance.intensity=[1.0, 2.0, 1.0, 0.5, 1.0, 1.0, 1.5, 1.0]")
+    state = new_state(world)
+    total = float(sum(world.scenario.surveillance.intensity))
+    first, second = [50, 0, 0, 0, 0, 0, 0, 50], [0, 3, 3, 0, 0, 0, 0, 1]
+    state.detections[:] = first
+    for day in range(5):
+        adapt(world, state, day)
+    before = state.intensity.tolist()
+    np.testing.assert_allclose(before, documented_floor_formula(total, world.scenario.surveillance.intensity, first, corrected), rtol=1e-12)
+    assert state.intensity[1] == pytest.approx(total * 0.001 / 8, rel=1e-12)  # no detections: exactly the floor
+    state.detections[:] = second
+    for day in range(5, 10):
+        adapt(world, state, day)
+    np.testing.assert_allclose(state.intensity.tolist(), documented_floor_formula(total, before, second, corrected), rtol=1e-12)
+    assert state.intensity[0] == pytest.approx(total * 0.001 / 8, rel=1e-12)  # the first period is forgotten
 
 
 def test_released_and_listed_person_keeps_listing_visibility():

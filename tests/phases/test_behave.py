@@ -1,7 +1,7 @@
 """behave against a per-person loop of its documented rate.
 
 behave draws, so these tests compare distributions. The reference intensity of person i
-and behaviour b is written from behave's docstring and MODEL.md:
+and behaviour b is written from behave's docstring and docs/model.md:
 
     lambda = base[b, g] * propensity[b, i] * poverty ** eta[b] * response[b, i]
              * (listed_multiplier[b] if listed) * (0 if detained)

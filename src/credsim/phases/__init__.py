@@ -1,4 +1,4 @@
-"""The eight phases of a day, in MODEL.md's order; ``credsim.step`` calls them."""
+"""The eight phases of a day, in the order of docs/model.md; ``credsim.step`` calls them."""
 
 from credsim.phases.adapt import adapt
 from credsim.phases.appeal import appeal

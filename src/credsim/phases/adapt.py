@@ -11,9 +11,10 @@ Perceived risk is a moving average over ``memory_days`` of
 deterrence (penalized behaviours) and chilling (protected behaviours).
 
 Adaptive surveillance: every ``realloc_days`` the fixed total camera intensity is shared
-between regions in proportion to their detections since the last time -- divided by the
-intensity that found them when ``corrected`` (detections per unit of watching). A region is
-never left with less than 0.1% of the mean intensity, so the corrected rate stays defined.
+between regions: each gets a floor of 0.1% of the mean intensity, added, and the other 99.9%
+of the total goes in proportion to their detections since the last reallocation only --
+divided by the intensity that found them when ``corrected`` (detections per unit of
+watching). The floor keeps the corrected rate defined (docs/model.md, adaptive surveillance).
 """
 
 from __future__ import annotations
