@@ -90,6 +90,7 @@ class Checkpoints:
         self._fingerprint: str | None = None
         self._since = _clock()  # when the run started or was last saved
         self._save_seconds = 0.0  # how long the last save took
+        self._regime, self._day = 0, 0  # where a restored checkpoint's timeline stood
 
     # -- the run calls these -------------------------------------------------------------
 
@@ -99,6 +100,7 @@ class Checkpoints:
         folder's old checkpoint, if any, is discarded."""
         for stale in self.folder.glob(".checkpoint-*.partial"):
             stale.unlink(missing_ok=True)  # left by a write that was killed
+        self.fingerprint(world)  # of the world as built: a timeline's changes replace it during the run
         self._since = _clock()
         if self.start is None:
             (self.folder / FILE).unlink(missing_ok=True)
@@ -115,8 +117,10 @@ class Checkpoints:
                 f"was taken in (saved with credsim {meta['credsim_version']}, NumPy {meta['numpy_version']}; "
                 f"this is credsim {__version__}, NumPy {np.__version__}); it cannot be resumed here"
             )
+        self._regime = meta.get("timeline_regime", 0)
         _load_state(state, arrays, meta)
         _load_recorder(recorder, arrays, meta["day"])
+        self._day = meta["day"]
         return meta["day"]
 
     def after_day(self, world: World, state: State, recorder: Recorder, days_done: int) -> None:
@@ -141,6 +145,7 @@ class Checkpoints:
             "day": days_done,
             "every": self.every,
             "world": self.fingerprint(world),
+            "timeline_regime": world.regime,  # how many of the timeline's change days have passed
         }
         started = _clock()
         arrays = {**_dump_state(state, meta), **_dump_recorder(recorder, days_done)}
@@ -149,6 +154,14 @@ class Checkpoints:
         self._since = _clock()
         self._save_seconds = self._since - started
         return written
+
+    def check_regime(self, regime: int) -> None:
+        """On resume: the timeline must stand where the checkpoint says it stood."""
+        if regime != self._regime:
+            raise CorruptRunError(
+                f"{self.start}: saved after {self._regime} of the timeline's change days; its scenario's timeline "
+                f"has {regime} before day {self._day}"
+            )
 
     def fingerprint(self, world: World) -> str:
         if self._fingerprint is None:

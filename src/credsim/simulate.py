@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from credsim import __version__
+from credsim.changes import Schedule, around_changes
 from credsim.checkpoint import Checkpoints
 from credsim.metrics import summarize
 from credsim.phases.record import COUNT_LEVELS, COUNTERS, Recorder
@@ -70,10 +71,15 @@ def run_from(scenario: Scenario, seed: int, progress: Progress | None, checkpoin
     state = initial_state(world, fast=FAST)
     days = scenario.population.days
     recorder = Recorder(world, days)
+    schedule = Schedule(world)
     first = checkpoints.restore(world, state, recorder) if checkpoints is not None else 0
     if first and progress is not None:
         progress(first, days)
+    if first:
+        world = schedule.resume(first, recorder)
+        checkpoints.check_regime(world.regime)
     for day in range(first, days):
+        world = schedule.start_of(day, world, state, recorder)  # a timeline's changes, on their day
         step(world, state, day, seed, recorder)
         if checkpoints is not None:
             checkpoints.after_day(world, state, recorder, day + 1)
@@ -89,6 +95,7 @@ def run_from(scenario: Scenario, seed: int, progress: Progress | None, checkpoin
         "population": world.n_agents,
         "days": days,
         **summarize(world, state, recorder, episodes),
+        "timeline": around_changes(schedule, daily),
     }
     return RunResult(scenario, seed, daily, regions, episodes, summary, world, state)
 

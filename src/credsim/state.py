@@ -98,6 +98,8 @@ class State:
     track_sums: np.ndarray = None  # (3, G) float64, today's sum of each track per group
     risk_sums: np.ndarray = None  # (G,) float64, today's sum of risk per group
     income_sums: np.ndarray = None  # (G,) float64, today's sum of income per group
+    # The timeline (credsim.changes): the regime whose terms each open case keeps
+    terms: np.ndarray = None  # (N,) int16 when World.terms is set, else (0,)
 
     VARIABLE = ("cases", "detained_people", "paid", "listed", "below", "above")  # their length changes
 
@@ -152,6 +154,15 @@ def listed_people(state: State) -> np.ndarray:
     return cases[status == LISTED]
 
 
+def case_term(world: World, state: State, people: np.ndarray, name: str, rules) -> np.ndarray | float | int:
+    """The term ``name`` (a field of :class:`~credsim.world.CaseTerms`) of the cases of
+    ``people``: each case's own, kept from the regime it opened under, when a timeline
+    changes case terms; else the current rules' (``rules.<name>``), the same for everyone."""
+    if world.terms is None:
+        return getattr(rules, name)
+    return getattr(world.terms, name)[state.terms[people]]
+
+
 def initial_state(world: World, fast: bool = False) -> State:
     """Everyone free, at the initial score and their base income. ``fast``: keep the sets
     and sums of the fast path (the engine's runs); a state edited by hand must not."""
@@ -193,4 +204,5 @@ def initial_state(world: World, fast: bool = False) -> State:
         track_sums=np.zeros((3, g)),
         risk_sums=np.zeros(g),
         income_sums=np.zeros(g),
+        terms=np.zeros(n if world.terms is not None else 0, np.int16),
     )

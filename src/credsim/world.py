@@ -16,10 +16,23 @@ from scipy import special
 
 from credsim import kernels
 from credsim.population import Layout, Network, build_network, make_layout
+from credsim.scenario import timeline
 from credsim.scenario.schema import Scenario
 
 POVERTY_CAP = 20.0  # base / income never counts above this: income can reach 0 in detention
 LEVELS = 256  # propensity classes: one byte per person and behaviour
+
+
+@dataclass(frozen=True)
+class CaseTerms:
+    """The terms a case keeps from the day it opened (``State.terms`` is the regime it opened
+    under), per regime: (K + 1,) arrays, index 0 the base scenario, k the k-th change day."""
+
+    min_days: np.ndarray  # int64
+    exit_threshold: np.ndarray  # float32, as the score it is compared with
+    notice_days: np.ndarray  # int64
+    uphold_wrongful: np.ndarray  # float64
+    uphold_rightful: np.ndarray  # float64
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,9 @@ class World:
     chunk_start: np.ndarray  # (C + 1,) int64, people are swept in chunks within a group
     chunk_group: np.ndarray  # (C,) int64, the group of each chunk
     base_income_sum: np.ndarray  # (G,) float64, the sum of base incomes over each group
+    # Timeline (credsim.changes): which change day's rules these are, and the terms of cases
+    regime: int = 0  # 0: the base scenario; k: from the k-th change day of the timeline
+    terms: CaseTerms | None = None  # None: no change of the timeline touches a case's terms
 
     def propensity_of(self, b: int, who: np.ndarray | slice) -> np.ndarray:
         """(len(who),) float64, the propensity of ``who`` for behaviour ``b``."""
@@ -150,6 +166,35 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     network = build_network(layout, pop.contacts, pop.homophily, pop.contacts_within_region, rng)
     degree = np.diff(network.indptr).astype(np.float32)
 
+    panel, panel_start = _panel(layout, scenario.record.quantile_panel, rng)
+    chunk_start, chunk_group = kernels.chunks(layout.group_start)
+    return World(
+        scenario=scenario,
+        layout=layout,
+        network=network,
+        degree=degree,
+        base_income=base_income,
+        dependents=dependents,
+        propensity_code=code,
+        propensity_level=level,
+        propensity_max=propensity_max,
+        **compile_rules(scenario, layout, degree),
+        group_size=np.diff(layout.group_start),
+        region_size=layout.cell_size.sum(axis=0),
+        panel=panel,
+        panel_group_start=panel_start,
+        chunk_start=chunk_start,
+        chunk_group=chunk_group,
+        base_income_sum=np.array([kernels.sum64(base_income[layout.group_slice(g)]) for g in range(n_groups)]),
+        terms=_case_terms(scenario),
+    )
+
+
+def compile_rules(scenario: Scenario, layout: Layout, degree: np.ndarray) -> dict:
+    """The World's fields that follow from the scenario's rules alone, not from the drawn
+    population: what a timeline's change recompiles (:mod:`credsim.changes`)."""
+    groups, behaviours = list(scenario.population.groups), list(scenario.behaviours)
+    n_regions = scenario.population.regions
     spec = [scenario.behaviours[b] for b in behaviours]
     counts_bernoulli = np.array([s.counts == "bernoulli" for s in spec])
     base = np.array([[s.rate[g] for g in groups] for s in spec], dtype=np.float64)
@@ -164,18 +209,7 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     grades = sorted(scenario.score.grades.items(), key=lambda kv: -kv[1])
 
     p_inform = np.array([s.p_inform for s in spec]) * obs.informants.enabled
-    panel, panel_start = _panel(layout, scenario.record.quantile_panel, rng)
-    chunk_start, chunk_group = kernels.chunks(layout.group_start)
-    return World(
-        scenario=scenario,
-        layout=layout,
-        network=network,
-        degree=degree,
-        base_income=base_income,
-        dependents=dependents,
-        propensity_code=code,
-        propensity_level=level,
-        propensity_max=propensity_max,
+    return dict(
         rate=rate,
         delta=delta,
         fair_delta=np.where(protected & (delta < 0), 0, delta).astype(np.float32),
@@ -194,16 +228,24 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
         watch=np.array([obs.cameras.watch.get(g, 1.0) for g in groups]),
         false_match_multiplier=np.array([obs.cameras.false_match_multiplier.get(g, 1.0) for g in groups]),
         access=np.array([listing.objection.access.get(g, 1.0) for g in groups]),
-        group_size=np.diff(layout.group_start),
         grade_names=[name for name, _ in grades],
         grade_bounds=np.array([bound for _, bound in grades], dtype=np.float32),
         initial_intensity=intensity,
-        region_size=layout.cell_size.sum(axis=0),
-        panel=panel,
-        panel_group_start=panel_start,
-        chunk_start=chunk_start,
-        chunk_group=chunk_group,
-        base_income_sum=np.array([kernels.sum64(base_income[layout.group_slice(g)]) for g in range(n_groups)]),
+    )
+
+
+def _case_terms(scenario: Scenario) -> CaseTerms | None:
+    """Each regime's case terms, when some change of the timeline touches them."""
+    regimes = timeline.regimes(scenario) if scenario.timeline else []
+    if not any(change.changes_terms for change, _ in regimes):
+        return None
+    rules = [scenario, *(s for _, s in regimes)]
+    return CaseTerms(
+        min_days=np.array([s.listing.min_days for s in rules], np.int64),
+        exit_threshold=np.array([s.listing.exit_threshold for s in rules], np.float32),
+        notice_days=np.array([s.listing.notice_days for s in rules], np.int64),
+        uphold_wrongful=np.array([s.appeal.uphold_wrongful for s in rules], np.float64),
+        uphold_rightful=np.array([s.appeal.uphold_rightful for s in rules], np.float64),
     )
 
 

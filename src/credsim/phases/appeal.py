@@ -15,7 +15,7 @@ import numpy as np
 
 from credsim.kernels import sorted_union
 from credsim.phases.listing import end_case, file_case
-from credsim.state import EXIT_APPEAL, FREE, WRONGFUL, State, listed_people
+from credsim.state import EXIT_APPEAL, FREE, WRONGFUL, State, case_term, listed_people
 from credsim.tally import Tally
 from credsim.world import World
 
@@ -46,7 +46,10 @@ def appeal(world: World, state: State, day: int, rng: np.random.Generator, tally
     state.case_open[person] = False
     state.n_pending -= np.bincount(group, minlength=world.n_groups)
 
-    p_uphold = np.where(state.case_class[person] == WRONGFUL, rules.uphold_wrongful, rules.uphold_rightful)
+    wrongful = state.case_class[person] == WRONGFUL  # each case decided on the terms it opened under
+    p_uphold = np.where(
+        wrongful, case_term(world, state, person, "uphold_wrongful", rules), case_term(world, state, person, "uphold_rightful", rules)
+    )
     upheld = person[rng.random(len(person)) < p_uphold]
     tally.count("cases_upheld", world.group[upheld])
     if state.fast:  # keep today's sums true, and let sanction see who may now earn the green channel

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from credsim.kernels import inserted, sorted_union, without
-from credsim.state import EXIT_APPEAL, EXIT_TERM, FREE, LISTED, NOTICE, RULES, UNJUST, WRONGFUL, CLASS_NAMES, State, cases_and_status
+from credsim.state import EXIT_APPEAL, EXIT_TERM, FREE, LISTED, NOTICE, RULES, UNJUST, WRONGFUL, CLASS_NAMES, State, case_term, cases_and_status
 from credsim.phases.observe import Observations
 from credsim.tally import Tally
 from credsim.world import World
@@ -36,12 +36,14 @@ def listing(world: World, state: State, obs: Observations, day: int, rng: np.ran
         return
     cases, status = cases_and_status(state)
     listed = cases[status == LISTED]
-    due = listed[day - state.status_day[listed] >= rules.min_days]  # only their scores are read
-    ended = due[state.score[due] >= rules.exit_threshold]
+    # A case keeps the terms it opened under (case_term): the timeline's changes are for new ones
+    due = listed[day - state.status_day[listed] >= case_term(world, state, listed, "min_days", rules)]  # only their scores are read
+    ended = due[state.score[due] >= case_term(world, state, due, "exit_threshold", rules)]
     end_case(world, state, ended, day, EXIT_TERM, tally)
 
     on_notice = cases[status == NOTICE]  # ending a listing put nobody on notice
-    start_listing(world, state, on_notice[day - state.status_day[on_notice] >= rules.notice_days], day, tally)
+    waited = day - state.status_day[on_notice] >= case_term(world, state, on_notice, "notice_days", rules)
+    start_listing(world, state, on_notice[waited], day, tally)
 
     new = _open_notices(world, state, obs, day, rng, tally, ended)
     if rules.notice_days == 0:
@@ -77,6 +79,8 @@ def _open_notices(world: World, state: State, obs: Observations, day: int, rng: 
     state.status_day[new] = day
     state.case_class[new] = cls
     state.case_id[new] = np.arange(state.next_case_id, state.next_case_id + len(new), dtype=np.int32)
+    if world.terms is not None:
+        state.terms[new] = world.regime
     state.next_case_id += len(new)
     group = world.group[new]
     state.n_notice += np.bincount(group, minlength=world.n_groups)

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import math
 import tomllib
-import typing
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from credsim.errors import ScenarioError
 from credsim.tomlfile import MAX_FILE_BYTES, read_toml, toml_text_problem  # noqa: F401 - the size cap, read here by callers
+from credsim.scenario import timeline
+from credsim.scenario.paths import check_path, set_path
 from credsim.scenario.schema import Scenario
 
 DEFAULT_SCENARIO = "city"
@@ -75,11 +76,28 @@ def with_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
 def validate_dict(raw: dict[str, Any], label: str = "<scenario>") -> Scenario:
     """Validate an already-merged scenario mapping."""
     try:
-        return Scenario.model_validate(raw)
+        scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
         raise ScenarioError(label, [_describe(err) for err in exc.errors()]) from None
     except RecursionError:
         raise ScenarioError(label, ["a value is nested too deeply"]) from None
+    if scenario.timeline:
+        _check_timeline(scenario, label)
+    return scenario
+
+
+def _check_timeline(scenario: Scenario, label: str) -> None:
+    """The timeline's entries, then the scenario as it stands on every change day."""
+    problems = timeline.problems(scenario)
+    if problems:
+        raise ScenarioError(label, problems)
+    for change, raw in timeline.states(scenario):
+        try:
+            Scenario.model_validate(raw)
+        except ValidationError as exc:
+            raise ScenarioError(
+                label, [f"{timeline.where(change)}: as the scenario stands from that day, {_describe(err)}" for err in exc.errors()]
+            ) from None
 
 
 def to_toml(scenario: Scenario) -> str:
@@ -138,6 +156,8 @@ def _resolve(source: str | Path, chain: tuple[str, ...], root: Path | None = Non
         parent = _extends_path(root, path, parent, label)
     base, _ = _resolve(parent, (*chain, key), root)
     merged = _deep_merge(base, raw)
+    if isinstance(base.get("timeline"), list) and isinstance(raw.get("timeline"), list):
+        merged["timeline"] = base["timeline"] + raw["timeline"]  # timelines add up: the parent's entries, then the child's
     merged["meta"]["extends"] = None
     return merged, label
 
@@ -217,53 +237,23 @@ def _apply_override(raw: dict[str, Any], path: str, value: Any) -> None:
     parts = path.split(".")
     if not path or any(not p for p in parts):
         raise ScenarioError("--set", [f"{path!r}: expected a dotted path such as listing.min_days"])
+    if parts[0] == "timeline":  # an entry's value: timeline.0.day, timeline.0.set.<field>
+        problem = timeline.apply_override(raw, parts, value)
+        if problem:
+            raise ScenarioError("--set", [f"{path}: {problem}"])
+        return
     problem = _check_path(parts)
     if problem:
         raise ScenarioError("--set", [f"{path}: {problem}"])
-    node = raw
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    node[parts[-1]] = value
+    set_path(raw, parts, value)
 
 
 def _check_path(parts: list[str]) -> str | None:
-    """Say what is wrong with a dotted path, or None when the schema has such a field."""
-    annotation: Any = Scenario
-    walked: list[str] = []
-    for part in parts:
-        model = _model_of(annotation)
-        if model is not None:
-            if part not in model.model_fields:
-                where = ".".join(walked) or "the scenario"
-                return f"no such field; {where} has: {', '.join(model.model_fields)}"
-            annotation = model.model_fields[part].annotation
-        else:
-            value_type = _dict_value_type(annotation)
-            if value_type is None:
-                return f"{'.'.join(walked)} is a value, not a table"
-            annotation = value_type
-        walked.append(part)
-    return None
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    if typing.get_origin(annotation) is dict:
-        return None  # a table keyed by name: the next part is a key, not a field
-    for candidate in (annotation, *typing.get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
-
-
-def _dict_value_type(annotation: Any) -> Any | None:
-    for candidate in (annotation, *typing.get_args(annotation)):
-        if typing.get_origin(candidate) is dict:
-            return typing.get_args(candidate)[1]
-    return None
+    """Say what is wrong with a dotted path, or None when it names a field: of the schema, or
+    of a timeline entry (``timeline.0.set.appeal.capacity_per_million``)."""
+    if parts and parts[0] == "timeline":
+        return timeline.path_problem(parts)
+    return check_path(parts)
 
 
 def _describe(err: dict[str, Any]) -> str:

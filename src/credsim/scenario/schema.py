@@ -9,7 +9,7 @@ declares. Section by section this follows ``docs/model.md``.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -278,6 +278,79 @@ class Record(Section):
     quantile_panel: Annotated[int, Field(ge=100, le=10_000_000)] = 20_000
 
 
+# --------------------------------------------------------------------------- timeline
+
+
+class TimelineEntry(Section):
+    """One ``[[timeline]]`` entry: a step (``day`` and ``set``) or a ramp (``from_day``,
+    ``to_day``, ``ramp`` and ``step_days``). ``set`` and ``ramp`` are keyed by dotted field
+    paths, as ``--set`` takes them (a nested TOML table is read as the same paths). What may
+    change, and the checks of the resolved scenario on every change day, are in
+    :mod:`credsim.scenario.timeline`."""
+
+    day: Days | None = None
+    set: dict[str, Any] = Field(default_factory=dict, max_length=200)
+    from_day: Days | None = None
+    to_day: Days | None = None
+    ramp: dict[str, list[Any]] = Field(default_factory=dict, max_length=200)
+    step_days: Annotated[int, Field(ge=1, le=MAX_DAYS)] = 7
+    applies_to: Literal["new", "open"] = "new"
+    note: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("set", "ramp"):
+                if isinstance(data.get(key), dict):
+                    data[key] = _flatten_paths(data[key])
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> TimelineEntry:
+        step = self.day is not None or bool(self.set)
+        ramp = self.from_day is not None or self.to_day is not None or bool(self.ramp)
+        if step and ramp:
+            raise ValueError("an entry is either a step (day and set) or a ramp (from_day, to_day and ramp), not both")
+        if step and (self.day is None or not self.set):
+            raise ValueError("a step entry needs a day and a non-empty set table")
+        if not step and not ramp:
+            raise ValueError("an entry needs day and set (a step) or from_day, to_day and ramp (a ramp)")
+        if ramp:
+            if self.from_day is None or self.to_day is None or not self.ramp:
+                raise ValueError("a ramp entry needs from_day, to_day and a non-empty ramp table")
+            if self.to_day <= self.from_day:
+                raise ValueError(f"to_day ({self.to_day}) must be after from_day ({self.from_day})")
+            for path, ends in self.ramp.items():
+                if len(ends) != 2 or not all(_rampable(v) for v in ends):
+                    raise ValueError(f"ramp.{path}: expected [start, end], two numbers or two lists of numbers; found {ends!r}"[:300])
+                if isinstance(ends[0], list) != isinstance(ends[1], list) or (
+                    isinstance(ends[0], list) and len(ends[0]) != len(ends[1])
+                ):
+                    raise ValueError(f"ramp.{path}: start and end must both be numbers or lists of the same length")
+        return self
+
+
+def _flatten_paths(table: dict, prefix: str = "") -> dict:
+    """``{"appeal": {"capacity_per_million": 5}}`` -> ``{"appeal.capacity_per_million": 5}``."""
+    flat: dict = {}
+    for key, value in table.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            flat.update(_flatten_paths(value, path))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _rampable(value: Any) -> bool:
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    return number(value) or (isinstance(value, list) and 0 < len(value) <= 10_000 and all(number(v) for v in value))
+
+
 # --------------------------------------------------------------------------- scenario
 
 
@@ -293,6 +366,7 @@ class Scenario(Section):
     adaptation: Adaptation
     surveillance: Surveillance
     record: Record = Record()
+    timeline: list[TimelineEntry] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")
     def _cross_check(self) -> Scenario:
