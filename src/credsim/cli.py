@@ -140,7 +140,7 @@ def run(
         _fail(_write_failure(error, target))
     checkpoint.discard(target)  # the outputs are complete: the checkpoint has done its job
     try:
-        report = build_report(written)  # a view of the saved outputs, outside the manifest
+        report = build_report(written)  # a view of the saved outputs, added to the manifest
     except (CredsimError, OSError) as error:
         _fail(CredsimError(f"the run is complete in {written}, but its report could not be built: {error}; try `credsim report {written}`"))
     if not quiet:
