@@ -438,7 +438,7 @@ def test_a_rebuilt_report_is_covered_by_the_manifest(run_dir, tmp_path):
 
 
 def test_a_failed_report_write_leaves_no_claim_in_the_manifest(run_dir, tmp_path, monkeypatch):
-    from credsim.report import build as build_module
+    from credsim.results import outputs
     from credsim.results.manifest import verify
 
     folder = tmp_path / "run"
@@ -446,15 +446,15 @@ def test_a_failed_report_write_leaves_no_claim_in_the_manifest(run_dir, tmp_path
     build_report(folder)
     old_report = (folder / "report.html").read_bytes()
 
-    real = build_module.os.replace
+    real = outputs.os.replace
 
     def disk_full(source, target):
         if str(target).endswith("report.html"):
             raise OSError(28, "No space left on device")
         return real(source, target)
 
-    monkeypatch.setattr(build_module.os, "replace", disk_full)
-    with pytest.raises(ReportError, match="No space left on device"):
+    monkeypatch.setattr(outputs.os, "replace", disk_full)
+    with pytest.raises(credsim.CredsimError, match="No space left on device"):
         build_report(folder)
     assert "report.html" not in verify(folder)["files"]  # not claimed while it may be stale
     assert (folder / "report.html").read_bytes() == old_report and not list(folder.glob(".*"))
