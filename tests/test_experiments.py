@@ -33,7 +33,8 @@ from typer.testing import CliRunner
 import credsim
 import credsim.experiments as ex
 import credsim.experiments.cli
-from credsim.experiments.design import sample
+from credsim.experiments.design import point_key, sample
+from credsim.experiments import provenance
 from credsim.experiments.catalog import TIMINGS
 from credsim.scenario import to_toml, with_overrides
 
@@ -67,6 +68,14 @@ values = [0, 100, 1000, 5000, 20000]
 [sampling]
 method = "grid"
 """
+
+
+CAP = "appeal.capacity_per_million"
+
+
+def rid(parameters: dict, replicate: int, kind: str = "design") -> str:
+    """The run_id of a replicate at a point: named by its parameter values."""
+    return ex.run_id(point_key(parameters), replicate, kind)
 
 
 def write(folder: Path, text: str, name: str = "experiment.toml") -> Path:
@@ -213,7 +222,7 @@ BAD = {
     "range for a grid": (lambda t: t.replace("values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]"),
                          ["parameters.appeal.capacity_per_million", "'grid' needs values or grid", "found range"]),
     "mixed values": (lambda t: t.replace("values = [0, 100", 'values = ["none", 100'), ["parameters.appeal.capacity_per_million", "all numbers"]),
-    "unknown method": (lambda t: t.replace('method = "grid"', 'method = "halton"'), ["sampling.method", "'grid', 'latin', 'sobol' or 'morris'", "'halton'"]),
+    "unknown method": (lambda t: t.replace('method = "grid"', 'method = "halton"'), ["sampling.method", "'grid', 'list', 'latin', 'montecarlo', 'sobol' or 'morris'", "'halton'"]),
     "sobol n not a power of 2": (lambda t: t.replace('method = "grid"', 'method = "sobol"\nn = 48').replace("values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]")
                                  + '[parameters."appeal.daily_rate"]\nrange = [0, 0.01]\n', ["sampling.n", "power of 2", "found 48"]),
     "latin without n": (lambda t: t.replace('method = "grid"', 'method = "latin"').replace("values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]"),
@@ -250,27 +259,44 @@ def test_every_mistake_of_a_file_is_in_one_message(tmp_path):
     with pytest.raises(ex.ExperimentError) as caught:
         ex.load_experiment(write(tmp_path, text))
     first, second = caught.value.problems
-    assert first == "experiment.replicats: unknown field; expected one of: name, description, base, replicates, seed, overrides, outcomes"
+    assert first == "experiment.replicats: unknown field; expected one of: name, description, base, replicates, seed, seeds, overrides, outcomes"
     assert second.startswith("parameters.appeal.capacity_per_milion: no such field; appeal has: ") and "capacity_per_million" in second
 
 
 # ---------------------------------------------------------------- design and seeds
 
 
-def test_seeds_come_from_one_spawned_tree(small_file):
+def test_replicate_r_of_every_point_shares_one_seed(small_file):
     spec = ex.load_experiment(small_file)
     design = ex.make_design(spec)
-    assert [s["appeal.capacity_per_million"] for s in design.sets] == [0.0, 100.0, 1000.0, 5000.0, 20000.0]
-    root = np.random.SeedSequence(spec.seed)
-    runs = root.spawn(2)[1]  # child 0 seeds the design's sampler
-    by_set = runs.spawn(len(design.sets))
-    for i, set_sequence in enumerate(by_set):
-        for r, child in enumerate(set_sequence.spawn(spec.replicates)):
-            seed = ex.run_seed(spec.seed, i, r)
-            assert seed.spawn_key == child.spawn_key == (1, i, r)
-            assert seed.entropy == child.entropy == spec.seed
-            assert seed.seed == int(child.generate_state(1, dtype=np.uint64)[0] >> 1)
-            assert 0 <= seed.seed < 2**63
+    assert [s[CAP] for s in design.sets] == [0.0, 100.0, 1000.0, 5000.0, 20000.0]
+    tasks = ex.plan_runs(spec, "out").tasks
+    assert len(tasks) == 20
+    for task in tasks:
+        child = np.random.SeedSequence(spec.seed, spawn_key=(3, task.replicate))
+        assert task.seed.spawn_key == (3, task.replicate) and task.seed.entropy == spec.seed
+        assert task.seed.seed == int(child.generate_state(1, dtype=np.uint64)[0] >> 1) and 0 <= task.seed.seed < 2**63
+        assert task.run_id == rid(task.parameters, task.replicate)  # named by its values, not its place
+    assert len({t.seed.seed for t in tasks}) == spec.replicates
+
+
+def test_independent_seeds_give_every_run_its_own_stream(small_file):
+    spec = ex.load_experiment(small_file).model_copy(update={"seeds": "independent"})
+    tasks = ex.plan_runs(spec, "out").tasks
+    assert len({t.seed.seed for t in tasks}) == len(tasks) == 20
+    assert all(t.seed.spawn_key[0] == 4 and t.seed.spawn_key[-1] == t.replicate for t in tasks)
+    # the seed follows the point's values, wherever the point sits in the design
+    moved = ex.experiment_from_dict(
+        {**tomllib_loads(small_file), "parameters": {CAP: {"values": [20000, 0]}}}, "moved", small_file.parent
+    ).model_copy(update={"seeds": "independent"})
+    again = {t.run_id: t.seed.seed for t in ex.plan_runs(moved, "out").tasks}
+    assert all(again[t.run_id] == t.seed.seed for t in tasks if t.run_id in again) and len(again) == 8
+
+
+def tomllib_loads(path: Path) -> dict:
+    import tomllib
+
+    return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
 def test_sampled_designs_are_reproducible_and_respect_integer_fields(tmp_path):
@@ -293,13 +319,17 @@ def test_the_serial_catalog_has_a_complete_row_per_run(serial, small_file):
     out, catalog = serial
     spec = ex.load_experiment(small_file)
     assert len(catalog) == 20 and set(catalog["status"]) == {"complete"}
-    assert list(catalog["run_id"][:5]) == ["p00000-r000", "p00000-r001", "p00000-r002", "p00000-r003", "p00001-r000"]
+    assert list(catalog["run_id"][:5]) == [rid({CAP: 0.0}, 0), rid({CAP: 0.0}, 1), rid({CAP: 0.0}, 2), rid({CAP: 0.0}, 3), rid({CAP: 100.0}, 0)]
     assert catalog.attrs["parameters"] == ["appeal.capacity_per_million"] and catalog.attrs["outcomes"] == OUTCOMES
-    assert catalog["seed"].nunique() == 20
+    assert catalog["seed"].nunique() == 4 and (catalog.groupby("replicate")["seed"].nunique() == 1).all()
     assert catalog["error"].isna().all()
     assert (catalog["seed_entropy"] == spec.seed).all()
     assert (catalog["seconds"] >= 0).all() and (catalog["finished"] >= catalog["started"]).all()
     assert (catalog["credsim_version"] == credsim.__version__).all()
+    where = provenance.environment()
+    for column in ("git_commit", "git_dirty", "source_hash", "python", "numpy", "numba", "pyarrow", "cpu", "os"):
+        assert (catalog[column] == where[column]).all() if where[column] is not None else catalog[column].isna().all(), column
+    assert catalog["source_hash"].str.fullmatch("[0-9a-f]{64}").all() and catalog["numpy"].eq(np.__version__).all()
     for _, row in catalog.iterrows():
         scenario = with_overrides(spec.base, {"appeal.capacity_per_million": row["appeal.capacity_per_million"]})
         assert row["scenario_hash"] == hashlib.sha256(to_toml(scenario).encode()).hexdigest()
@@ -413,20 +443,26 @@ def test_resuming_reruns_only_what_is_not_complete(serial, small_file, tmp_path)
     assert comparable(again) == comparable(serial[1])
     assert (again["started"] == serial[1]["started"]).all()  # the old rows, untouched
 
-    (out / "catalog" / "p00001-r002.parquet").unlink()  # never recorded
-    shutil.rmtree(out / "runs" / "p00003-r000")  # recorded, but its folder is gone
-    failed = serial[1][serial[1]["run_id"] == "p00004-r001"].to_dict("records")[0]
-    row = pq.read_table(out / "catalog" / "p00004-r001.parquet")
-    pq.write_table(row.set_column(3, "status", pa.array(["failed"])), out / "catalog" / "p00004-r001.parquet")
+    missing, gone, failed_id = rid({CAP: 100.0}, 2), rid({CAP: 5000.0}, 0), rid({CAP: 20000.0}, 1)
+    unreadable, altered = rid({CAP: 0.0}, 1), rid({CAP: 1000.0}, 3)
+    (out / "catalog" / f"{missing}.parquet").unlink()  # never recorded
+    shutil.rmtree(out / "runs" / gone)  # recorded, but its folder is gone
+    failed = serial[1][serial[1]["run_id"] == failed_id].to_dict("records")[0]
+    row = pq.read_table(out / "catalog" / f"{failed_id}.parquet")
+    status = row.schema.get_field_index("status")
+    pq.write_table(row.set_column(status, "status", pa.array(["failed"])), out / "catalog" / f"{failed_id}.parquet")
+    (out / "catalog" / f"{unreadable}.parquet").write_bytes(b"PAR1 torn")  # a damaged row: re-run, not dropped
+    with open(out / "runs" / altered / "summary.json", "a", encoding="utf-8") as stream:
+        stream.write(" ")  # a damaged folder: its manifest no longer matches
     counting = Counting()
     resumed = ex.run_experiment(small_file, out, counting)
-    assert sorted(counting.ran) == ["p00001-r002", "p00003-r000", "p00004-r001"]
+    assert sorted(counting.ran) == sorted([missing, gone, failed_id, unreadable, altered])
     assert comparable(resumed) == comparable(serial[1])
-    assert resumed.set_index("run_id").loc["p00004-r001", "seed"] == failed["seed"]
+    assert resumed.set_index("run_id").loc[failed_id, "seed"] == failed["seed"]
 
 
 def test_a_folder_of_another_experiment_is_refused(serial, small_file, tmp_path):
-    other = write(tmp_path, SMALL.replace("replicates = 4", "replicates = 5"))
+    other = write(tmp_path, SMALL.replace("seed = 20240501", "seed = 5"))
     with pytest.raises(ex.ExperimentError) as caught:
         ex.run_experiment(other, serial[0], Counting())
     assert "another experiment" in str(caught.value)
@@ -518,14 +554,21 @@ def cli():
 
 def test_the_sensitivity_command_prints_and_writes_morris_indices(cli, tmp_path):
     path = write(tmp_path, MORRIS)
+    points = len({point_key(s) for s in ex.make_design(ex.load_experiment(path)).sets})  # a point met twice runs once
+    assert points < 9
     result = cli("sensitivity", path, "--out", tmp_path / "out", "--executor", "serial", "--quiet")
     assert result.exit_code == 0, result.output
     assert "Morris" in result.stdout and "mu_star" in result.stdout and "appeal.capacity_per_million" in result.stdout
     table = pd.read_csv(tmp_path / "out" / "sensitivity.csv")
     assert list(table.columns) == ["outcome", "parameter", "index", "value", "conf", "low", "high"]
-    assert set(table["outcome"]) == set(OUTCOMES) and len(pq.ParquetDataset(tmp_path / "out" / "catalog").files) == 9
-    backlog = table[(table["outcome"] == "overall.backlog_end") & (table["index"] == "mu_star")].set_index("parameter")["value"]
-    assert backlog["appeal.capacity_per_million"] > 0
+    assert set(table["outcome"]) == set(OUTCOMES) and len(pq.ParquetDataset(tmp_path / "out" / "catalog").files) == points + 5
+    assert "noise floor" in result.stdout and "too few for morris" in result.stderr  # n = 3 trajectories
+    noise = pd.read_csv(tmp_path / "out" / "noise.csv")
+    assert list(noise.columns) == ["outcome", "runs", "sd", "index", "floor"] and (noise["runs"] == 5).all()
+    filed = table[(table["outcome"] == "overall.appeals_filed") & (table["index"] == "mu_star")].set_index("parameter")["value"]
+    floor = noise.set_index("outcome").loc["overall.appeals_filed", "floor"]
+    # the propensity to object drives how many appeals are filed, above the seed noise
+    assert filed["listing.objection.p_wrongful"] > floor > 0
 
 
 def test_the_experiment_and_runs_commands(cli, tmp_path):
@@ -535,7 +578,7 @@ def test_the_experiment_and_runs_commands(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "4 runs, 4 complete, 0 failed" in result.stdout and "mean ± half-width of the 95% t interval" in result.stdout
     listed = cli("runs", tmp_path / "out")
-    assert listed.exit_code == 0 and "p00001-r001" in listed.stdout and "complete" in listed.stdout
+    assert listed.exit_code == 0 and rid({CAP: 5000.0}, 1) in listed.stdout and "complete" in listed.stdout
     again = cli("experiment", path, "--out", tmp_path / "out", "--executor", "serial")
     assert again.exit_code == 0 and "4 runs (4 already complete)" in again.stdout
 
@@ -559,7 +602,8 @@ def test_failed_runs_make_the_experiment_command_exit_1(cli, tmp_path):
     result = cli("experiment", write(tmp_path, text), "--out", tmp_path / "out", "--executor", "serial", "--quiet")
     assert result.exit_code == 1 and "1 run(s) failed" in result.stderr
     failed = cli("runs", tmp_path / "out", "--failed")
-    assert "p00001-r000" in failed.stdout and "listing.min_days" in failed.stdout and "p00000-r000" not in failed.stdout
+    assert rid({"listing.min_days": -5}, 0) in failed.stdout and "listing.min_days" in failed.stdout
+    assert rid({"listing.min_days": 60}, 0) not in failed.stdout
 
 
 # ---------------------------------------------------------------- the public API
@@ -591,8 +635,8 @@ def test_registering_the_commands_imports_nothing_heavy():
     assert all(isinstance(e, ex.Executor) for e in (ex.SerialExecutor(), Counting()))
 
 
-@pytest.mark.parametrize(("options", "executor"), [((), "local"), (("--workers", "1"), "dask"), (("--workers", "1", "--executor", "local"), "local")])
-def test_workers_alone_start_a_local_dask_cluster(cli, tmp_path, options, executor):
+@pytest.mark.parametrize(("options", "executor"), [((), "local"), (("--workers", "1"), "local"), (("--workers", "1", "--executor", "dask"), "dask")])
+def test_workers_alone_mean_a_local_process_pool(cli, tmp_path, options, executor):
     text = SMALL.replace("replicates = 4", "replicates = 1").replace("values = [0, 100, 1000, 5000, 20000]", "values = [0]")
     result = cli("experiment", write(tmp_path, text), "--out", tmp_path / "out", *options)
     assert result.exit_code == 0, result.output

@@ -29,11 +29,12 @@ err = Console(stderr=True)
 
 MAX_TABLE_ROWS = 200
 
-Workers = Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Start a local Dask cluster of N worker processes (with --executor local: a process pool of N).")]
-Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="A Dask scheduler to run on: tcp://HOST:PORT.")]
+Workers = Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="N worker processes on this machine (a process pool; with --executor dask, a Dask LocalCluster of N) [default: one per core].")]
+Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="A Dask scheduler to run on: tcp://HOST:PORT (needs pip install -e '.[dask]').")]
 ExecutorKind = Annotated[
-    Optional[str], typer.Option("--executor", help="local (a process pool), dask (a Dask LocalCluster) or serial (this process) [default: local; dask when --workers is given].")
+    Optional[str], typer.Option("--executor", help="local (a process pool), dask (a Dask LocalCluster; needs the dask extra) or serial (this process) [default: local].")
 ]
+Independent = Annotated[bool, typer.Option("--independent-seeds", help="Give every parameter point its own seeds instead of common random numbers (replicate r of every point sharing one seed).")]
 OutDir = Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [default: runs/EXPERIMENT-NAME].")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
@@ -49,13 +50,14 @@ def experiment(
     workers: Workers = None,
     scheduler: Scheduler = None,
     executor: ExecutorKind = None,
+    independent_seeds: Independent = False,
     quiet: Quiet = False,
 ) -> None:
     """Run an experiment: every parameter set and replicate, resuming what is done."""
     from credsim.experiments.replicates import summarize_replicates
     from credsim.experiments.runner import run_experiment
 
-    spec, target = _load(file, out_dir)
+    spec, target = _load(file, out_dir, independent_seeds)
     catalog = _run(spec, target, workers, scheduler, executor, quiet, run_experiment)
     if spec.sampling.method == "grid" or spec.replicates > 1:
         summary = summarize_replicates(catalog)
@@ -70,20 +72,37 @@ def sensitivity(
     workers: Workers = None,
     scheduler: Scheduler = None,
     executor: ExecutorKind = None,
+    independent_seeds: Independent = False,
+    check_seed: Annotated[Optional[int], typer.Option("--check-seed", min=0, help="Also run the design from this second root seed (into OUT/check-seed-S) and report whether the parameters above the noise floor rank the same.")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Run a Sobol' or Morris experiment and print its sensitivity indices (95% intervals)."""
-    from credsim.experiments.analysis import CSV_NAME, sensitivity as run_sensitivity
+    """Run a Sobol' or Morris experiment and print its sensitivity indices (95% intervals)
+    beside the noise floor measured from independent seeds."""
+    from credsim.experiments.analysis import CSV_NAME, ranking_check, sensitivity as run_sensitivity
     from credsim.experiments.runner import load_catalog
 
-    spec, target = _load(file, out_dir)
+    spec, target = _load(file, out_dir, independent_seeds)
     if spec.sampling.method not in ("sobol", "morris"):
         _fail(CredsimError(f"{file}: sensitivity needs sampling.method 'sobol' or 'morris'; found {spec.sampling.method!r}"))
     frame = _run(spec, target, workers, scheduler, executor, quiet, run_sensitivity)
     out.print(_indices_table(spec, frame))
     for outcome, reason in frame.attrs.get("skipped", {}).items():
         err.print(f"{outcome}: no indices; {reason}", highlight=False)
-    out.print(f"wrote {target / CSV_NAME}")
+    for line in frame.attrs.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+    out.print(f"wrote {target / CSV_NAME} and {target / 'noise.csv'}")
+    if check_seed is not None:
+        other = spec.model_copy(update={"seed": check_seed})
+        second = _run(other, target / f"check-seed-{check_seed}", workers, scheduler, executor, quiet, run_sensitivity)
+        check = ranking_check(frame, second)
+        table = Table(title=f"ranking above the noise floor: seed {spec.seed} against seed {check_seed}", header_style="bold")
+        for column in check.columns:
+            table.add_column(column, overflow="fold")
+        for row in check.itertuples(index=False):
+            table.add_row(row.outcome, f"{row.floor:.3g}", row.first or "(none)", row.second or "(none)", "same" if row.same else "DIFFERENT")
+        out.print(table)
+        if not check["same"].all():
+            err.print("warning: the ranking depends on the seed for some outcome; use a larger n or more replicates", highlight=False)
     catalog = load_catalog(target)
     _finish(catalog, target)
 
@@ -122,17 +141,20 @@ def register(app: typer.Typer) -> None:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _load(file: Path, out_dir: Path | None) -> tuple[Experiment, Path]:
+def _load(file: Path, out_dir: Path | None, independent_seeds: bool = False) -> tuple[Experiment, Path]:
     try:
         spec = load_experiment(file)
     except CredsimError as error:
         _fail(error)
-    return spec, out_dir or Path("runs") / spec.name
+    if independent_seeds:
+        spec = spec.model_copy(update={"seeds": "independent"})
+    # absolute here, so that no worker resolves it against its own working directory
+    return spec, (out_dir or Path("runs") / spec.name).expanduser().resolve()
 
 
 def _run(spec: Experiment, target: Path, workers, scheduler, kind, quiet, function):
-    # No --executor: a local pool, or a local Dask cluster when --workers is given.
-    kind = kind or ("dask" if workers is not None and scheduler is None else "local")
+    # No --executor: a local process pool (of --workers processes); Dask only when asked for.
+    kind = kind or ("dask" if scheduler is not None else "local")
     if kind not in ("local", "dask", "serial"):
         _fail(CredsimError(f"--executor: expected local, dask or serial; found {kind!r}"))
     from credsim.experiments.executors import make_executor
@@ -205,8 +227,11 @@ def _indices_table(spec: Experiment, frame) -> Table:
     method = spec.sampling.method
     kinds = ("S1", "ST") if method == "sobol" else ("mu_star", "mu", "sigma")
     title = "Sobol' indices" if method == "sobol" else "Morris elementary effects"
-    table = Table(title=f"{spec.name}: {title}, value ± half-width of the 95% interval", header_style="bold")
-    for column in ("outcome", "parameter", *kinds):
+    floors = frame.attrs.get("noise", {})
+    table = Table(title=f"{spec.name}: {title}, value ± half-width of the 95% interval", header_style="bold",
+                  caption=f"noise floor: the {'ST' if method == 'sobol' else 'mu_star'} seed noise alone would give an inert "
+                          f"parameter with independent seeds ({spec.noise_replicates} runs at the centre)")  # fmt: skip
+    for column in ("outcome", "parameter", *kinds, "noise floor"):
         table.add_column(column, justify="left" if column in ("outcome", "parameter") else "right", overflow="fold")
     for (outcome, parameter), group in frame.groupby(["outcome", "parameter"], sort=False):
         if "," in parameter:
@@ -221,6 +246,8 @@ def _indices_table(spec: Experiment, frame) -> Table:
                 cells.append(f"{row['value']:.3g}")
             else:
                 cells.append(f"{row['value']:.3g} ± {row['conf']:.2g}")
+        floor = floors.get(outcome, {}).get("floor", math.nan)
+        cells.append("-" if math.isnan(floor) else f"{floor:.3g}")
         table.add_row(outcome, parameter, *cells)
     return table
 
