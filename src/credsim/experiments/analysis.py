@@ -132,7 +132,7 @@ def analyze(experiment: Experiment, catalog: pd.DataFrame, design: Design | None
         floors[outcome] = noise_floor(method, noise, Y, experiment.replicates, experiment.sampling.levels)
     frame = pd.concat(tables, ignore_index=True)[list(COLUMNS)]
     frame.attrs.update(method=method, skipped=skipped, conf_level=conf_level, noise=floors)
-    frame.attrs["warnings"] = warnings(frame, experiment.sampling.n, floors)
+    frame.attrs["warnings"] = warnings(frame, experiment.sampling.n, floors, experiment.seeds)
     return frame
 
 
@@ -154,8 +154,12 @@ def noise_floor(method: str, noise: np.ndarray, Y: np.ndarray, replicates: int, 
     return {"runs": runs, "sd": sd, "index": index, "floor": float(floor)}
 
 
-def warnings(frame: pd.DataFrame, n: int | None, floors: dict[str, dict[str, Any]]) -> list[str]:
-    """Plain sentences about indices that cannot be read at face value."""
+def warnings(frame: pd.DataFrame, n: int | None, floors: dict[str, dict[str, Any]], seeds: str = "independent") -> list[str]:
+    """Plain sentences about indices that cannot be read at face value.
+
+    An index within the noise floor is called indistinguishable from noise only with
+    independent seeds: with common random numbers most of that noise cancels between
+    points, and the index's own interval says how sure it is."""
     method = frame.attrs.get("method")
     out = []
     if n is not None and method in SMALL_N and n < SMALL_N[method]:
@@ -171,7 +175,8 @@ def warnings(frame: pd.DataFrame, n: int | None, floors: dict[str, dict[str, Any
         if row.index in ("S1", "ST", "S2", "mu_star") and np.isfinite(row.high) and row.high < 0:
             out.append(f"{where} is negative beyond its interval (up to {row.high:.3g}): the estimate is dominated by noise")
         floor = floors.get(row.outcome, {})
-        if row.index == floor.get("index") and np.isfinite(floor.get("floor", np.nan)) and 0 < row.value <= floor["floor"]:
+        if (seeds == "independent" and row.index == floor.get("index") and np.isfinite(floor.get("floor", np.nan))
+                and 0 < row.value <= floor["floor"]):  # fmt: skip
             out.append(f"{where} is within the noise floor ({floor['floor']:.3g}): not distinguishable from seed noise")
     return out
 

@@ -51,9 +51,12 @@ def experiment(
     scheduler: Scheduler = None,
     executor: ExecutorKind = None,
     independent_seeds: Independent = False,
+    reference: Annotated[Optional[str], typer.Option("--reference", help="The point to take differences from: its 12-digit point key (see `credsim runs`) [default: the first].")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Run an experiment: every parameter set and replicate, resuming what is done."""
+    """Run an experiment: every parameter set and replicate, resuming what is done; print each
+    point's mean, and its difference from the reference point with a paired interval."""
+    from credsim.experiments.compare import differences
     from credsim.experiments.replicates import summarize_replicates
     from credsim.experiments.runner import run_experiment
 
@@ -63,6 +66,12 @@ def experiment(
         summary = summarize_replicates(catalog)
         if len(summary) <= MAX_TABLE_ROWS:
             out.print(_replicates_table(spec, summary))
+    try:
+        diffs = differences(catalog, reference)
+    except CredsimError as error:
+        _fail(error)
+    if 0 < len(diffs) <= MAX_TABLE_ROWS:
+        out.print(differences_table(diffs, f"{spec.name}: difference from point {diffs['reference'].iloc[0]}"))
     _finish(catalog, target)
 
 
@@ -129,6 +138,38 @@ def runs(
         cells += [str(row["error"])] if failed else [_plain(row[o]) for o in outcomes]
         table.add_row(*map(escape, cells))
     out.print(table)
+
+
+def compare_folders(dir_a: str, dir_b: str, csv_path: Path | None) -> None:
+    """``credsim compare A B`` of two experiment folders: each common point's B - A, paired
+    over common seeds where there are any; the table is printed and written as CSV."""
+    from credsim.experiments.compare import compare_folders as compare
+
+    try:
+        frame = compare(dir_a, dir_b)
+    except (CredsimError, OSError) as error:
+        _fail(CredsimError(f"compare: {error}"))
+    label_a, label_b = (Path(x).name or x for x in (dir_a, dir_b))
+    out.print(differences_table(frame, f"{label_b} - {label_a}, per point", names=(label_a, label_b)))
+    if not frame["method"].str.startswith("paired").all():
+        err.print("note: some points share no seeds (different root seeds or independent seeds): their differences "
+                  "are unpaired, with Welch intervals, and carry all the seed noise", highlight=False)  # fmt: skip
+    target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
+    staging = target.with_name(f".{target.name}.partial")
+    frame.rename(columns={"mean_a": f"{label_a}_mean", "mean_b": f"{label_b}_mean"}).to_csv(staging, index=False)
+    staging.replace(target)
+    out.print(f"wrote {target}")
+
+
+def differences_table(frame, title: str, names: tuple[str, str] = ("reference", "point")) -> Table:
+    table = Table(title=f"{title}: difference [95% interval]", header_style="bold")
+    for column in ("parameters", "outcome", *names, "difference", "method"):
+        table.add_column(column, justify="right" if column in (*names, "difference") else "left", overflow="fold")
+    for row in frame.itertuples(index=False):
+        interval = "" if math.isnan(row.ci_low) else f" [{row.ci_low:.3g}, {row.ci_high:.3g}]"
+        table.add_row(escape(row.parameters), row.outcome, _plain(row.mean_a), _plain(row.mean_b),
+                      ("-" if math.isnan(row.difference) else f"{row.difference:.3g}") + interval, row.method)  # fmt: skip
+    return table
 
 
 def register(app: typer.Typer) -> None:
