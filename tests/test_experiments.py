@@ -33,8 +33,10 @@ from typer.testing import CliRunner
 import credsim
 import credsim.experiments as ex
 import credsim.experiments.cli
-from credsim.experiments.design import sample
+from credsim.experiments.design import point_key, sample
+from credsim.experiments import provenance
 from credsim.experiments.catalog import TIMINGS
+from credsim.results.manifest import verify
 from credsim.scenario import to_toml, with_overrides
 
 DASK = Path(sys.executable).parent / "dask"
@@ -67,6 +69,14 @@ values = [0, 100, 1000, 5000, 20000]
 [sampling]
 method = "grid"
 """
+
+
+CAP = "appeal.capacity_per_million"
+
+
+def rid(parameters: dict, replicate: int, kind: str = "design") -> str:
+    """The run_id of a replicate at a point: named by its parameter values."""
+    return ex.run_id(point_key(parameters), replicate, kind)
 
 
 def write(folder: Path, text: str, name: str = "experiment.toml") -> Path:
@@ -116,12 +126,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+ELSEWHERE: dict[str, Path] = {}  # the directory the cluster's processes run in: not the client's
+
+
 def start_worker(address: str, name: str) -> subprocess.Popen:
     # --no-nanny: the process started here is the worker itself, so killing it kills the worker
     return subprocess.Popen(
         [str(DASK), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
          "--host", "127.0.0.1", "--name", name, "--death-timeout", "60"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=ELSEWHERE.get("worker"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
 
 
@@ -132,15 +145,17 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def dask_cluster():
-    """(address, processes): a real scheduler and two single-threaded workers on 127.0.0.1."""
+def dask_cluster(tmp_path_factory):
+    """(address, processes): a real scheduler and two single-threaded workers on 127.0.0.1,
+    each started in a directory of its own (so that a relative path would land there)."""
     from distributed import Client
 
+    ELSEWHERE.update(scheduler=tmp_path_factory.mktemp("scheduler"), worker=tmp_path_factory.mktemp("worker"))
     assert DASK.is_file(), f"the dask command is not installed at {DASK}"
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     processes = [
-        subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], cwd=ELSEWHERE["scheduler"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     ]
     try:
@@ -213,7 +228,7 @@ BAD = {
     "range for a grid": (lambda t: t.replace("values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]"),
                          ["parameters.appeal.capacity_per_million", "'grid' needs values or grid", "found range"]),
     "mixed values": (lambda t: t.replace("values = [0, 100", 'values = ["none", 100'), ["parameters.appeal.capacity_per_million", "all numbers"]),
-    "unknown method": (lambda t: t.replace('method = "grid"', 'method = "halton"'), ["sampling.method", "'grid', 'latin', 'sobol' or 'morris'", "'halton'"]),
+    "unknown method": (lambda t: t.replace('method = "grid"', 'method = "halton"'), ["sampling.method", "'grid', 'list', 'latin', 'montecarlo', 'sobol' or 'morris'", "'halton'"]),
     "sobol n not a power of 2": (lambda t: t.replace('method = "grid"', 'method = "sobol"\nn = 48').replace("values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]")
                                  + '[parameters."appeal.daily_rate"]\nrange = [0, 0.01]\n', ["sampling.n", "power of 2", "found 48"]),
     "latin without n": (lambda t: t.replace('method = "grid"', 'method = "latin"').replace("values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]"),
@@ -250,27 +265,44 @@ def test_every_mistake_of_a_file_is_in_one_message(tmp_path):
     with pytest.raises(ex.ExperimentError) as caught:
         ex.load_experiment(write(tmp_path, text))
     first, second = caught.value.problems
-    assert first == "experiment.replicats: unknown field; expected one of: name, description, base, replicates, seed, overrides, outcomes"
+    assert first == "experiment.replicats: unknown field; expected one of: name, description, base, replicates, seed, seeds, overrides, outcomes"
     assert second.startswith("parameters.appeal.capacity_per_milion: no such field; appeal has: ") and "capacity_per_million" in second
 
 
 # ---------------------------------------------------------------- design and seeds
 
 
-def test_seeds_come_from_one_spawned_tree(small_file):
+def test_replicate_r_of_every_point_shares_one_seed(small_file):
     spec = ex.load_experiment(small_file)
     design = ex.make_design(spec)
-    assert [s["appeal.capacity_per_million"] for s in design.sets] == [0.0, 100.0, 1000.0, 5000.0, 20000.0]
-    root = np.random.SeedSequence(spec.seed)
-    runs = root.spawn(2)[1]  # child 0 seeds the design's sampler
-    by_set = runs.spawn(len(design.sets))
-    for i, set_sequence in enumerate(by_set):
-        for r, child in enumerate(set_sequence.spawn(spec.replicates)):
-            seed = ex.run_seed(spec.seed, i, r)
-            assert seed.spawn_key == child.spawn_key == (1, i, r)
-            assert seed.entropy == child.entropy == spec.seed
-            assert seed.seed == int(child.generate_state(1, dtype=np.uint64)[0] >> 1)
-            assert 0 <= seed.seed < 2**63
+    assert [s[CAP] for s in design.sets] == [0.0, 100.0, 1000.0, 5000.0, 20000.0]
+    tasks = ex.plan_runs(spec, "out").tasks
+    assert len(tasks) == 20
+    for task in tasks:
+        child = np.random.SeedSequence(spec.seed, spawn_key=(3, task.replicate))
+        assert task.seed.spawn_key == (3, task.replicate) and task.seed.entropy == spec.seed
+        assert task.seed.seed == int(child.generate_state(1, dtype=np.uint64)[0] >> 1) and 0 <= task.seed.seed < 2**63
+        assert task.run_id == rid(task.parameters, task.replicate)  # named by its values, not its place
+    assert len({t.seed.seed for t in tasks}) == spec.replicates
+
+
+def test_independent_seeds_give_every_run_its_own_stream(small_file):
+    spec = ex.load_experiment(small_file).model_copy(update={"seeds": "independent"})
+    tasks = ex.plan_runs(spec, "out").tasks
+    assert len({t.seed.seed for t in tasks}) == len(tasks) == 20
+    assert all(t.seed.spawn_key[0] == 4 and t.seed.spawn_key[-1] == t.replicate for t in tasks)
+    # the seed follows the point's values, wherever the point sits in the design
+    moved = ex.experiment_from_dict(
+        {**tomllib_loads(small_file), "parameters": {CAP: {"values": [20000, 0]}}}, "moved", small_file.parent
+    ).model_copy(update={"seeds": "independent"})
+    again = {t.run_id: t.seed.seed for t in ex.plan_runs(moved, "out").tasks}
+    assert all(again[t.run_id] == t.seed.seed for t in tasks if t.run_id in again) and len(again) == 8
+
+
+def tomllib_loads(path: Path) -> dict:
+    import tomllib
+
+    return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
 def test_sampled_designs_are_reproducible_and_respect_integer_fields(tmp_path):
@@ -293,13 +325,17 @@ def test_the_serial_catalog_has_a_complete_row_per_run(serial, small_file):
     out, catalog = serial
     spec = ex.load_experiment(small_file)
     assert len(catalog) == 20 and set(catalog["status"]) == {"complete"}
-    assert list(catalog["run_id"][:5]) == ["p00000-r000", "p00000-r001", "p00000-r002", "p00000-r003", "p00001-r000"]
+    assert list(catalog["run_id"][:5]) == [rid({CAP: 0.0}, 0), rid({CAP: 0.0}, 1), rid({CAP: 0.0}, 2), rid({CAP: 0.0}, 3), rid({CAP: 100.0}, 0)]
     assert catalog.attrs["parameters"] == ["appeal.capacity_per_million"] and catalog.attrs["outcomes"] == OUTCOMES
-    assert catalog["seed"].nunique() == 20
+    assert catalog["seed"].nunique() == 4 and (catalog.groupby("replicate")["seed"].nunique() == 1).all()
     assert catalog["error"].isna().all()
     assert (catalog["seed_entropy"] == spec.seed).all()
     assert (catalog["seconds"] >= 0).all() and (catalog["finished"] >= catalog["started"]).all()
     assert (catalog["credsim_version"] == credsim.__version__).all()
+    where = provenance.environment()
+    for column in ("git_commit", "git_dirty", "source_hash", "python", "numpy", "numba", "pyarrow", "cpu", "os"):
+        assert (catalog[column] == where[column]).all() if where[column] is not None else catalog[column].isna().all(), column
+    assert catalog["source_hash"].str.fullmatch("[0-9a-f]{64}").all() and catalog["numpy"].eq(np.__version__).all()
     for _, row in catalog.iterrows():
         scenario = with_overrides(spec.base, {"appeal.capacity_per_million": row["appeal.capacity_per_million"]})
         assert row["scenario_hash"] == hashlib.sha256(to_toml(scenario).encode()).hexdigest()
@@ -413,20 +449,26 @@ def test_resuming_reruns_only_what_is_not_complete(serial, small_file, tmp_path)
     assert comparable(again) == comparable(serial[1])
     assert (again["started"] == serial[1]["started"]).all()  # the old rows, untouched
 
-    (out / "catalog" / "p00001-r002.parquet").unlink()  # never recorded
-    shutil.rmtree(out / "runs" / "p00003-r000")  # recorded, but its folder is gone
-    failed = serial[1][serial[1]["run_id"] == "p00004-r001"].to_dict("records")[0]
-    row = pq.read_table(out / "catalog" / "p00004-r001.parquet")
-    pq.write_table(row.set_column(3, "status", pa.array(["failed"])), out / "catalog" / "p00004-r001.parquet")
+    missing, gone, failed_id = rid({CAP: 100.0}, 2), rid({CAP: 5000.0}, 0), rid({CAP: 20000.0}, 1)
+    unreadable, altered = rid({CAP: 0.0}, 1), rid({CAP: 1000.0}, 3)
+    (out / "catalog" / f"{missing}.parquet").unlink()  # never recorded
+    shutil.rmtree(out / "runs" / gone)  # recorded, but its folder is gone
+    failed = serial[1][serial[1]["run_id"] == failed_id].to_dict("records")[0]
+    row = pq.read_table(out / "catalog" / f"{failed_id}.parquet")
+    status = row.schema.get_field_index("status")
+    pq.write_table(row.set_column(status, "status", pa.array(["failed"])), out / "catalog" / f"{failed_id}.parquet")
+    (out / "catalog" / f"{unreadable}.parquet").write_bytes(b"PAR1 torn")  # a damaged row: re-run, not dropped
+    with open(out / "runs" / altered / "summary.json", "a", encoding="utf-8") as stream:
+        stream.write(" ")  # a damaged folder: its manifest no longer matches
     counting = Counting()
     resumed = ex.run_experiment(small_file, out, counting)
-    assert sorted(counting.ran) == ["p00001-r002", "p00003-r000", "p00004-r001"]
+    assert sorted(counting.ran) == sorted([missing, gone, failed_id, unreadable, altered])
     assert comparable(resumed) == comparable(serial[1])
-    assert resumed.set_index("run_id").loc["p00004-r001", "seed"] == failed["seed"]
+    assert resumed.set_index("run_id").loc[failed_id, "seed"] == failed["seed"]
 
 
 def test_a_folder_of_another_experiment_is_refused(serial, small_file, tmp_path):
-    other = write(tmp_path, SMALL.replace("replicates = 4", "replicates = 5"))
+    other = write(tmp_path, SMALL.replace("seed = 20240501", "seed = 5"))
     with pytest.raises(ex.ExperimentError) as caught:
         ex.run_experiment(other, serial[0], Counting())
     assert "another experiment" in str(caught.value)
@@ -518,14 +560,21 @@ def cli():
 
 def test_the_sensitivity_command_prints_and_writes_morris_indices(cli, tmp_path):
     path = write(tmp_path, MORRIS)
+    points = len({point_key(s) for s in ex.make_design(ex.load_experiment(path)).sets})  # a point met twice runs once
+    assert points < 9
     result = cli("sensitivity", path, "--out", tmp_path / "out", "--executor", "serial", "--quiet")
     assert result.exit_code == 0, result.output
     assert "Morris" in result.stdout and "mu_star" in result.stdout and "appeal.capacity_per_million" in result.stdout
     table = pd.read_csv(tmp_path / "out" / "sensitivity.csv")
     assert list(table.columns) == ["outcome", "parameter", "index", "value", "conf", "low", "high"]
-    assert set(table["outcome"]) == set(OUTCOMES) and len(pq.ParquetDataset(tmp_path / "out" / "catalog").files) == 9
-    backlog = table[(table["outcome"] == "overall.backlog_end") & (table["index"] == "mu_star")].set_index("parameter")["value"]
-    assert backlog["appeal.capacity_per_million"] > 0
+    assert set(table["outcome"]) == set(OUTCOMES) and len(pq.ParquetDataset(tmp_path / "out" / "catalog").files) == points + 5
+    assert "noise floor" in result.stdout and "too few for morris" in result.stderr  # n = 3 trajectories
+    noise = pd.read_csv(tmp_path / "out" / "noise.csv")
+    assert list(noise.columns) == ["outcome", "runs", "sd", "index", "floor"] and (noise["runs"] == 5).all()
+    filed = table[(table["outcome"] == "overall.appeals_filed") & (table["index"] == "mu_star")].set_index("parameter")["value"]
+    floor = noise.set_index("outcome").loc["overall.appeals_filed", "floor"]
+    # the propensity to object drives how many appeals are filed, above the seed noise
+    assert filed["listing.objection.p_wrongful"] > floor > 0
 
 
 def test_the_experiment_and_runs_commands(cli, tmp_path):
@@ -535,7 +584,7 @@ def test_the_experiment_and_runs_commands(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "4 runs, 4 complete, 0 failed" in result.stdout and "mean ± half-width of the 95% t interval" in result.stdout
     listed = cli("runs", tmp_path / "out")
-    assert listed.exit_code == 0 and "p00001-r001" in listed.stdout and "complete" in listed.stdout
+    assert listed.exit_code == 0 and rid({CAP: 5000.0}, 1) in listed.stdout and "complete" in listed.stdout
     again = cli("experiment", path, "--out", tmp_path / "out", "--executor", "serial")
     assert again.exit_code == 0 and "4 runs (4 already complete)" in again.stdout
 
@@ -559,7 +608,8 @@ def test_failed_runs_make_the_experiment_command_exit_1(cli, tmp_path):
     result = cli("experiment", write(tmp_path, text), "--out", tmp_path / "out", "--executor", "serial", "--quiet")
     assert result.exit_code == 1 and "1 run(s) failed" in result.stderr
     failed = cli("runs", tmp_path / "out", "--failed")
-    assert "p00001-r000" in failed.stdout and "listing.min_days" in failed.stdout and "p00000-r000" not in failed.stdout
+    assert rid({"listing.min_days": -5}, 0) in failed.stdout and "listing.min_days" in failed.stdout
+    assert rid({"listing.min_days": 60}, 0) not in failed.stdout
 
 
 # ---------------------------------------------------------------- the public API
@@ -591,9 +641,271 @@ def test_registering_the_commands_imports_nothing_heavy():
     assert all(isinstance(e, ex.Executor) for e in (ex.SerialExecutor(), Counting()))
 
 
-@pytest.mark.parametrize(("options", "executor"), [((), "local"), (("--workers", "1"), "dask"), (("--workers", "1", "--executor", "local"), "local")])
-def test_workers_alone_start_a_local_dask_cluster(cli, tmp_path, options, executor):
+@pytest.mark.parametrize(("options", "executor"), [((), "local"), (("--workers", "1"), "local"), (("--workers", "1", "--executor", "dask"), "dask")])
+def test_workers_alone_mean_a_local_process_pool(cli, tmp_path, options, executor):
     text = SMALL.replace("replicates = 4", "replicates = 1").replace("values = [0, 100, 1000, 5000, 20000]", "values = [0]")
     result = cli("experiment", write(tmp_path, text), "--out", tmp_path / "out", *options)
     assert result.exit_code == 0, result.output
     assert f"on the {executor} executor" in result.output
+
+
+# ---------------------------------------------------------------- designs: lists, Monte Carlo, growth
+
+TINY = SMALL.replace('"population.size" = 2000', '"population.size" = 400').replace('"population.days" = 30', '"population.days" = 10')
+
+
+def test_an_explicit_list_of_parameter_sets(tmp_path):
+    text = TINY.replace('[parameters."appeal.capacity_per_million"]\nvalues = [0, 100, 1000, 5000, 20000]\n', "").replace(
+        'method = "grid"', 'method = "list"'
+    ) + '[[sets]]\nappeal.capacity_per_million = 5\n"listing.min_days" = 90\n[[sets]]\n"appeal.capacity_per_million" = 50\nlisting.min_days = 30\n'
+    spec = ex.load_experiment(write(tmp_path, text))
+    design = ex.make_design(spec)
+    assert design.sets == [{CAP: 5.0, "listing.min_days": 90}, {CAP: 50.0, "listing.min_days": 30}]
+    assert design.parameters == [CAP, "listing.min_days"]
+    broken = text + '[[sets]]\n"appeal.capacity_per_million" = 7\n'
+    with pytest.raises(ex.ExperimentError) as caught:
+        ex.load_experiment(write(tmp_path, broken, "broken.toml"))
+    assert "sets[2]: every set must give the same fields" in str(caught.value)
+
+
+def test_monte_carlo_samples_are_uniform_in_the_ranges_and_grow_in_place(tmp_path):
+    text = TINY.replace('method = "grid"', 'method = "montecarlo"\nn = 400').replace(
+        "values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]") + '[parameters."listing.objection.p_wrongful"]\nrange = [0.2, 0.6]\n'  # fmt: skip
+    spec = ex.load_experiment(write(tmp_path, text))
+    design = ex.make_design(spec)
+    x = np.array([[s[CAP], s["listing.objection.p_wrongful"]] for s in design.sets])
+    assert ((x[:, 0] >= 0) & (x[:, 0] <= 100)).all() and ((x[:, 1] >= 0.2) & (x[:, 1] <= 0.6)).all()
+    # uniform: the mean of 400 draws is within 4 standard errors of the middle (false alarm ~6e-5)
+    assert abs(x[:, 1].mean() - 0.4) < 4 * 0.4 / math.sqrt(12 * 400)
+    bigger = ex.make_design(ex.load_experiment(write(tmp_path, text.replace("n = 400", "n = 800"), "bigger.toml")))
+    assert bigger.sets[:400] == design.sets
+
+
+def test_sobol_designs_grow_by_powers_of_two_keeping_every_run(tmp_path):
+    text = TINY.replace('method = "grid"', 'method = "sobol"\nn = 8').replace(
+        "values = [0, 100, 1000, 5000, 20000]", "range = [0, 100]") + '[parameters."listing.objection.p_wrongful"]\nrange = [0.2, 0.6]\n'  # fmt: skip
+    small = {t.run_id: t.seed for t in ex.plan_runs(ex.load_experiment(write(tmp_path, text)), "o").tasks}
+    large = {t.run_id: t.seed for t in ex.plan_runs(ex.load_experiment(write(tmp_path, text.replace("n = 8", "n = 16"), "l.toml")), "o").tasks}
+    assert set(small) < set(large) and all(large[k] == v for k, v in small.items())
+
+
+def test_a_grid_grows_in_place_and_a_morris_design_refuses_to(tmp_path):
+    one = TINY.replace("replicates = 4", "replicates = 1").replace("values = [0, 100, 1000, 5000, 20000]", "values = [0, 100]")
+    out = tmp_path / "out"
+    first = Counting()
+    ex.run_experiment(write(tmp_path, one, "one.toml"), out, first)
+    assert len(first.ran) == 2
+    grown = one.replace("replicates = 1", "replicates = 2").replace("values = [0, 100]", "values = [0, 100, 1000]")
+    second = Counting()
+    catalog = ex.run_experiment(write(tmp_path, grown, "grown.toml"), out, second)
+    assert sorted(second.ran) == sorted([rid({CAP: 0.0}, 1), rid({CAP: 100.0}, 1), rid({CAP: 1000.0}, 0), rid({CAP: 1000.0}, 1)])
+    assert len(catalog) == 6 and set(catalog["status"]) == {"complete"}
+    assert json.loads((out / "experiment.json").read_text())["replicates"] == 2
+    morris = write(tmp_path, MORRIS.replace('"population.size" = 2000', '"population.size" = 300').replace('"population.days" = 30', '"population.days" = 3'), "m.toml")
+    ex.run_experiment(morris, tmp_path / "m", ex.SerialExecutor())
+    with pytest.raises(ex.ExperimentError) as caught:
+        ex.run_experiment(write(tmp_path, morris.read_text().replace("n = 3", "n = 4"), "m4.toml"), tmp_path / "m", Counting())
+    assert "cannot grow" in str(caught.value) and "sampling.n changed from 3 to 4" in str(caught.value)
+
+
+# ---------------------------------------------------------------- nothing lost
+
+
+def tiny_grid(tmp_path: Path, values: str = "[0, 100]", name: str = "tiny.toml") -> Path:
+    return write(tmp_path, TINY.replace("replicates = 4", "replicates = 1").replace("values = [0, 100, 1000, 5000, 20000]", f"values = {values}"), name)
+
+
+def test_a_folder_from_the_old_seeding_is_refused_with_a_reason(tmp_path):
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "experiment.json").write_text(json.dumps({"name": "small", "fingerprint": "x"}))
+    with pytest.raises(ex.ExperimentError) as caught:
+        ex.run_experiment(tiny_grid(tmp_path), out, Counting())
+    assert "older credsim" in str(caught.value) and "new --out" in str(caught.value)
+
+
+def test_a_damaged_experiment_json_is_a_clear_message(tmp_path, cli):
+    out = tmp_path / "out"
+    ex.run_experiment(tiny_grid(tmp_path), out, ex.SerialExecutor())
+    (out / "experiment.json").write_text('{"name": "tiny", "finger')
+    with pytest.raises(ex.ExperimentError) as caught:
+        ex.run_experiment(tiny_grid(tmp_path), out, Counting())
+    assert str(caught.value).startswith(f"{out / 'experiment.json'}: unreadable experiment.json") and "damaged" in str(caught.value)
+    result = cli("experiment", tiny_grid(tmp_path), "--out", out, "--executor", "serial", "--quiet")
+    assert result.exit_code == 2 and "Traceback" not in result.output and "unreadable experiment.json" in result.stderr
+
+
+class Losing(ex.SerialExecutor):
+    """Runs each task, then loses the record of one (as a worker writing elsewhere would)."""
+
+    def submit(self, fn, /, *args):
+        future = super().submit(fn, *args)
+        if args[0].replicate == 0 and args[0].parameters[CAP] == 100.0:
+            (Path(args[0].out_dir) / "catalog" / f"{args[0].run_id}.parquet").unlink()
+        return future
+
+
+def test_a_run_missing_after_the_experiment_is_named_and_the_call_fails(tmp_path):
+    with pytest.raises(ex.ExperimentError) as caught:
+        ex.run_experiment(tiny_grid(tmp_path), tmp_path / "out", Losing())
+    assert "1 of 2 run(s) missing or damaged" in str(caught.value) and f"{rid({CAP: 100.0}, 0)}: missing" in str(caught.value)
+
+
+def test_the_out_folder_is_absolute_before_any_task_leaves(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tasks = ex.plan_runs(ex.load_experiment(tiny_grid(tmp_path)), "relative/out").tasks
+    assert all(t.out_dir == str(tmp_path / "relative" / "out") for t in tasks)
+
+
+def test_a_second_live_experiment_in_one_folder_is_refused(tmp_path):
+    from credsim.experiments.runner import folder_lock
+
+    out = tmp_path / "out"
+    with folder_lock(out):
+        with pytest.raises(ex.ExperimentError) as caught:
+            ex.run_experiment(tiny_grid(tmp_path), out, Counting())
+    assert "another experiment is running in this folder" in str(caught.value) and f"pid {os.getpid()}" in str(caught.value)
+    assert len(ex.run_experiment(tiny_grid(tmp_path), out, ex.SerialExecutor())) == 2  # released
+
+
+class Foreign(ex.SerialExecutor):
+    """A worker whose numpy is another version than the client's."""
+
+    def submit(self, fn, /, *args):
+        import dataclasses
+
+        return super().submit(fn, dataclasses.replace(args[0], expected={**args[0].expected, "numpy": "0.0.1"}))
+
+
+def test_a_worker_with_other_libraries_is_refused(tmp_path):
+    with pytest.raises(ex.ExperimentError) as caught:
+        ex.run_experiment(tiny_grid(tmp_path), tmp_path / "out", Foreign())
+    message = str(caught.value)
+    assert "worker refused" in message and "numpy: the client has '0.0.1', this worker" in message
+    assert not list((tmp_path / "out" / "catalog").glob("*.parquet")), "a refused worker recorded a run"
+
+
+def test_a_missing_dask_names_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ex.ExperimentError) as caught:
+        ex.DaskExecutor()
+    assert "pip install -e '.[dask]'" in str(caught.value)
+
+
+def descendants(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def alive(pids: list[int]) -> list[int]:
+    import psutil
+
+    return [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow), pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
+def test_killing_the_command_leaves_no_pool_worker_running(tmp_path, signum):
+    text = SMALL.replace("replicates = 4", "replicates = 20").replace('"population.days" = 30', '"population.days" = 200')
+    command = [str(Path(sys.executable).parent / "credsim"), "experiment", str(write(tmp_path, text)), "--out", str(tmp_path / "out"), "--workers", "2", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        workers: list[int] = []
+        for _ in range(1200):  # the pool starts once the plan is made
+            workers = descendants(process.pid)
+            if len(workers) >= 2 and (tmp_path / "out" / "experiment.json").exists():
+                break
+            time.sleep(0.1)
+        assert len(workers) >= 2, "the pool never started"
+        process.send_signal(signum)
+        process.wait(timeout=120)
+        for _ in range(300):  # workers look for their parent every 0.5 s
+            if not alive(workers):
+                break
+            time.sleep(0.1)
+        assert alive(workers) == [], "pool workers outlived the command"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for pid in alive(descendants(process.pid)):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_an_experiment_through_dask_processes_started_elsewhere_lands_in_the_clients_folder(tmp_path, dask_cluster):
+    """The real `dask scheduler` and `dask worker`s of the fixture run in directories of their
+    own; the client, in a third, gives a relative --out: every run must be in its folder."""
+    address, _ = dask_cluster
+    (tmp_path / "client").mkdir()
+    path = tiny_grid(tmp_path / "client", "[0, 100, 1000]")
+    credsim_command = str(Path(sys.executable).parent / "credsim")
+    done = subprocess.run([credsim_command, "experiment", path.name, "--scheduler", address, "--out", "rel/out", "--quiet"],
+                          cwd=tmp_path / "client", capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    catalog = ex.load_catalog(tmp_path / "client" / "rel" / "out")
+    assert len(catalog) == 3 and set(catalog["status"]) == {"complete"}
+    for run in catalog["run_id"]:
+        verify(tmp_path / "client" / "rel" / "out" / "runs" / run)
+    assert not any((ELSEWHERE[k] / "rel").exists() for k in ("worker", "scheduler"))
+
+
+# ---------------------------------------------------------------- arms compared, sensitivity read
+
+
+def test_differences_are_paired_over_common_seeds_and_stay_in_range(serial):
+    from credsim.experiments.compare import differences
+
+    _, catalog = serial
+    table = differences(catalog)
+    row = table[(table["parameters"] == f"{CAP}=20000.0") & (table["outcome"] == "overall.backlog_end")].iloc[0]
+    base = catalog[catalog[CAP] == 0.0].set_index("replicate")["overall.backlog_end"]
+    high = catalog[catalog[CAP] == 20000.0].set_index("replicate")["overall.backlog_end"]
+    d = (high - base).to_numpy()
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert row["method"] == "paired over 4 common seed(s)" and row["difference"] == pytest.approx(d.mean())
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    shares = table[table["outcome"] == "overall.wrongful_share"]
+    assert ((shares["ci_low"] >= -1) & (shares["ci_high"] <= 1)).all()
+
+
+def test_two_folders_are_compared_paired_or_unpaired_saying_so(serial, tmp_path, cli):
+    from credsim.experiments.compare import compare_folders
+
+    out, _ = serial
+    same = compare_folders(out, out)
+    assert set(same["method"]) == {"paired over 4 common seed(s)"} and (same["difference"] == 0).all()
+    other = tiny_grid(tmp_path, "[0, 100]")
+    ex.run_experiment(other, tmp_path / "a", ex.SerialExecutor())
+    reseeded = write(tmp_path, other.read_text().replace("seed = 20240501", "seed = 3"), "b.toml")
+    ex.run_experiment(reseeded, tmp_path / "b", ex.SerialExecutor())
+    frame = compare_folders(tmp_path / "a", tmp_path / "b")
+    assert set(frame["method"]) == {"unpaired (no common seeds; Welch)"}
+    from credsim.cli import app as credsim_app
+
+    done = CliRunner().invoke(credsim_app, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--csv", str(tmp_path / "c.csv")],
+                              env={"NO_COLOR": "1", "COLUMNS": "200"})  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "unpaired" in done.output and list(pd.read_csv(tmp_path / "c.csv").columns)[:3] == ["point", "parameters", "outcome"]
+
+
+def test_sensitivity_warnings_and_the_ranking_check():
+    from credsim.experiments.analysis import ranking_check, warnings
+
+    frame = pd.DataFrame({"outcome": "y", "parameter": ["a", "b", "c"], "index": "S1", "value": [1.2, -0.3, 0.02],
+                          "conf": [0.1, 0.05, 0.01]})  # fmt: skip
+    frame["low"], frame["high"] = frame["value"] - frame["conf"], frame["value"] + frame["conf"]
+    frame.attrs["method"] = "sobol"
+    said = " | ".join(warnings(frame, 16, {"y": {"index": "S1", "floor": 0.05}}))
+    assert "sampling.n = 16 base sample N is too few" in said and "S1 = 1.2 is above 1" in said
+    assert "b: S1 = -0.3 is negative beyond its interval" in said and "c: S1 = 0.02 is within the noise floor" in said
+
+    def morris(values, floor):
+        table = pd.DataFrame({"outcome": "y", "parameter": ["a", "b", "inert"], "index": "mu_star", "value": values})
+        table.attrs.update(method="morris", noise={"y": {"floor": floor}})
+        return table
+
+    assert ranking_check(morris([0.5, 0.2, 0.0], 0.05), morris([0.4, 0.3, 0.01], 0.05))["same"].all()
+    check = ranking_check(morris([0.5, 0.2, 0.0], 0.05), morris([0.2, 0.4, 0.0], 0.05))
+    assert not check["same"].any() and check["first"].iloc[0] == "a, b"

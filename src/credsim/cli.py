@@ -22,7 +22,7 @@ from rich.table import Table
 
 from credsim import __version__, checkpoint
 from credsim.calibration import CALIBRATIONS, HISTORIES, fit
-from credsim.compare import compare_experiments, compare_summaries, to_csv
+from credsim.compare import compare_summaries, to_csv
 from credsim.errors import CredsimError
 from credsim.report import build_report
 from credsim.experiments.cli import register as register_experiments
@@ -184,8 +184,8 @@ def compare(
 ) -> None:
     """Put two runs side by side: every metric per group, and the difference.
 
-    Two experiment folders (from `credsim experiment`) are compared by their replicates:
-    the mean and 95% interval of each outcome for each parameter set."""
+    Two experiment folders (from `credsim experiment`) are compared point by point: B - A
+    with a 95% interval, paired over the seeds they share (unpaired, and saying so, if none)."""
     try:
         if csv_path is not None:
             check_file(csv_path, "the comparison table")  # before any work
@@ -217,35 +217,9 @@ def compare(
 
 
 def _compare_experiments(dir_a: str, dir_b: str, csv_path: Path | None) -> None:
-    from credsim.experiments import summarize_replicates
+    from credsim.experiments.cli import compare_folders
 
-    try:
-        frames = [summarize_replicates(d) for d in (dir_a, dir_b)]
-    except (CredsimError, OSError, ValueError) as error:
-        _fail(CredsimError(f"compare: {error}"))
-    rows = compare_experiments(*frames)
-    label_a, label_b = (Path(x).name or x for x in (dir_a, dir_b))
-    table = Table(title=escape(f"{label_a} vs {label_b}: means over replicates, with 95% intervals"), header_style="bold")
-    for column in ("parameters", "outcome", label_a, label_b, "difference"):
-        table.add_column(escape(column), justify="left" if column in ("parameters", "outcome") else "right")
-
-    def cell(mean, ci) -> str:
-        if mean is None:
-            return "-"
-        low, high = ci
-        return f"{mean:.4g}" + (f" [{low:.4g}, {high:.4g}]" if low is not None and high is not None else "")
-
-    for row in rows:
-        table.add_row(row["parameters"], row["outcome"], cell(row["mean_a"], row["ci_a"]), cell(row["mean_b"], row["ci_b"]), _plain(row["difference"]))
-    out.print(table)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["parameters", "outcome", f"{label_a}_mean", f"{label_a}_ci_low", f"{label_a}_ci_high", f"{label_b}_mean", f"{label_b}_ci_low", f"{label_b}_ci_high", "difference"])
-    for row in rows:
-        writer.writerow([row["parameters"], row["outcome"], row["mean_a"], *row["ci_a"], row["mean_b"], *row["ci_b"], row["difference"]])
-    target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
-    _write_text_atomic(target, buffer.getvalue(), "the comparison table")
-    out.print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
+    compare_folders(dir_a, dir_b, csv_path)
 
 
 @app.command()

@@ -254,7 +254,9 @@ def gini(values: ArrayLike, weights: ArrayLike | None = None) -> float:
             return float("nan")
         xs = np.sort(x)
         coef = 2.0 * np.arange(1, n + 1, dtype=np.float64) - n - 1.0
-        return float(np.dot(coef, xs) / (n * total))
+        # np.sum's pairwise order is fixed by the length alone; np.dot goes through BLAS,
+        # whose order (and so the last bits) depends on its thread count
+        return float(np.sum(coef * xs) / (n * total))
 
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != x.shape:
@@ -273,7 +275,7 @@ def gini(values: ArrayLike, weights: ArrayLike | None = None) -> float:
     if W == 0 or total == 0:
         return float("nan")
     before = np.cumsum(ws) - ws  # weight of the values sorted before each one
-    return float(np.dot(wx, 2.0 * before + ws - W) / (W * total))
+    return float(np.sum(wx * (2.0 * before + ws - W)) / (W * total))  # not np.dot: see above
 
 
 # -------------------------------------------------------------------------- disparity

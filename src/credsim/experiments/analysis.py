@@ -7,6 +7,22 @@ experiment's catalog, one outcome at a time; :func:`sensitivity` runs the experi
 
 With replicates, each parameter set's output is the mean over its complete replicates, so
 the indices describe the expected outcome, not one noisy draw of it.
+
+Every index is printed beside a **noise floor**, measured from the noise runs (independent
+seeds at the centre of the ranges; ``sampling.noise_replicates``, 5 by default): ``sd``, the
+outcome's spread from seed alone, and the value of the index that seed noise alone would
+give a parameter that does nothing, had the points *independent* seeds:
+
+- Morris: ``E|Y1 - Y2| / Δ = 2 sd / (√π √R Δ)`` for two independent means of ``R``
+  replicates, an elementary effect being a difference over a step ``Δ = levels / (2 (levels
+  - 1))`` of the unit range;
+- Sobol': ``sd² / R`` over the variance of the design's outputs: the share of that variance
+  seed noise alone accounts for.
+
+With common random numbers (the default) an inert parameter's index is far below the floor
+(often exactly 0); an index near or under the floor is not distinguishable from noise.
+:func:`warnings` says so in plain words, with S1 > 1, negative indices beyond their interval
+and samples too small for the method.
 """
 
 from __future__ import annotations
@@ -17,12 +33,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credsim.experiments.design import Design, design_seed, make_design
+from credsim.experiments.design import NOISE, Design, design_seed, make_design, point_key
 from credsim.experiments.executors import Executor
 from credsim.experiments.spec import Experiment, ExperimentError
 
 COLUMNS = ("outcome", "parameter", "index", "value", "conf", "low", "high")
 CSV_NAME = "sensitivity.csv"
+NOISE_CSV = "noise.csv"
+NOISE_COLUMNS = ("outcome", "runs", "sd", "index", "floor")
+# below these the indices' intervals are too wide to rank anything (SALib's and the literature's advice)
+SMALL_N = {"sobol": 64, "morris": 10}
 
 
 def indices(
@@ -90,10 +110,13 @@ def analyze(experiment: Experiment, catalog: pd.DataFrame, design: Design | None
                               heading="cannot analyse")  # fmt: skip
     design = design or make_design(experiment)
     complete = catalog[catalog["status"] == "complete"]
-    tables, skipped = [], {}
+    kind = complete["kind"] if "kind" in complete else pd.Series("design", index=complete.index)
+    runs, noise_runs = complete[kind != NOISE], complete[kind == NOISE]
+    keys = [point_key(one) for one in design.sets]
+    tables, skipped, floors = [], {}, {}
     for outcome in experiment.outcomes:
-        means = pd.to_numeric(complete[outcome], errors="coerce").groupby(complete["set_index"]).mean()
-        Y = means.reindex(range(len(design.sets))).to_numpy(dtype=np.float64)
+        means = pd.to_numeric(runs[outcome], errors="coerce").groupby(runs["point"]).mean()
+        Y = means.reindex(keys).to_numpy(dtype=np.float64)
         missing = int(np.isnan(Y).sum())
         if missing:
             skipped[outcome] = f"{missing} of {len(Y)} parameter sets have no value"
@@ -105,9 +128,78 @@ def analyze(experiment: Experiment, catalog: pd.DataFrame, design: Design | None
                             num_resamples=num_resamples, conf_level=conf_level)  # fmt: skip
         table.insert(0, "outcome", outcome)
         tables.append(table)
+        noise = pd.to_numeric(noise_runs[outcome], errors="coerce").dropna().to_numpy(dtype=np.float64)
+        floors[outcome] = noise_floor(method, noise, Y, experiment.replicates, experiment.sampling.levels)
     frame = pd.concat(tables, ignore_index=True)[list(COLUMNS)]
-    frame.attrs.update(method=method, skipped=skipped, conf_level=conf_level)
+    frame.attrs.update(method=method, skipped=skipped, conf_level=conf_level, noise=floors)
+    frame.attrs["warnings"] = warnings(frame, experiment.sampling.n, floors, experiment.seeds)
     return frame
+
+
+def noise_floor(method: str, noise: np.ndarray, Y: np.ndarray, replicates: int, levels: int) -> dict[str, Any]:
+    """The noise floor of one outcome (see the module's docstring): runs, sd, index, floor.
+
+    ``floor`` is NaN with fewer than two noise runs (nothing to measure a spread from)."""
+    runs = len(noise)
+    sd = float(noise.std(ddof=1)) if runs > 1 else float("nan")
+    if method == "morris":
+        delta = levels / (2.0 * (levels - 1))
+        floor = 2.0 * sd / (np.sqrt(np.pi) * np.sqrt(replicates) * delta)
+        index = "mu_star"
+    else:
+        finite = Y[np.isfinite(Y)]
+        variance = float(finite.var(ddof=1)) if len(finite) > 1 else float("nan")
+        floor = (sd**2 / replicates) / variance if variance > 0 else float("nan")
+        index = "ST"
+    return {"runs": runs, "sd": sd, "index": index, "floor": float(floor)}
+
+
+def warnings(frame: pd.DataFrame, n: int | None, floors: dict[str, dict[str, Any]], seeds: str = "independent") -> list[str]:
+    """Plain sentences about indices that cannot be read at face value.
+
+    An index within the noise floor is called indistinguishable from noise only with
+    independent seeds: with common random numbers most of that noise cancels between
+    points, and the index's own interval says how sure it is."""
+    method = frame.attrs.get("method")
+    out = []
+    if n is not None and method in SMALL_N and n < SMALL_N[method]:
+        what = "base sample N" if method == "sobol" else "trajectories"
+        out.append(f"sampling.n = {n} {what} is too few for {method} to rank parameters reliably (use at least "
+                   f"{SMALL_N[method]}); read the intervals, not the values")  # fmt: skip
+    for row in frame.itertuples(index=False):
+        if not np.isfinite(row.value):
+            continue
+        where = f"{row.outcome}, {row.parameter}: {row.index} = {row.value:.3g}"
+        if row.index == "S1" and row.value > 1:
+            out.append(f"{where} is above 1, which a true first-order index cannot be: sampling noise; use a larger n")
+        if row.index in ("S1", "ST", "S2", "mu_star") and np.isfinite(row.high) and row.high < 0:
+            out.append(f"{where} is negative beyond its interval (up to {row.high:.3g}): the estimate is dominated by noise")
+        floor = floors.get(row.outcome, {})
+        if (seeds == "independent" and row.index == floor.get("index") and np.isfinite(floor.get("floor", np.nan))
+                and 0 < row.value <= floor["floor"]):  # fmt: skip
+            out.append(f"{where} is within the noise floor ({floor['floor']:.3g}): not distinguishable from seed noise")
+    return out
+
+
+def ranking(frame: pd.DataFrame, outcome: str, floor: float = 0.0) -> list[str]:
+    """The parameters whose main index (mu_star, or ST) for ``outcome`` is above ``floor``,
+    largest first: the "real" parameters, in order."""
+    kind = "mu_star" if frame.attrs.get("method", "morris") == "morris" else "ST"
+    rows = frame[(frame["outcome"] == outcome) & (frame["index"] == kind) & (frame["value"] > (floor if np.isfinite(floor) else 0.0))]
+    return list(rows.sort_values("value", ascending=False, kind="stable")["parameter"])
+
+
+def ranking_check(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """Whether two analyses of the same design from two root seeds rank the real parameters
+    alike: per outcome, each one's ranking above its own noise floor (the larger of the two
+    floors), and ``same``."""
+    rows = []
+    for outcome in dict.fromkeys(first["outcome"]):
+        floor = np.nanmax([first.attrs.get("noise", {}).get(outcome, {}).get("floor", np.nan),
+                           second.attrs.get("noise", {}).get(outcome, {}).get("floor", np.nan), 0.0])  # fmt: skip
+        a, b = ranking(first, outcome, floor), ranking(second, outcome, floor)
+        rows.append({"outcome": outcome, "floor": floor, "first": ", ".join(a), "second": ", ".join(b), "same": a == b})
+    return pd.DataFrame(rows, columns=["outcome", "floor", "first", "second", "same"])
 
 
 def sensitivity(
@@ -123,9 +215,7 @@ def sensitivity(
 
     Writes ``OUT/sensitivity.csv`` and returns the same table (see :func:`analyze`).
     """
-    from credsim.experiments.runner import run_experiment
-
-    from credsim.experiments.runner import as_experiment
+    from credsim.experiments.runner import as_experiment, run_experiment
 
     experiment = as_experiment(source)
     if experiment.sampling.method not in ("sobol", "morris"):
@@ -133,8 +223,13 @@ def sensitivity(
                               heading="cannot analyse")  # fmt: skip
     catalog = run_experiment(experiment, out_dir, executor, progress=progress)
     frame = analyze(experiment, catalog, num_resamples=num_resamples, conf_level=conf_level)
-    target = Path(out_dir) / CSV_NAME
-    staging = target.with_name(f".{CSV_NAME}.partial")
+    write_csv(frame, Path(out_dir) / CSV_NAME)
+    noise = pd.DataFrame([{"outcome": k, **v} for k, v in frame.attrs["noise"].items()], columns=list(NOISE_COLUMNS))
+    write_csv(noise, Path(out_dir) / NOISE_CSV)
+    return frame
+
+
+def write_csv(frame: pd.DataFrame, target: Path) -> None:
+    staging = target.with_name(f".{target.name}.partial")
     frame.to_csv(staging, index=False)
     staging.replace(target)
-    return frame

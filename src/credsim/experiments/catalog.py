@@ -8,18 +8,24 @@ folder is a Parquet dataset that DuckDB reads directly::
 
 Columns, in order (see docs/experiments.md):
 
-    run_id            string     p<set>-r<replicate>, stable
-    set_index         int32      the parameter set
+    run_id            string     p<point>-r<replicate> (n<point>-r<k> for a noise run), stable
+    point             string     12 hex digits naming the parameter values
+    kind              string     "design", or "noise" (independent-seed runs at the centre)
+    set_index         int32      the parameter set's first place in the design (-1: noise run)
     replicate         int32
     status            string     "complete" or "failed"
     error             string     why it failed (null when complete)
     <parameter>...    one column per varied dotted path (int64, float64, bool or string)
     seed              int64      the seed simulate() was given
     seed_entropy      int64      the experiment's root seed
-    spawn_key         list<int64> the run's SeedSequence spawn key (1, set, replicate)
+    spawn_key         list<int64> the run's SeedSequence spawn key (see design.py)
     scenario_hash     string     SHA-256 of the resolved scenario's TOML (null if it did not validate)
-    credsim_version   string
+    credsim_version   string     all of these from the worker that ran it:
     git_commit        string     the credsim checkout's commit, or null
+    git_dirty         bool       uncommitted changes in that checkout (null: not a checkout)
+    source_hash       string     SHA-256 of the installed credsim package's files
+    python, numpy, numba, pyarrow   string   versions
+    cpu, os           string     CPU model, platform
     worker            string     host:pid that ran it
     started, finished timestamp[us, UTC]
     seconds           float64
@@ -45,6 +51,8 @@ RUNS = "runs"
 EXPERIMENT_JSON = "experiment.json"
 COMPLETE, FAILED = "complete", "failed"
 TIMINGS = ("worker", "started", "finished", "seconds")  # what may differ between two equal runs
+# ... and where they ran (the same code and libraries, maybe another machine)
+PLACE = ("cpu", "os", "python", "git_dirty")
 ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.string()}
 
 
@@ -52,6 +60,8 @@ def catalog_schema(parameters: dict[str, str], outcomes: list[str]) -> pa.Schema
     """The schema of a catalog row; ``parameters`` maps each path to its column kind."""
     fields = [
         pa.field("run_id", pa.string(), nullable=False),
+        pa.field("point", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
         pa.field("set_index", pa.int32(), nullable=False),
         pa.field("replicate", pa.int32(), nullable=False),
         pa.field("status", pa.string(), nullable=False),
@@ -63,6 +73,8 @@ def catalog_schema(parameters: dict[str, str], outcomes: list[str]) -> pa.Schema
         pa.field("scenario_hash", pa.string()),
         pa.field("credsim_version", pa.string()),
         pa.field("git_commit", pa.string()),
+        pa.field("git_dirty", pa.bool_()),
+        *(pa.field(name, pa.string()) for name in ("source_hash", "python", "numpy", "numba", "pyarrow", "cpu", "os")),
         pa.field("worker", pa.string()),
         pa.field("started", pa.timestamp("us", tz="UTC")),
         pa.field("finished", pa.timestamp("us", tz="UTC")),
@@ -92,12 +104,21 @@ def write_row(out_dir: str | Path, row: dict[str, Any], schema: pa.Schema) -> Pa
 
 def read_row(out_dir: str | Path, run_id: str) -> dict[str, Any] | None:
     """A run's catalog row as a dict, or None when it has none (or an unreadable one)."""
+    return row_state(out_dir, run_id)[0]
+
+
+def row_state(out_dir: str | Path, run_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(the row, None), or (None, why not): "missing", or "unreadable: ..." for a damaged file."""
     path = Path(out_dir) / CATALOG / f"{run_id}.parquet"
+    if not path.is_file():
+        return None, "missing"
     try:
         rows = pq.read_table(path).to_pylist()
-    except (OSError, pa.ArrowInvalid):
-        return None
-    return rows[0] if rows else None
+    except (OSError, pa.ArrowException) as error:
+        return None, f"unreadable catalog row {path} ({type(error).__name__}: {error})"
+    if len(rows) != 1 or rows[0].get("run_id") != run_id:
+        return None, f"catalog row {path} does not hold run {run_id}"
+    return rows[0], None
 
 
 def read_catalog_table(out_dir: str | Path) -> pa.Table | None:
@@ -108,8 +129,8 @@ def read_catalog_table(out_dir: str | Path) -> pa.Table | None:
     for path in files:
         try:
             tables.append(pq.read_table(path))
-        except (OSError, pa.ArrowInvalid):
-            continue  # a row being replaced right now; the next read sees it
+        except (OSError, pa.ArrowException):
+            continue  # damaged (re-run on resume) or being replaced right now
     if not tables:
         return None
     table = pa.concat_tables(tables, promote_options="permissive")
@@ -121,7 +142,20 @@ def read_experiment_json(out_dir: str | Path) -> dict[str, Any] | None:
     path = Path(out_dir) / EXPERIMENT_JSON
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        data, why = None, f"{type(error).__name__}: {error}"
+    else:
+        why = None if isinstance(data, dict) else f"expected a JSON object, found {type(data).__name__}"
+    if why is not None:
+        from credsim.experiments.spec import ExperimentError
+
+        raise ExperimentError(str(path), [f"damaged ({why})",
+                                          "the runs under runs/ and catalog/ are intact; move the folder aside and run the "
+                                          "experiment into a new --out, or restore experiment.json from a copy"],
+                              heading="unreadable experiment.json")  # fmt: skip
+    return data
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from rich.table import Table
 from credsim.errors import CredsimError
 from credsim.experiments.catalog import CATALOG, COMPLETE
 from credsim.experiments.spec import Experiment, load_experiment
+from credsim.results.outputs import write_file
 
 # pandas, SciPy, SALib and Dask are imported inside the commands that use them, so that
 # registering these commands costs `credsim --help` nothing
@@ -29,11 +30,12 @@ err = Console(stderr=True)
 
 MAX_TABLE_ROWS = 200
 
-Workers = Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Start a local Dask cluster of N worker processes (with --executor local: a process pool of N).")]
-Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="A Dask scheduler to run on: tcp://HOST:PORT.")]
+Workers = Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="N worker processes on this machine (a process pool; with --executor dask, a Dask LocalCluster of N) [default: one per core].")]
+Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="A Dask scheduler to run on: tcp://HOST:PORT (needs pip install -e '.[dask]').")]
 ExecutorKind = Annotated[
-    Optional[str], typer.Option("--executor", help="local (a process pool), dask (a Dask LocalCluster) or serial (this process) [default: local; dask when --workers is given].")
+    Optional[str], typer.Option("--executor", help="local (a process pool), dask (a Dask LocalCluster; needs the dask extra) or serial (this process) [default: local].")
 ]
+Independent = Annotated[bool, typer.Option("--independent-seeds", help="Give every parameter point its own seeds instead of common random numbers (replicate r of every point sharing one seed).")]
 OutDir = Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [default: runs/EXPERIMENT-NAME].")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
@@ -49,18 +51,28 @@ def experiment(
     workers: Workers = None,
     scheduler: Scheduler = None,
     executor: ExecutorKind = None,
+    independent_seeds: Independent = False,
+    reference: Annotated[Optional[str], typer.Option("--reference", help="The point to take differences from: its 12-digit point key (see `credsim runs`) [default: the first].")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Run an experiment: every parameter set and replicate, resuming what is done."""
+    """Run an experiment: every parameter set and replicate, resuming what is done; print each
+    point's mean, and its difference from the reference point with a paired interval."""
+    from credsim.experiments.compare import differences
     from credsim.experiments.replicates import summarize_replicates
     from credsim.experiments.runner import run_experiment
 
-    spec, target = _load(file, out_dir)
+    spec, target = _load(file, out_dir, independent_seeds)
     catalog = _run(spec, target, workers, scheduler, executor, quiet, run_experiment)
     if spec.sampling.method == "grid" or spec.replicates > 1:
         summary = summarize_replicates(catalog)
         if len(summary) <= MAX_TABLE_ROWS:
             out.print(_replicates_table(spec, summary))
+    try:
+        diffs = differences(catalog, reference)
+    except CredsimError as error:
+        _fail(error)
+    if 0 < len(diffs) <= MAX_TABLE_ROWS:
+        out.print(differences_table(diffs, f"{spec.name}: difference from point {diffs['reference'].iloc[0]}"))
     _finish(catalog, target)
 
 
@@ -70,20 +82,37 @@ def sensitivity(
     workers: Workers = None,
     scheduler: Scheduler = None,
     executor: ExecutorKind = None,
+    independent_seeds: Independent = False,
+    check_seed: Annotated[Optional[int], typer.Option("--check-seed", min=0, help="Also run the design from this second root seed (into OUT/check-seed-S) and report whether the parameters above the noise floor rank the same.")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Run a Sobol' or Morris experiment and print its sensitivity indices (95% intervals)."""
-    from credsim.experiments.analysis import CSV_NAME, sensitivity as run_sensitivity
+    """Run a Sobol' or Morris experiment and print its sensitivity indices (95% intervals)
+    beside the noise floor measured from independent seeds."""
+    from credsim.experiments.analysis import CSV_NAME, ranking_check, sensitivity as run_sensitivity
     from credsim.experiments.runner import load_catalog
 
-    spec, target = _load(file, out_dir)
+    spec, target = _load(file, out_dir, independent_seeds)
     if spec.sampling.method not in ("sobol", "morris"):
         _fail(CredsimError(f"{file}: sensitivity needs sampling.method 'sobol' or 'morris'; found {spec.sampling.method!r}"))
     frame = _run(spec, target, workers, scheduler, executor, quiet, run_sensitivity)
     out.print(_indices_table(spec, frame))
     for outcome, reason in frame.attrs.get("skipped", {}).items():
         err.print(f"{outcome}: no indices; {reason}", highlight=False)
-    out.print(f"wrote {target / CSV_NAME}")
+    for line in frame.attrs.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+    out.print(f"wrote {target / CSV_NAME} and {target / 'noise.csv'}")
+    if check_seed is not None:
+        other = spec.model_copy(update={"seed": check_seed})
+        second = _run(other, target / f"check-seed-{check_seed}", workers, scheduler, executor, quiet, run_sensitivity)
+        check = ranking_check(frame, second)
+        table = Table(title=f"ranking above the noise floor: seed {spec.seed} against seed {check_seed}", header_style="bold")
+        for column in check.columns:
+            table.add_column(column, overflow="fold")
+        for row in check.itertuples(index=False):
+            table.add_row(row.outcome, f"{row.floor:.3g}", row.first or "(none)", row.second or "(none)", "same" if row.same else "DIFFERENT")
+        out.print(table)
+        if not check["same"].all():
+            err.print("warning: the ranking depends on the seed for some outcome; use a larger n or more replicates", highlight=False)
     catalog = load_catalog(target)
     _finish(catalog, target)
 
@@ -112,6 +141,40 @@ def runs(
     out.print(table)
 
 
+def compare_folders(dir_a: str, dir_b: str, csv_path: Path | None) -> None:
+    """``credsim compare A B`` of two experiment folders: each common point's B - A, paired
+    over common seeds where there are any; the table is printed and written as CSV."""
+    from credsim.experiments.compare import compare_folders as compare
+
+    try:
+        frame = compare(dir_a, dir_b)
+    except (CredsimError, OSError) as error:
+        _fail(CredsimError(f"compare: {error}"))
+    label_a, label_b = (Path(x).name or x for x in (dir_a, dir_b))
+    out.print(differences_table(frame, f"{label_b} - {label_a}, per point", names=(label_a, label_b)))
+    if not frame["method"].str.startswith("paired").all():
+        err.print("note: some points share no seeds (different root seeds or independent seeds): their differences "
+                  "are unpaired, with Welch intervals, and carry all the seed noise", highlight=False)  # fmt: skip
+    target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
+    text = frame.rename(columns={"mean_a": f"{label_a}_mean", "mean_b": f"{label_b}_mean"}).to_csv(index=False)
+    try:
+        write_file(target, text, "the comparison table")  # never over a device or a folder
+    except CredsimError as error:
+        _fail(error)
+    out.print(f"wrote {escape(str(target))}", highlight=False)
+
+
+def differences_table(frame, title: str, names: tuple[str, str] = ("reference", "point")) -> Table:
+    table = Table(title=f"{title}: difference [95% interval]", header_style="bold")
+    for column in ("parameters", "outcome", *names, "difference", "method"):
+        table.add_column(column, justify="right" if column in (*names, "difference") else "left", overflow="fold")
+    for row in frame.itertuples(index=False):
+        interval = "" if math.isnan(row.ci_low) else f" [{row.ci_low:.3g}, {row.ci_high:.3g}]"
+        table.add_row(escape(row.parameters), row.outcome, _plain(row.mean_a), _plain(row.mean_b),
+                      ("-" if math.isnan(row.difference) else f"{row.difference:.3g}") + interval, row.method)  # fmt: skip
+    return table
+
+
 def register(app: typer.Typer) -> None:
     """Add ``experiment``, ``sensitivity`` and ``runs`` to a typer app."""
     app.command("experiment")(experiment)
@@ -122,17 +185,20 @@ def register(app: typer.Typer) -> None:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _load(file: Path, out_dir: Path | None) -> tuple[Experiment, Path]:
+def _load(file: Path, out_dir: Path | None, independent_seeds: bool = False) -> tuple[Experiment, Path]:
     try:
         spec = load_experiment(file)
     except CredsimError as error:
         _fail(error)
-    return spec, out_dir or Path("runs") / spec.name
+    if independent_seeds:
+        spec = spec.model_copy(update={"seeds": "independent"})
+    # absolute here, so that no worker resolves it against its own working directory
+    return spec, (out_dir or Path("runs") / spec.name).expanduser().resolve()
 
 
 def _run(spec: Experiment, target: Path, workers, scheduler, kind, quiet, function):
-    # No --executor: a local pool, or a local Dask cluster when --workers is given.
-    kind = kind or ("dask" if workers is not None and scheduler is None else "local")
+    # No --executor: a local process pool (of --workers processes); Dask only when asked for.
+    kind = kind or ("dask" if scheduler is not None else "local")
     if kind not in ("local", "dask", "serial"):
         _fail(CredsimError(f"--executor: expected local, dask or serial; found {kind!r}"))
     from credsim.experiments.executors import make_executor
@@ -205,8 +271,11 @@ def _indices_table(spec: Experiment, frame) -> Table:
     method = spec.sampling.method
     kinds = ("S1", "ST") if method == "sobol" else ("mu_star", "mu", "sigma")
     title = "Sobol' indices" if method == "sobol" else "Morris elementary effects"
-    table = Table(title=f"{spec.name}: {title}, value ± half-width of the 95% interval", header_style="bold")
-    for column in ("outcome", "parameter", *kinds):
+    floors = frame.attrs.get("noise", {})
+    table = Table(title=f"{spec.name}: {title}, value ± half-width of the 95% interval", header_style="bold",
+                  caption=f"noise floor: the {'ST' if method == 'sobol' else 'mu_star'} seed noise alone would give an inert "
+                          f"parameter with independent seeds ({spec.noise_replicates} runs at the centre)")  # fmt: skip
+    for column in ("outcome", "parameter", *kinds, "noise floor"):
         table.add_column(column, justify="left" if column in ("outcome", "parameter") else "right", overflow="fold")
     for (outcome, parameter), group in frame.groupby(["outcome", "parameter"], sort=False):
         if "," in parameter:
@@ -221,6 +290,8 @@ def _indices_table(spec: Experiment, frame) -> Table:
                 cells.append(f"{row['value']:.3g}")
             else:
                 cells.append(f"{row['value']:.3g} ± {row['conf']:.2g}")
+        floor = floors.get(outcome, {}).get("floor", math.nan)
+        cells.append("-" if math.isnan(floor) else f"{floor:.3g}")
         table.add_row(outcome, parameter, *cells)
     return table
 

@@ -8,9 +8,13 @@ An executor has two methods, as in :mod:`concurrent.futures`::
 and is a context manager. Three are provided:
 
 - :class:`SerialExecutor` runs each call at once, in this process (tests, debugging);
-- :class:`LocalExecutor` is a process pool on this machine (the default);
+- :class:`LocalExecutor` is a process pool on this machine (the default, and what
+  ``--workers N`` means): nothing beyond credsim's own install is needed. Its workers
+  watch the process that started them and exit when it is gone, so a killed command
+  (SIGINT, SIGTERM or SIGKILL) leaves no worker running;
 - :class:`DaskExecutor` sends runs to a ``dask.distributed`` cluster: an existing scheduler
-  (``tcp://HOST:PORT``), or a ``LocalCluster`` it starts and stops itself.
+  (``tcp://HOST:PORT``), or a ``LocalCluster`` it starts and stops itself. It needs the
+  ``dask`` extra (``pip install -e '.[dask]'``).
 
 Results never depend on the executor: every run's seed is fixed by the design
 (:mod:`credsim.experiments.design`) before anything is submitted.
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol, runtime_checkable
@@ -66,13 +72,35 @@ class LocalExecutor(_Context):
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=watch_parent, initargs=(os.getpid(),))  # fmt: skip
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
         return self._pool.submit(fn, *args)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+PARENT_POLL_S = 0.5
+
+
+def watch_parent(parent: int) -> None:
+    """In a pool worker: exit as soon as ``parent`` (the process that started the pool) is gone.
+
+    A pool's workers otherwise outlive a parent killed by SIGKILL or SIGTERM -- no Python
+    code runs in the parent to stop them -- and keep simulating for nobody."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(PARENT_POLL_S)
+
+    threading.Thread(target=watch, name="credsim-watch-parent", daemon=True).start()
+
+
+DASK_MISSING = "the Dask executor needs dask.distributed, which credsim's plain install leaves out: pip install -e '.[dask]' (from a checkout) or pip install 'distributed>=2024.1'"
 
 
 class DaskExecutor(_Context):
@@ -93,8 +121,8 @@ class DaskExecutor(_Context):
         except ImportError:  # pragma: no cover - depends on the installation
             from credsim.experiments.spec import ExperimentError
 
-            raise ExperimentError("dask", ["the Dask executor needs dask.distributed: pip install 'distributed'"],
-                                  heading="not installed") from None  # fmt: skip
+            raise ExperimentError("dask", [DASK_MISSING, "or run without --scheduler and --executor dask: --workers N "
+                                           "alone is a local process pool"], heading="not installed") from None  # fmt: skip
         self.address = address
         self._cluster = None
         if address is None:
@@ -140,12 +168,12 @@ class DaskExecutor(_Context):
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None, kind: str | None = None) -> Executor:
-    """The executor the command line asks for: Dask with a scheduler address; a local Dask
-    cluster of ``workers`` processes when only ``workers`` is given; else ``kind`` ("local",
-    the default process pool, "dask" for a LocalCluster, or "serial")."""
+    """The executor the command line asks for: Dask with a scheduler address; else ``kind``
+    ("local", the default: a process pool of ``workers`` processes; "dask": a Dask
+    LocalCluster of ``workers``; "serial": this process)."""
     if scheduler is not None:
         return DaskExecutor(address=scheduler)
-    kind = kind or ("dask" if workers is not None else "local")
+    kind = kind or "local"
     if kind == "local":
         return LocalExecutor(workers)
     if kind == "dask":

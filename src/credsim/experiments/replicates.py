@@ -1,8 +1,10 @@
 """Replicates summarised: the mean of each outcome per parameter set, with a confidence interval.
 
 The interval is Student's t: ``mean ± t(1 - (1 - confidence)/2, n - 1) · sd / sqrt(n)``,
-over the complete runs of the set that have a value for the outcome (``n`` of them). With
-one value there is no interval (NaN), never a made-up one.
+over the complete runs of the set that have a value for the outcome (``n`` of them),
+clipped to the outcome's range (:func:`outcome_range`: a share lies in [0, 1], a count or a
+duration is not negative). With one value there is no interval (NaN), never a made-up one.
+Noise runs (kind "noise") are left out.
 """
 
 from __future__ import annotations
@@ -14,6 +16,42 @@ import pandas as pd
 from scipy import stats
 
 SUMMARY_COLUMNS = ("outcome", "runs", "n", "mean", "std", "ci_low", "ci_high")
+# summary.json metrics that are shares (in [0, 1]); every other credsim metric is >= 0 but
+# for the ratios, which are unbounded above too (see docs/metrics.md)
+SHARES = frozenset({
+    "listed_rate", "ever_listed", "detained_rate", "wrongful_share", "unjust_share", "exit_within_1y",
+    "gini_income", "gini_score", "share", "rate",
+})  # fmt: skip
+SIGNED = frozenset({"income_gap", "deterrence", "chilling_index"})
+
+
+def outcome_range(outcome: str) -> tuple[float, float]:
+    """The range an outcome's values lie in, judged from its metric's name (its last part)."""
+    metric = outcome.rsplit(".", 1)[-1]
+    if metric in SHARES:
+        return 0.0, 1.0
+    if metric in SIGNED:
+        return -np.inf, np.inf
+    return 0.0, np.inf
+
+
+def difference_range(outcome: str) -> tuple[float, float]:
+    """The range of a difference of two values of ``outcome``: [-(hi - lo), hi - lo]."""
+    low, high = outcome_range(outcome)
+    width = high - low
+    return -width, width
+
+
+def t_interval(values: np.ndarray, confidence: float, bounds: tuple[float, float]) -> tuple[float, float, float, float]:
+    """(mean, sd, low, high): Student's t interval of the mean, clipped to ``bounds``."""
+    n = len(values)
+    mean = float(values.mean()) if n else np.nan
+    std = float(values.std(ddof=1)) if n > 1 else np.nan
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / np.sqrt(n)) if n > 1 else np.nan
+    low, high = mean - half, mean + half
+    if n > 1:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return mean, std, low, high
 
 
 def summarize_replicates(
@@ -37,21 +75,19 @@ def summarize_replicates(
         catalog = load_catalog(catalog)
     parameters = list(parameters if parameters is not None else catalog.attrs.get("parameters", _between(catalog, "error", "seed")))
     outcomes = list(outcomes if outcomes is not None else catalog.attrs.get("outcomes", _after(catalog, "seconds")))
-    complete = catalog[catalog["status"] == "complete"]
+    complete = catalog[(catalog["status"] == "complete") & (catalog["set_index"] >= 0)]
     rows = []
     for set_index, runs in complete.groupby("set_index", sort=True):
         first = runs.iloc[0]
         for outcome in outcomes:
             values = pd.to_numeric(runs[outcome], errors="coerce").dropna().to_numpy(dtype=np.float64)
             n = len(values)
-            mean = float(values.mean()) if n else np.nan
-            std = float(values.std(ddof=1)) if n > 1 else np.nan
-            half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / np.sqrt(n)) if n > 1 else np.nan
+            mean, std, low, high = t_interval(values, confidence, outcome_range(outcome))
             rows.append({
                 "set_index": int(set_index),
                 **{name: first[name] for name in parameters},
                 "outcome": outcome, "runs": len(runs), "n": n, "mean": mean, "std": std,
-                "ci_low": mean - half, "ci_high": mean + half,
+                "ci_low": low, "ci_high": high,
             })  # fmt: skip
     columns = ["set_index", *parameters, *SUMMARY_COLUMNS]
     frame = pd.DataFrame(rows, columns=columns)

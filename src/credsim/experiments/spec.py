@@ -49,8 +49,9 @@ DEFAULT_OUTCOMES = (
 # columns of the catalog that no parameter or outcome may shadow
 RESERVED = frozenset(
     {
-        "run_id", "set_index", "replicate", "status", "error", "seed", "seed_entropy", "spawn_key",
-        "scenario_hash", "credsim_version", "git_commit", "started", "finished", "seconds", "worker",
+        "run_id", "point", "kind", "set_index", "replicate", "status", "error", "seed", "seed_entropy", "spawn_key",
+        "scenario_hash", "credsim_version", "git_commit", "git_dirty", "source_hash", "python", "numpy",
+        "numba", "pyarrow", "cpu", "os", "started", "finished", "seconds", "worker",
     }
 )  # fmt: skip
 
@@ -77,6 +78,7 @@ class ExperimentMeta(Section):
     base: str = Field(min_length=1, max_length=1000)
     replicates: Annotated[int, Field(ge=1, le=10_000)] = 1
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    seeds: Literal["common", "independent"] = "common"
     overrides: dict[str, Any] = Field(default_factory=dict, max_length=1000)
     outcomes: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(default=None, min_length=1, max_length=200)
 
@@ -115,8 +117,11 @@ class Parameter(Section):
 
 
 class Sampling(Section):
-    method: Literal["grid", "latin", "sobol", "morris"] = "grid"
+    method: Literal["grid", "list", "latin", "montecarlo", "sobol", "morris"] = "grid"
     n: Annotated[int, Field(ge=1, le=MAX_RUNS)] | None = None
+    # runs at the centre of the ranges with independent seeds, to measure the noise floor
+    # (default: 5 for sobol and morris, 0 otherwise)
+    noise_replicates: Annotated[int, Field(ge=0, le=1000)] | None = None
     second_order: bool = False  # Sobol': also the second-order indices (N(2D+2) runs, not N(D+2))
     levels: Annotated[int, Field(ge=2, le=100, multiple_of=2)] = 4  # Morris: grid levels
 
@@ -125,6 +130,7 @@ class ExperimentFile(Section):
     experiment: ExperimentMeta
     parameters: dict[str, Parameter] = Field(default_factory=dict, max_length=100)
     sampling: Sampling = Sampling()
+    sets: list[dict[str, Scalar]] | None = Field(default=None, min_length=1, max_length=100_000)
     outcomes: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(default=None, min_length=1, max_length=200)
 
 
@@ -145,26 +151,60 @@ class Experiment(BaseModel):
     base: Scenario
     replicates: int
     seed: int
+    seeds: str = "common"
     overrides: dict[str, Any]
     parameters: dict[str, Parameter]
     field_types: dict[str, str]
     sampling: Sampling
     outcomes: list[str]
+    sets: list[dict[str, Any]] | None = None  # method "list": the parameter sets as written
+
+    @property
+    def noise_replicates(self) -> int:
+        """Independent-seed runs at the centre of the ranges (the noise floor's sample)."""
+        given = self.sampling.noise_replicates
+        if given is not None:
+            return given if self.sampling.method not in ("grid", "list") else 0
+        return 5 if self.sampling.method in ("sobol", "morris") else 0
 
     @property
     def fingerprint(self) -> str:
-        """SHA-256 of what decides the runs: a folder holds the results of one fingerprint."""
+        """SHA-256 of what decides every run's seed and scenario: a folder holds one fingerprint.
+
+        What an experiment may grow by -- replicates, grid values, listed sets, ``n`` -- is
+        left out, so that a grown experiment is the same experiment (see :func:`growth_problem`).
+        """
+        sampled = self.sampling.method not in ("grid", "list")
         data = {
             "name": self.name,
             "base": self.base_source,
-            "replicates": self.replicates,
             "seed": self.seed,
+            "seeds": self.seeds,
             "overrides": self.overrides,
-            "parameters": {k: v.model_dump(mode="json") for k, v in self.parameters.items()},
-            "sampling": self.sampling.model_dump(mode="json"),
+            "parameters": {k: (v.model_dump(mode="json") if sampled else None) for k, v in self.parameters.items()},
+            "sampling": self.sampling.model_dump(mode="json", exclude={"n", "noise_replicates"}),
             "outcomes": self.outcomes,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+GROWABLE_N = ("sobol", "montecarlo")  # designs whose sample of n is the start of the sample of 2n
+
+
+def growth_problem(old: dict[str, Any], new: Experiment) -> str | None:
+    """Why ``new`` cannot grow the experiment recorded in ``old`` (its experiment.json), or None.
+
+    Replicates, grid values and listed sets may change freely (runs are keyed by their
+    parameter values, so the runs already made are kept); ``n`` may change only where a larger
+    sample begins with the smaller one (Sobol', Monte Carlo).
+    """
+    method = new.sampling.method
+    before = (old.get("sampling") or {}).get("n")
+    if method not in ("grid", "list", *GROWABLE_N) and before != new.sampling.n:
+        return (f"sampling.n changed from {before} to {new.sampling.n}, and a {method} design of another n is a "
+                "different sample, not this one grown; keep n, or use another --out (Sobol' and Monte Carlo "
+                "samples grow in place)")  # fmt: skip
+    return None
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -184,12 +224,17 @@ def experiment_from_dict(raw: dict[str, Any], label: str = "<experiment>", folde
     raw = dict(raw)
     if isinstance(raw.get("parameters"), dict):
         raw["parameters"] = _flatten_parameters(raw["parameters"])
+    if isinstance(raw.get("sets"), list):
+        raw["sets"] = [_flatten_overrides(one) if isinstance(one, dict) else one for one in raw["sets"]]
     if isinstance(raw.get("experiment"), dict) and isinstance(raw["experiment"].get("overrides"), dict):
         raw["experiment"] = {**raw["experiment"], "overrides": _flatten_overrides(raw["experiment"]["overrides"])}
     # the dotted paths are checked first, so that one message lists them with any other mistake
     problems: list[str] = []
     meta_raw = raw.get("experiment") if isinstance(raw.get("experiment"), dict) else {}
-    for where, table in (("experiment.overrides", meta_raw.get("overrides")), ("parameters", raw.get("parameters"))):
+    tables = [("experiment.overrides", meta_raw.get("overrides")), ("parameters", raw.get("parameters"))]
+    if isinstance(raw.get("sets"), list) and raw["sets"] and isinstance(raw["sets"][0], dict):
+        tables.append(("sets[0]", raw["sets"][0]))
+    for where, table in tables:
         for dotted in table if isinstance(table, dict) else ():
             problem = _path_problem(dotted)
             if problem:
@@ -227,6 +272,14 @@ def experiment_from_dict(raw: dict[str, Any], label: str = "<experiment>", folde
             problems.append(f"parameters.{dotted}: also fixed in experiment.overrides; keep one")
         field_types[dotted] = _field_type(dotted)
         problems.extend(_method_problems(dotted, parameter, spec.sampling.method))
+    sets = None
+    if spec.sets is not None and spec.sampling.method == "list":
+        for dotted in spec.sets[0]:
+            if not _path_problem(dotted):
+                if dotted in meta.overrides:
+                    problems.append(f"sets[0].{dotted}: also fixed in experiment.overrides; keep one")
+                field_types[dotted] = _field_type(dotted)
+        sets = [{k: float(v) if field_types.get(k) == "float" and type(v) is int else v for k, v in one.items()} for one in spec.sets]
     problems.extend(_sampling_problems(spec))
     if problems:
         raise ExperimentError(label, problems)
@@ -244,11 +297,13 @@ def experiment_from_dict(raw: dict[str, Any], label: str = "<experiment>", folde
         base=base,
         replicates=meta.replicates,
         seed=meta.seed,
+        seeds=meta.seeds,
         overrides=dict(meta.overrides),
         parameters=dict(spec.parameters),
         field_types=field_types,
         sampling=spec.sampling,
         outcomes=outcomes,
+        sets=sets,
     )
     from credsim.experiments.design import count_sets  # late: design imports this module
 
@@ -340,8 +395,10 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 def _method_problems(dotted: str, parameter: Parameter, method: str) -> list[str]:
     where = f"parameters.{dotted}"
+    if method == "list":
+        return [f"{where}: sampling.method 'list' takes its parameter sets from [[sets]]; remove [parameters]"]
     if method == "grid" and parameter.kind == "range":
-        return [f"{where}: sampling.method 'grid' needs values or grid; found range (a range is for latin, sobol or morris)"]
+        return [f"{where}: sampling.method 'grid' needs values or grid; found range (a range is for latin, montecarlo, sobol or morris)"]
     if method != "grid" and parameter.kind != "range":
         return [f"{where}: sampling.method {method!r} needs range = [low, high]; found {parameter.kind}"]
     return []
@@ -349,17 +406,29 @@ def _method_problems(dotted: str, parameter: Parameter, method: str) -> list[str
 
 def _sampling_problems(spec: ExperimentFile) -> list[str]:
     sampling = spec.sampling
+    if sampling.method != "list" and spec.sets is not None:
+        return ["sets: [[sets]] lists parameter sets for sampling.method 'list'; found method " + repr(sampling.method)]
+    if sampling.method == "list":
+        if spec.sets is None:
+            return ["sets: sampling.method 'list' needs the parameter sets, as [[sets]] tables of dotted path = value"]
+        problems = ["sampling.n: not used by method 'list'; remove it"] if sampling.n is not None else []
+        keys = set(spec.sets[0])
+        for i, one in enumerate(spec.sets):
+            if set(one) != keys:
+                problems.append(f"sets[{i}]: every set must give the same fields; expected {sorted(keys)}, found {sorted(one)}")
+        return problems
     if sampling.method == "grid":
         return [] if sampling.n is None else ["sampling.n: not used by method 'grid' (the grid is every combination); remove it"]
     problems = []
     if sampling.n is None:
-        what = {"latin": "samples", "sobol": "the base sample size N (a power of 2)", "morris": "trajectories"}[sampling.method]
+        what = {"latin": "samples", "montecarlo": "samples", "sobol": "the base sample size N (a power of 2)",
+                "morris": "trajectories"}[sampling.method]  # fmt: skip
         problems.append(f"sampling.n: required field is missing for method {sampling.method!r}: {what}")
     elif sampling.method == "sobol" and sampling.n & (sampling.n - 1):
         problems.append(f"sampling.n: Sobol' sampling needs a power of 2 (e.g. {1 << sampling.n.bit_length()}); found {sampling.n}")
     if sampling.method in ("sobol", "morris") and len(spec.parameters) < 2:
         problems.append(f"parameters: method {sampling.method!r} needs at least two parameters; found {len(spec.parameters)}")
-    if sampling.method in ("sobol", "morris", "latin") and not spec.parameters:
+    if sampling.method in ("sobol", "morris", "latin", "montecarlo") and not spec.parameters:
         problems.append("parameters: nothing to sample; add a [parameters.<dotted.path>] table with a range")
     return list(dict.fromkeys(problems))
 
@@ -375,13 +444,13 @@ def _describe(err: dict[str, Any]) -> str:
         return f"{field}: required field is missing"
     if kind == "extra_forbidden":
         hint = {
-            "experiment": "name, description, base, replicates, seed, overrides, outcomes",
-            "sampling": "method, n, second_order, levels",
+            "experiment": "name, description, base, replicates, seed, seeds, overrides, outcomes",
+            "sampling": "method, n, second_order, levels, noise_replicates",
             "grid": "start, stop, num",
         }
         parent = str(err["loc"][-2]) if len(err["loc"]) > 1 else ""
         if len(err["loc"]) == 1:
-            known = "experiment, parameters, sampling, outcomes"
+            known = "experiment, parameters, sampling, sets, outcomes"
         elif len(err["loc"]) == 3 and err["loc"][0] == "parameters":
             known = "values, grid, range"
         else:
