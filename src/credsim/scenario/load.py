@@ -139,6 +139,9 @@ def _resolve(source: str | Path, chain: tuple[str, ...], root: Path | None = Non
     base, _ = _resolve(parent, (*chain, key), root)
     merged = _deep_merge(base, raw)
     merged["meta"]["extends"] = None
+    # meta.changes says what this file changes from its parent: the parent's own list is not
+    # inherited (it described a different step)
+    merged["meta"]["changes"] = raw["meta"].get("changes", {})
     return merged, label
 
 
