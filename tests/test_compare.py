@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import credsim
 from credsim.compare import METRICS, compare_summaries, to_csv
 
@@ -89,3 +91,152 @@ def test_compare_refuses_an_experiment_against_a_run(tmp_path):
     (tmp_path / "exp" / "catalog").mkdir(parents=True)
     done = subprocess.run([CREDSIM, "compare", str(tmp_path / "exp"), "city"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "two experiment folders" in done.stderr
+
+
+# --------------------------------------------------------------------------- --decompose
+
+
+def _decomposition_csv(path: Path) -> dict:
+    """{(group, metric): {change: contribution or None}} from a decomposition CSV."""
+    out: dict = {}
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["group", "metric", "change", "contribution", "ci_low", "ci_high", "note"]
+    for row in rows:
+        out.setdefault((row["group"], row["metric"]), {})[row["change"]] = float(row["contribution"]) if row["contribution"] else None
+    return out
+
+
+def test_decompose_command_attributes_every_metric_and_saves_what_the_report_draws(tmp_path):
+    """The issue's done-when, at a smaller size: at least three changes, and each metric's
+    contributions add up to its total row, which is B - A of the two end runs saved beside."""
+    import json
+
+    out_dir, table = tmp_path / "cmp", tmp_path / "d.csv"
+    done = subprocess.run([CREDSIM, "compare", "beijing-2020", "reform", "--decompose", "--csv", str(table), "-o", str(out_dir),
+                           "-n", "2000", "-d", "60"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "exact" in done.stdout and "16 combinations" in done.stdout
+    rows = _decomposition_csv(table)
+    changes = {c for values in rows.values() for c in values} - {"total"}
+    assert changes == {"forgiveness", "protected-penalties", "notice-and-objection", "appeal"}
+    a = json.loads((out_dir / "a" / "summary.json").read_text())
+    b = json.loads((out_dir / "b" / "summary.json").read_text())
+    attributed = 0
+    for (group, metric), values in rows.items():
+        left = a["overall"] if group == "overall" else a["by_group"][group]
+        right = b["overall"] if group == "overall" else b["by_group"][group]
+        if left[metric] is None or right[metric] is None:
+            assert values["total"] is None
+            continue
+        assert abs(values["total"] - (right[metric] - left[metric])) < 1e-12
+        if all(v is not None for v in values.values()):
+            assert abs(sum(v for c, v in values.items() if c != "total") - values["total"]) < 1e-9, (group, metric)
+            attributed += 1
+    assert attributed >= 20
+    assert (out_dir / "decomposition.csv").read_text() == table.read_text()
+    saved = json.loads((out_dir / "decomposition.json").read_text())
+    assert saved["method"] == "exact" and saved["runs"] == ["a", "b"] and len(saved["changes"]) == 4
+    page = (out_dir / "report.html").read_text()
+    assert 'id="decomposition"' in page and "notice-and-objection" in page
+    # credsim report on the two end runs draws the same saved decomposition
+    again = tmp_path / "again.html"
+    done = subprocess.run([CREDSIM, "report", str(out_dir / "a"), str(out_dir / "b"), "-o", str(again)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert 'id="decomposition"' in again.read_text()
+
+
+def test_decompose_reruns_a_run_folder_from_its_scenario_and_says_so(tmp_path):
+    done = subprocess.run([CREDSIM, "run", "reform", "-n", "1000", "-d", "30", "-s", "5", "-q", "-o", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    results, notes = [], []
+    for a in (str(tmp_path / "r"), "reform"):
+        table = tmp_path / f"{len(results)}.csv"
+        done = subprocess.run([CREDSIM, "compare", a, "reform-plus", "--decompose", "-n", "1000", "-d", "30", "-s", "3",
+                               "--csv", str(table), "-o", str(tmp_path / f"o{len(results)}")], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        results.append(_decomposition_csv(table))
+        notes.append(" ".join(done.stderr.split()))
+    assert "is a run folder: its scenario.toml is run again here" in notes[0] and "run folder" not in notes[1]
+    assert results[0] == results[1], "a run folder is its scenario, re-run at the size, days and seed given"
+
+
+def test_decompose_names_the_changes_that_cannot_be_separated():
+    done = subprocess.run([CREDSIM, "compare", "city", "beijing-2020", "--decompose", "--by", "field", "-n", "500", "-d", "5"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    message = " ".join(done.stderr.split())
+    assert "population.groups.majority.share" in message and "population.groups.minority.share" in message
+    assert "conflict" in message
+
+
+def test_a_metric_undefined_in_some_combination_is_reported_not_guessed():
+    from credsim.decompose import decompose
+
+    a, b = (credsim.load_scenario(n, ["population.size=1500", "population.days=30"]) for n in ("reform", "reform-plus"))
+    result = decompose(a, b, 0)
+    median = next(r for r in result.rows if (r.group, r.metric) == ("overall", "median_days_listed"))
+    assert median.contributions is None and median.undefined_in  # nobody leaves the list in 30 days
+    assert any(r.contributions is not None for r in result.rows)
+
+
+def test_association_contributes_nothing_between_reform_and_reform_plus():
+    """The issue: switching guilt by association off changes nothing. With three seeds (common
+    to every combination), its share of every attributed metric is zero within its 95%
+    interval; the interval is a t-interval over seeds, so a real zero falls outside it about 5%
+    of the time per metric -- here it is exactly zero in every seed, so it cannot."""
+    from credsim.decompose import decompose
+
+    a, b = (credsim.load_scenario(n, ["population.size=2000", "population.days=90"]) for n in ("reform", "reform-plus"))
+    _assert_association_is_within_noise_of_zero(decompose(a, b, 1, replicates=3))
+
+
+def _assert_association_is_within_noise_of_zero(result) -> None:
+    k = [c.name for c in result.changes].index("association")
+    checked = 0
+    for row in result.rows:
+        if row.contributions is None:
+            continue
+        low, high = row.intervals[k]
+        assert low <= 0 <= high, (row.group, row.metric, row.intervals[k])
+        checked += 1
+    assert checked >= 20
+
+
+@pytest.mark.slow
+def test_association_is_zero_where_the_term_and_opacity_are_not():
+    """The same at 20,000 people over 500 days, where the decomposition has the power to see
+    the other two changes: the one-year term lowers the share listed at the end, with an
+    interval clear of zero (3 seeds), while association's share stays within noise of zero."""
+    from credsim.decompose import decompose
+
+    a, b = (credsim.load_scenario(n, ["population.size=20000", "population.days=500"]) for n in ("reform", "reform-plus"))
+    result = decompose(a, b, 1, replicates=3)
+    _assert_association_is_within_noise_of_zero(result)
+    listed = next(r for r in result.rows if (r.group, r.metric) == ("overall", "listed_rate"))
+    k = [c.name for c in result.changes].index("listing-term")
+    assert listed.intervals[k][1] < 0, listed.intervals
+
+
+def test_more_than_eight_changes_are_sampled_and_still_add_up():
+    from credsim.decompose import decompose
+
+    a, b = (credsim.load_scenario(n, ["population.size=500", "population.days=5"]) for n in ("city", "baseline"))
+    result = decompose(a, b, 0, by="field", permutations=2)
+    assert len(result.changes) > 8 and result.method == "sampled" and result.permutations == 2
+    for row in result.rows:
+        if row.contributions is not None:
+            assert abs(sum(row.contributions) - row.total) < 1e-9
+
+
+def test_the_documented_map_is_the_code_s():
+    """docs/scenarios.md's table of changes lists the mechanisms of credsim.decompose.MECHANISMS,
+    in the same order (the order in which the first match is taken)."""
+    import re
+
+    from credsim.decompose import MECHANISMS
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    section = text[text.index("**The map from fields to mechanisms**"):text.index("**Reading a share.**")]
+    documented = re.findall(r"^\| `([a-z-]+)` \|", section, flags=re.M)
+    assert documented == [name for name, _, _ in MECHANISMS]

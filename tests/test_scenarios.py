@@ -10,7 +10,7 @@ import pytest
 import credsim
 from credsim.scenario import builtin_names, builtin_path
 
-SCENARIOS = ("baseline", "beijing-2020", "city", "court-blacklist", "reform", "rongcheng", "sesame", "xinjiang")
+SCENARIOS = ("baseline", "beijing-2020", "city", "court-blacklist", "reform", "reform-plus", "rongcheng", "sesame", "xinjiang")
 
 
 def test_the_seven_scenarios_and_the_default_exist():
@@ -94,3 +94,41 @@ def test_rongcheng_grades_partition_everyone():
     assert grades == ["grade_AAA", "grade_AA", "grade_A", "grade_B", "grade_C", "grade_D"]
     total = sum(result.daily[c].to_numpy() for c in grades)
     np.testing.assert_allclose(total, 1.0, atol=1e-12)
+
+
+def _named(field: str, table: dict) -> bool:
+    """A field is named by meta.changes when it is a key, or a key is a table containing it."""
+    return any(field == key or field.startswith(key + ".") for key in table)
+
+
+@pytest.mark.parametrize("name", [n for n in builtin_names() if credsim.load_scenario(n) and "extends" in builtin_path(n).read_text(encoding="utf-8")])
+def test_each_extending_scenario_says_what_it_changes_and_why(name):
+    """Every field in which a built-in scenario differs from its parent, resolved, is named in
+    its [meta.changes] table with a reason; and every key there is a field or table of the schema."""
+    import tomllib
+
+    from credsim.decompose import differing_fields
+    from credsim.scenario.load import _check_path
+
+    raw = tomllib.loads(builtin_path(name).read_text(encoding="utf-8"))
+    parent = raw["meta"]["extends"]
+    scenario, base = credsim.load_scenario(name), credsim.load_scenario(parent)
+    table = scenario.meta.changes
+    assert table == raw["meta"].get("changes", {}), "meta.changes is the file's own, not inherited"
+    unnamed = [f for f in differing_fields(base, scenario) if not _named(f, table)]
+    assert not unnamed, f"{name} changes {unnamed} from {parent} without saying why in [meta.changes]"
+    for key, reason in table.items():
+        assert _check_path(key.split(".")) is None, f"{name}: meta.changes names {key!r}, not a field of the schema"
+        assert len(reason) >= 10, f"{name}: meta.changes.{key} needs a reason"
+
+
+def test_reform_is_beijing_2020_plus_due_process_only():
+    """reform changes exactly four mechanisms of beijing-2020; the opacity cut, the shorter
+    term and the association switch are reform-plus's, on top of reform."""
+    from credsim.decompose import differing_fields, group_changes
+
+    beijing, reform, plus = (credsim.load_scenario(n) for n in ("beijing-2020", "reform", "reform-plus"))
+    names = [c.name for c in group_changes(differing_fields(beijing, reform), beijing, reform)]
+    assert names == ["forgiveness", "protected-penalties", "notice-and-objection", "appeal"]
+    names = [c.name for c in group_changes(differing_fields(reform, plus), reform, plus)]
+    assert names == ["association", "listing-term", "opacity"]

@@ -31,7 +31,7 @@ from credsim.web.cli import register as register_web
 from credsim.resources import check_disk, check_memory
 from credsim.results import read_summary, write_run
 from credsim.results.outputs import check_file, write_file
-from credsim.scenario import DEFAULT_SCENARIO, builtin_names, describe_builtins, load_scenario
+from credsim.scenario import DEFAULT_SCENARIO, builtin_names, describe_builtins, load_scenario, with_overrides
 from credsim.simulate import simulate
 
 app = typer.Typer(
@@ -181,8 +181,17 @@ def compare(
     days: Annotated[Optional[int], typer.Option("--days", "-d", help="Days, for scenarios run here.")] = None,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed, the same for both scenarios run here.")] = 0,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Where to write the table [default: compare-A-B.csv].")] = None,
+    decompose: Annotated[bool, typer.Option("--decompose", help="Say which changes from A to B cause each difference (Shapley values over runs with common seeds).")] = False,
+    by: Annotated[str, typer.Option("--by", help="With --decompose: one change per 'mechanism' (the map in docs/scenarios.md) or per 'field'.")] = "mechanism",
+    replicates: Annotated[int, typer.Option("--replicates", "-r", min=1, max=100, help="With --decompose: seeds SEED..SEED+R-1, for 95% intervals.")] = 1,
+    permutations: Annotated[int, typer.Option("--permutations", min=1, max=10_000, help="With --decompose and more than 8 changes: random orders sampled.")] = 64,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="With --decompose: folder for the decomposition, the two end runs and the report [default: compare-A-B].")] = None,
 ) -> None:
     """Put two runs side by side: every metric per group, and the difference.
+
+    With --decompose, both are (re-)run here and every field that differs between them is
+    grouped into named changes; each headline metric's difference is shared among the
+    changes by Shapley values over runs of every combination of them, with common seeds.
 
     Two experiment folders (from `credsim experiment`) are compared point by point: B - A
     with a 95% interval, paired over the seeds they share (unpaired, and saying so, if none)."""
@@ -192,6 +201,9 @@ def compare(
         experiments = [(Path(x) / "catalog").is_dir() for x in (run_a, run_b)]
     except (CredsimError, OSError, ValueError) as error:
         _fail(error if isinstance(error, CredsimError) else CredsimError(f"compare: {error}"))
+    if decompose:
+        _compare_decomposed(run_a, run_b, population, days, seed, by, replicates, permutations, csv_path, out_dir)
+        return
     if any(experiments):
         if not all(experiments):
             _fail(CredsimError("compare: give two run folders (or scenarios), or two experiment folders, not one of each"))
@@ -214,6 +226,92 @@ def compare(
     target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
     _write_text_atomic(target, to_csv(rows, label_a, label_b), "the comparison table")
     out.print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
+
+
+def _compare_decomposed(run_a, run_b, population, days, seed, by, replicates, permutations, csv_path, out_dir) -> None:
+    from credsim.decompose import MISSING, decompose, to_csv
+    from credsim.report import build_comparison
+    from credsim.results import write_run
+    from credsim.shapley import EXACT_LIMIT
+
+    label_a, label_b = (Path(x).name or x for x in (run_a, run_b))
+    try:
+        scenarios = [_scenario_of(source, "A" if k == 0 else "B") for k, source in enumerate((run_a, run_b))]
+        size = population or scenarios[0].population.size
+        length = days or scenarios[0].population.days
+        if population is None or days is None:
+            differ = [n for n, x, y in (("size", scenarios[0].population.size, scenarios[1].population.size), ("days", scenarios[0].population.days, scenarios[1].population.days)) if x != y]
+            if differ:
+                err.print(f"note: B is run at A's population {', '.join(differ)}; give --population and --days to choose")
+        a, b = (with_overrides(s, {"population.size": size, "population.days": length}) for s in scenarios)
+        check_memory(a)
+        check_memory(b)
+        err.print(f"decomposing {label_a} -> {label_b}: {size:,} people, {length} days, seeds {seed}..{seed + replicates - 1}, the same seeds for every combination of changes")
+        with Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("runs", total=None)
+            result = decompose(a, b, seed, by=by, replicates=replicates, permutations=permutations, labels=(label_a, label_b),
+                               on_run=lambda done, total: bar.update(task, completed=done, total=total))
+    except CredsimError as error:
+        _fail(error)
+    changes = Table(title=f"{len(result.changes)} changes from {label_a} to {label_b} (by {by})", header_style="bold")
+    for column in ("change", "field", label_a, label_b):
+        changes.add_column(column)
+    for change in result.changes:
+        for k, name in enumerate(change.fields):
+            x, y = ("(not set)" if v is MISSING else _plain(v) for v in result.fields[name])
+            changes.add_row(change.name if k == 0 else "", name, x, y)
+    out.print(changes)
+    if result.method == "exact":
+        out.print(f"Shapley values, exact: all {result.coalitions_run} combinations of the changes were run.")
+    else:
+        out.print(f"Shapley values, estimated: more than {EXACT_LIMIT} changes, so {result.permutations} random orders were sampled "
+                  f"({result.coalitions_run} combinations run); they add up to B - A exactly but each is an estimate.")
+    table = Table(title=f"What made {label_b} - {label_a}" + (f" (mean of {replicates} seeds, ± half of the 95% interval)" if replicates > 1 else ""), header_style="bold")
+    for column in ("group", "metric", label_a, label_b, "B - A", *(c.name for c in result.changes)):
+        table.add_column(column, justify="left" if column in ("group", "metric") else "right")
+    undefined = []
+    for row in result.rows:
+        if row.contributions is None:
+            cells = ["undefined"] * len(result.changes)
+            undefined.append(f"{row.group} {row.metric}: undefined in {_where(row.undefined_in, result.coalitions_run)}")
+        else:
+            cells = [_plain(x) + (f" ±{(hi - lo) / 2:.2g}" if row.intervals else "") for x, (lo, hi) in zip(row.contributions, row.intervals or [(0, 0)] * len(row.contributions))]
+        table.add_row(row.group, row.metric, _plain(row.a), _plain(row.b), _plain(row.total), *cells)
+    out.print(table)
+    for line in undefined:
+        out.print(f"not attributed: {line} (a median never reached, or no one listed to take a share of)", highlight=False)
+    folder = out_dir or Path(f"compare-{label_a}-{label_b}")
+    try:
+        write_run(result.ends[0], folder / "a")
+        write_run(result.ends[1], folder / "b")
+        _write_text_atomic(folder / "decomposition.json", json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n", "the decomposition")
+        _write_text_atomic(folder / "decomposition.csv", to_csv(result), "the decomposition table")
+        if csv_path is not None:
+            _write_text_atomic(csv_path, to_csv(result), "the decomposition table")
+        build_comparison(folder / "a", folder / "b", folder / "report.html")
+    except (CredsimError, OSError) as error:
+        _fail(CredsimError(f"compare: cannot write the decomposition: {error}"))
+    out.print(f"wrote {folder} (decomposition.json, decomposition.csv, the end runs a/ and b/ with seed {seed}, report.html)"
+              + (f" and {csv_path}" if csv_path is not None else ""))
+
+
+def _where(coalitions: list[str], run: int) -> str:
+    if len(coalitions) >= run:
+        return "every combination of the changes, A and B included"
+    shown = ", ".join(coalitions[:4])
+    return shown + (f" and {len(coalitions) - 4} more combinations" if len(coalitions) > 4 else "")
+
+
+def _scenario_of(source: str, which: str):
+    """The scenario of a run folder (its scenario.toml, to be re-run), or a scenario name or file."""
+    path = Path(source)
+    if path.is_dir() and source not in builtin_names():
+        toml = path / "scenario.toml"
+        if not toml.is_file():
+            raise CredsimError(f"{source}: a folder without scenario.toml; give a run folder, a scenario name or a scenario file")
+        err.print(f"note: {which} = {source} is a run folder: its scenario.toml is run again here, at the size, days and seed given")
+        return load_scenario(str(toml))
+    return load_scenario(source)
 
 
 def _compare_experiments(dir_a: str, dir_b: str, csv_path: Path | None) -> None:

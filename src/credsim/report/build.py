@@ -23,6 +23,7 @@ from credsim import __version__
 from credsim.errors import CorruptRunError
 from credsim.report import charts_people, charts_system
 from credsim.report.data import ReportError, RunData, load_run
+from credsim.report.decomposition import decomposition_section, find_decomposition
 from credsim.report.page import comparison_page, report_page
 from credsim.report.panels import Chart, pin_flat_axes
 from credsim.results import manifest, outputs
@@ -74,13 +75,17 @@ def build_report(run_dir: str | Path, out_path: str | Path | None = None) -> Pat
 
 
 def build_comparison(run_a: str | Path, run_b: str | Path, out_path: str | Path) -> Path:
-    """Write a report comparing two run folders to ``out_path``; return its path."""
+    """Write a report comparing two run folders to ``out_path``; return its path. When the two
+    are the end runs of ``credsim compare --decompose``, the page shows the decomposition
+    saved beside them."""
     outputs.check_file(out_path, "the report")  # before any work
     runs = [load_run(run_a), load_run(run_b)]
     _refuse_run_files(Path(out_path))
     if runs[0].label == runs[1].label:
         runs[0].label, runs[1].label = f"{runs[0].label} (A)", f"{runs[1].label} (B)"
-    page = comparison_page(runs, draw_charts(runs), get_plotlyjs(), __version__)
+    saved = find_decomposition(run_a, run_b)
+    section = decomposition_section(saved) if saved else ""
+    page = comparison_page(runs, draw_charts(runs), get_plotlyjs(), __version__, section)
     return write_atomic(Path(out_path), page)
 
 

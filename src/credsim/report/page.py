@@ -220,10 +220,12 @@ def report_page(run: RunData, charts: list[Chart], plotly_js: str, version: str)
     return document(title, body, plotly_js)
 
 
-def comparison_page(runs: list[RunData], charts: list[Chart], plotly_js: str, version: str) -> str:
+def comparison_page(runs: list[RunData], charts: list[Chart], plotly_js: str, version: str, decomposition: str = "") -> str:
+    """``decomposition``: the HTML of the "What made the difference" section, if any."""
     a, b = runs
     title = f"credsim comparison: {a.label} ({a.name}) vs {b.label} ({b.name})"
-    entries = [("headline", "In plain words"), ("summary", "Side by side"), *((f"chart-{c.key}", c.title) for c in charts),
+    entries = [("headline", "In plain words"), ("summary", "Side by side"), *([("decomposition", "What made the difference")] if decomposition else []),
+               *((f"chart-{c.key}", c.title) for c in charts),
                ("definitions", "Definitions"), ("scenario", "The scenarios")]
     cards = "".join(f"<div>{headline_card(run.summary, run.label)}</div>" for run in runs)
     body = "\n".join([
@@ -233,6 +235,7 @@ def comparison_page(runs: list[RunData], charts: list[Chart], plotly_js: str, ve
         nav(entries),
         f"<section id=\"headline\"><h2>In plain words</h2><div class=\"headline\">{cards}</div></section>",
         f"<section id=\"summary\"><h2>Side by side</h2>{html_table(comparison_table(runs), scroll=False)}</section>",
+        decomposition,
         "<section id=\"charts\"><h2>Charts</h2>",
         *(chart_section(c) for c in charts),
         "</section>",

@@ -159,6 +159,9 @@ def _resolve(source: str | Path, chain: tuple[str, ...], root: Path | None = Non
     if isinstance(base.get("timeline"), list) and isinstance(raw.get("timeline"), list):
         merged["timeline"] = base["timeline"] + raw["timeline"]  # timelines add up: the parent's entries, then the child's
     merged["meta"]["extends"] = None
+    # meta.changes says what this file changes from its parent: the parent's own list is not
+    # inherited (it described a different step)
+    merged["meta"]["changes"] = raw["meta"].get("changes", {})
     return merged, label
 
 

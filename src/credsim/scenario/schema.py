@@ -41,6 +41,12 @@ class Meta(Section):
     description: str = Field(default="", max_length=4000)
     sources: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=200)
     extends: str | None = Field(default=None, max_length=200)
+    # What a scenario that extends another changes from it, and why: a field (dotted path,
+    # or a table such as "listing.objection" naming every field in it) -> the reason. Each
+    # built-in scenario that extends another names every field it changes (a test checks).
+    changes: dict[Annotated[str, Field(min_length=1, max_length=200)], Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=dict, max_length=200
+    )
 
 
 # --------------------------------------------------------------------------- population
