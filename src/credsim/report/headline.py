@@ -173,8 +173,8 @@ def lead_sentences(summary: dict) -> list[str]:
             size = abs(math.log(ratio))
             if size >= math.log(DISPARITY):
                 disparities.append((size, f"The {group} group was listed {ratio:.2f} times as often as the {reference} "
-                                          f"group: {percent(ever)} of its people at some point during the "
-                                          f"{days_text(days)}, against {percent(base)}."))
+                                          f"group: {100 * ever:.2f}% of its people at some point during the "
+                                          f"{days_text(days)}, against {100 * base:.2f}%."))
     out = [sentence for _, sentence in sorted(disparities, key=lambda d: -d[0])]
     overall = summary.get("overall", {})
     wrongful, unjust = overall.get("wrongful_share"), overall.get("unjust_share")
