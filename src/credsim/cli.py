@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from credsim import __version__, checkpoint
+from credsim import __version__, checkpoint, compilation
 from credsim.calibration import CALIBRATIONS, HISTORIES, fit
 from credsim.compare import compare_summaries, to_csv
 from credsim.errors import CredsimError
@@ -30,9 +31,11 @@ from credsim.report.cli import register as register_report
 from credsim.web.cli import register as register_web
 from credsim.resources import check_disk, check_memory
 from credsim.results import read_summary, write_run
+from credsim.results.manifest import MANIFEST
 from credsim.results.outputs import check_file, write_file
 from credsim.scenario import DEFAULT_SCENARIO, builtin_names, describe_builtins, load_scenario, with_overrides
 from credsim.simulate import simulate
+from credsim.stages import Stages
 
 app = typer.Typer(
     add_completion=False,
@@ -85,6 +88,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
     checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", min=0, help="Save a checkpoint in OUT/.checkpoint every K days; 0: never (default: by the clock, about once a minute, at most 5% of the run's time; runs under a minute are not saved).")] = None,
     resume_dir: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this output folder from its last checkpoint.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run already in --out (only a folder holding a credsim run, i.e. its manifest.json).")] = False,
     ctx: typer.Context = None,
 ) -> None:
     """Run a scenario and write its outputs."""
@@ -103,7 +107,15 @@ def run(
         check_memory(resolved)
     except CredsimError as error:
         _fail(error)
-    target = out_dir or Path("runs") / f"{resolved.meta.name}-seed{seed}"
+    if resume_dir is not None:
+        target = out_dir
+    elif out_dir is None:
+        target = fresh_folder(Path("runs") / f"{resolved.meta.name}-seed{seed}")
+    else:
+        target = out_dir
+        refusal = replacement_refusal(target, overwrite)
+        if refusal:
+            _fail(CredsimError(refusal))
     problem = _unwritable(target)
     if problem:
         _fail(CredsimError(f"--out {target}: {problem}"))
@@ -120,30 +132,37 @@ def run(
         go = partial(simulate, resolved, seed, checkpoint_dir=folder, checkpoint_every=checkpoint_every)
 
     size, horizon = resolved.population.size, resolved.population.days
-    try:
-        if quiet:
-            result = go()
+    if not quiet:
+        out.print(f"credsim {__version__}: [bold]{resolved.meta.name}[/], {size:,} people, {horizon:,} days, seed {seed}, "
+                  f"into {escape(str(target))}", highlight=False)
+    failure = None
+    with Stages(err, enabled=not quiet) as stages:
+        try:
+            if compilation.cached() is False:
+                stages.start("compiling the model (first run only: numba caches it for later runs)")
+                compilation.compile_for(resolved)
+            stages.start("building the population" if resume_dir is None else "reading the checkpoint")
+
+            def on_day(done: int, total: int) -> None:
+                if stages.stage != "simulating":
+                    stages.start("simulating", total=total, completed=done)
+                stages.advance_to(done)
+
+            result = go(progress=on_day)
+            stages.start("writing the outputs")
+            written = write_run(result, target)
+        except (CredsimError, OSError) as error:
+            failure = _write_failure(error, target)
         else:
-            out.print(f"credsim {__version__}: [bold]{resolved.meta.name}[/], {size:,} people, {horizon:,} days, seed {seed}")
-            with Progress(
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=err,
-                transient=False,
-            ) as bar:
-                task = bar.add_task("days", total=horizon)
-                result = go(progress=lambda done, total: bar.update(task, completed=done))
-        written = write_run(result, target)
-    except (CredsimError, OSError) as error:
-        _fail(_write_failure(error, target))
-    checkpoint.discard(target)  # the outputs are complete: the checkpoint has done its job
-    try:
-        report = build_report(written)  # a view of the saved outputs, added to the manifest
-    except (CredsimError, OSError) as error:
-        _fail(CredsimError(f"the run is complete in {written}, but its report could not be built: {error}; try `credsim report {written}`"))
+            checkpoint.discard(target)  # the outputs are complete: the checkpoint has done its job
+            stages.start("writing the report")
+            try:
+                report = build_report(written)  # a view of the saved outputs, added to the manifest
+            except (CredsimError, OSError) as error:
+                failure = CredsimError(f"the run is complete in {written}, but its report could not be built: {error}; "
+                                       f"try `credsim report {written}`")
+    if failure is not None:
+        _fail(failure)
     if not quiet:
         out.print(_headline_table(result.summary))
     out.print(f"wrote {escape(str(written))} (open {report.name} in a browser)", highlight=False, soft_wrap=True)
@@ -468,6 +487,41 @@ def _write_failure(error: Exception, target: Path) -> CredsimError:
     except CredsimError:
         message += f"; earlier complete outputs in {target}, if any, are intact"
     return CredsimError(message)
+
+
+def fresh_folder(base: Path) -> Path:
+    """``base`` when nothing is there yet, else the first free one of ``base-2``, ``base-3``, ...:
+    a run into the default folder never lands on an earlier run."""
+    if not base.exists():
+        return base
+    for number in itertools.count(2):
+        candidate = base.with_name(f"{base.name}-{number}")
+        if not candidate.exists():
+            return candidate
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def replacement_refusal(target: Path, overwrite: bool) -> str | None:
+    """Why ``credsim run --out TARGET`` must not write there, or None. A new or empty folder is
+    fine; a folder holding a credsim run (its manifest.json) only with --overwrite; any other
+    non-empty folder never. (write_run itself still replaces: experiments rewrite damaged runs.)"""
+    if not target.is_dir():
+        return None  # absent (created), or a file (_unwritable says so)
+    try:
+        empty = not any(target.iterdir())
+    except OSError as error:
+        return f"--out {target}: cannot look inside it: {error.strerror or error}"
+    if empty:
+        return None
+    if (target / MANIFEST).is_file():
+        if overwrite:
+            return None
+        return f"--out {target}: already holds a credsim run; give another --out, or add --overwrite to replace that run"
+    if (target / checkpoint.FOLDER).is_dir():
+        return (f"--out {target}: holds an unfinished run's checkpoint; continue it with `credsim run --resume {target}`, "
+                "or give another --out")
+    return (f"--out {target}: is not empty and holds no credsim run (no {MANIFEST}); credsim writes only into a new "
+            f"or empty folder{', and --overwrite replaces only a credsim run' if overwrite else ''}: give another --out")
 
 
 def _unwritable(target: Path) -> str | None:

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plotly.offline import get_plotlyjs
-
 from credsim import __version__
 from credsim.errors import CorruptRunError
 from credsim.report import charts_people, charts_system
 from credsim.report.data import ReportError, RunData, load_run
 from credsim.report.decomposition import decomposition_section, find_decomposition
 from credsim.report.page import comparison_page, report_page
-from credsim.report.panels import Chart, pin_flat_axes
+from credsim.report.panels import Chart, mark_empty_panels, pin_flat_axes
+from credsim.report.plotlyjs import plotly_js
 from credsim.results import manifest, outputs
 
 REPORT_NAME = "report.html"
@@ -50,6 +49,7 @@ def draw_charts(runs: list[RunData]) -> list[Chart]:
     charts = [build(runs) for build in CHARTS]
     for chart in charts:
         pin_flat_axes(chart.figure)
+        mark_empty_panels(chart.figure)
     return charts
 
 
@@ -65,7 +65,7 @@ def build_report(run_dir: str | Path, out_path: str | Path | None = None) -> Pat
     target = Path(out_path) if out_path is not None else run.path / REPORT_NAME
     own = target.name == REPORT_NAME and _same_folder(target.parent, run.path)
     _refuse_run_files(target, allowed=REPORT_NAME if own else None)
-    page = report_page(run, draw_charts([run]), get_plotlyjs(), __version__)
+    page = report_page(run, draw_charts([run]), plotly_js(), __version__)
     if not own:
         return write_atomic(target, page)
     manifest.uncover(run.path, REPORT_NAME)
@@ -85,7 +85,7 @@ def build_comparison(run_a: str | Path, run_b: str | Path, out_path: str | Path)
         runs[0].label, runs[1].label = f"{runs[0].label} (A)", f"{runs[1].label} (B)"
     saved = find_decomposition(run_a, run_b)
     section = decomposition_section(saved) if saved else ""
-    page = comparison_page(runs, draw_charts(runs), get_plotlyjs(), __version__, section)
+    page = comparison_page(runs, draw_charts(runs), plotly_js(), __version__, section)
     return write_atomic(Path(out_path), page)
 
 
