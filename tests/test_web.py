@@ -35,7 +35,11 @@ from credsim.scenario import load_scenario
 from credsim.web import cli as web_cli
 from credsim.web import create_app
 from credsim.web.cli import is_loopback
-from credsim.web.params import MAX_WEB_POPULATION, RequestError, check_run_request, parameters_for
+from credsim.web.app import host_name
+from credsim.web.estimate import MEASURED_HERE, MEASURED_ON, calibrated, predicted
+from credsim.web.jobs import JobManager
+from credsim.web.params import MAX_WEB_POPULATION, WEB_DEFAULT_POPULATION, RequestError, check_run_request, parameters_for
+from credsim.web.worker import STOPPED_MESSAGE
 
 try:
     import httpx2 as httpx
@@ -55,7 +59,7 @@ def wait_for(client, job_id: str, timeout: float = 60.0) -> tuple[dict, list[dic
     while time.monotonic() < deadline:
         status = client.get(f"/api/runs/{job_id}").json()
         seen.append(status)
-        if status["state"] in ("done", "failed", "cancelled"):
+        if status["state"] in ("done", "failed", "cancelled", "stopped"):
             return status, seen
         time.sleep(0.05)
     raise AssertionError(f"run {job_id} did not finish in {timeout} s; last status {seen[-1]}")
@@ -98,7 +102,33 @@ def test_page_and_scenarios_are_served(web):
                  "score.deltas.religious_practice", "score.deltas.online_criticism", "score.forgiveness"):
         assert path in paths
     size = city["parameters"][paths.index("population.size")]
-    assert size["max"] == MAX_WEB_POPULATION and size["value"] == 1_000_000
+    assert size["max"] == MAX_WEB_POPULATION and size["value"] == WEB_DEFAULT_POPULATION == 20_000
+    assert "1,000,000" in size["help"]  # the scenario's own size is still said
+
+
+def test_every_scenario_starts_at_a_size_of_seconds_and_its_own_days():
+    """A first web run takes seconds (not a 1,000,000-person run) and keeps the scenario's
+    days, so that the report's notes for short runs (under a year) are not triggered by it."""
+    for entry in _catalog_listing():
+        if "parameters" not in entry:
+            continue
+        scenario = load_scenario(entry["name"])
+        values = {p["path"]: p["value"] for p in entry["parameters"]}
+        assert values["population.size"] == min(scenario.population.size, WEB_DEFAULT_POPULATION)
+        assert values["population.days"] == scenario.population.days
+        assert predicted(values["population.size"], values["population.days"]) < 10
+
+
+def _catalog_listing():
+    from credsim.web.app import _catalog
+
+    return _catalog()[1]
+
+
+def test_the_time_estimate_is_scaled_by_the_servers_own_runs():
+    assert calibrated([])["source"] == MEASURED_ON and calibrated([])["scale"] == 1.0
+    slow = calibrated([(20_000, 365, 3 * predicted(20_000, 365)), (2_000, 30, 3 * predicted(2_000, 30))])
+    assert slow["source"] == MEASURED_HERE and slow["scale"] == 3.0
 
 
 def test_a_run_goes_from_queued_to_done_and_its_report_is_served(web):
@@ -120,6 +150,12 @@ def test_a_run_goes_from_queued_to_done_and_its_report_is_served(web):
     summary, _ = run_files(data_dir, job["id"])
     assert summary["seed"] == 5 and summary["population"] == 3000
     assert run_line(summary) in report.text
+    assert status["request"]["label"] == "city, 3,000 people, 30 days, seed 5"
+    assert status["seconds"] > 0
+    listed = client.get("/api/runs").json()["runs"]  # the page's history, from the server
+    assert job["id"] in [run["id"] for run in listed]
+    timing = client.get("/api/scenarios").json()["timing"]  # the estimate now uses this server's own time
+    assert timing["source"] == MEASURED_HERE and timing["scale"] > 0
 
 
 BAD_REQUESTS = {
@@ -237,12 +273,89 @@ def test_simultaneous_runs_keep_their_own_results_and_compare(web):
     assert answer.status_code == 200, answer.text
     page = client.get(answer.json()["url"])
     assert page.status_code == 200 and "credsim comparison" in page.text
-    assert ids[0] in page.text and ids[1] in page.text
+    labels = ["city, 3,000 people, 30 days, seed 11, appeal capacity 7.5",
+              "city, 2,000 people, 30 days, seed 12, appeal capacity 40"]
+    title = re.search(r"<title>(.*?)</title>", page.text).group(1)
+    assert all(label in title for label in labels), title
+    headline = re.search(r'<section id="headline">(.*?)</section>', page.text, re.S).group(1)
+    assert all(label in headline for label in labels)
+    assert f'"name": "{labels[0]}: ' in page.text or f'"name":"{labels[0]}: ' in page.text  # legends
+    assert ids[0] not in page.text and ids[1] not in page.text  # never the run ids
     assert client.post("/api/compare", json={"a": ids[0], "b": ids[0]}).status_code == 422
     # a later server on the same folder still answers for these runs (no lifespan: no workers)
     later = TestClient(create_app(data_dir), base_url="http://127.0.0.1")
     assert later.get(f"/api/runs/{ids[0]}").json()["state"] == "done"
     assert later.get(f"/runs/{ids[1]}/report.html").status_code == 200
+
+
+def _fake_run(data_dir: Path, created: float, size: int = 100, state: str = "done") -> str:
+    """A run folder as a finished web run leaves it (no simulation: the files only)."""
+    job_id = str(uuid.uuid4())
+    folder = data_dir / "runs" / job_id
+    folder.mkdir(parents=True)
+    (folder / "request.json").write_text(json.dumps({"id": job_id, "created": created, "scenario": "city", "seed": 0,
+                                                     "parameters": {}, "label": f"run {created}"}))
+    (folder / "progress.json").write_text(json.dumps({"state": state, "stage": state, "days_done": 1, "days": 1}))
+    if state == "done":
+        (folder / "summary.json").write_text("{}")
+        (folder / "report.html").write_bytes(b"x" * size)
+    return job_id
+
+
+def test_old_runs_are_deleted_past_the_count_and_byte_bounds_with_their_comparisons(tmp_path):
+    ids = [_fake_run(tmp_path, created) for created in range(5)]
+    (tmp_path / "compare").mkdir()
+    (tmp_path / "compare" / f"{ids[0]}-{ids[4]}.html").write_text("old")
+    (tmp_path / "compare" / f"{ids[3]}-{ids[4]}.html").write_text("kept")
+    jobs = JobManager(tmp_path, keep_runs=3)
+    assert [run["id"] for run in jobs.runs()] == ids[::-1]  # newest first
+    assert jobs.prune() == ids[:2]  # the two oldest
+    assert [run["id"] for run in jobs.runs()] == ids[:1:-1]
+    assert sorted(p.name for p in (tmp_path / "compare").iterdir()) == [f"{ids[3]}-{ids[4]}.html"]
+    assert jobs.prune(room_for=1) == [ids[2]]  # a new run is about to start: room for it
+    newest = sum(f.stat().st_size for f in (tmp_path / "runs" / ids[4]).iterdir())
+    by_bytes = JobManager(tmp_path, keep_runs=50, keep_bytes=newest + 1)  # room for one run's bytes
+    assert by_bytes.prune() == [ids[3]]
+    assert [run["id"] for run in by_bytes.runs()] == [ids[4]]
+
+
+def test_a_run_of_a_stopped_server_is_reported_as_stopped_not_cancelled(tmp_path):
+    killed = _fake_run(tmp_path, 1, state="running")  # the server died without a word
+    told = _fake_run(tmp_path, 2, state="stopped")
+    jobs = JobManager(tmp_path)
+    for job_id in (killed, told):
+        status = jobs.status(job_id)
+        assert status["state"] == "stopped" and status["error"] == STOPPED_MESSAGE
+        assert "cancel" not in status["error"]
+
+
+def test_a_bracketed_ipv6_host_header_is_served(tmp_path):
+    assert host_name("[::1]:8765") == "::1" and host_name("[::1]") == "::1" and host_name("LOCALHOST:80") == "localhost"
+    assert host_name("[::1") == "" and host_name("127.0.0.1:9") == "127.0.0.1"
+    with TestClient(create_app(tmp_path), base_url="http://[::1]:8765") as client:
+        assert client.get("/api/health").status_code == 200
+        assert client.get("/api/health", headers={"host": "[::2]:8765"}).status_code == 400
+
+
+def test_cancelling_while_the_population_is_built_stops_before_the_first_day(tmp_path):
+    """A run is cancelled while it builds 2,000,000 people: it stops within the build (it is
+    watched between the build's steps), not after the build and a first day as before."""
+    with TestClient(create_app(tmp_path, max_concurrent=1), base_url="http://127.0.0.1") as client:
+        warm = client.post("/api/runs", json={"parameters": {"population.size": 200, "population.days": 2}}).json()["id"]
+        assert wait_for(client, warm)[0]["state"] == "done"
+        job = client.post("/api/runs", json={"parameters": {"population.size": 2_000_000, "population.days": 5}}).json()
+        deadline = time.monotonic() + 60
+        while (status := client.get(f"/api/runs/{job['id']}").json())["stage"] != "building the population":
+            assert status["state"] in ("queued", "running") and status["days_done"] == 0, status
+            assert time.monotonic() < deadline, status
+            time.sleep(0.02)
+        assert status["days"] == 5  # known from the start, while it builds
+        cancelling = client.delete(f"/api/runs/{job['id']}").json()
+        assert cancelling["stage"] in ("cancelling (while building the population)", "cancelled"), cancelling
+        final, _ = wait_for(client, job["id"])
+    assert final["state"] == "cancelled" and final["error"] == "the run was cancelled", final
+    progress = json.loads((tmp_path / "runs" / job["id"] / "progress.json").read_text())
+    assert progress["days_done"] == 0, progress  # no day was simulated after the cancel
 
 
 def test_the_concurrency_cap_queues_the_rest_and_refuses_past_the_queue(tmp_path):
@@ -263,10 +376,12 @@ def test_the_concurrency_cap_queues_the_rest_and_refuses_past_the_queue(tmp_path
         cancelled = client.delete(f"/api/runs/{second}").json()
         assert cancelled["state"] == "cancelled"
         started = time.monotonic()
-    # leaving the client shuts the app down: the first run is stopped at its next day
+    # leaving the client shuts the app down: the first run is stopped, and told so (not "cancelled")
     assert time.monotonic() - started < 15
     progress = json.loads((tmp_path / "runs" / first / "progress.json").read_text())
-    assert progress["state"] in ("cancelled", "done")
+    assert progress["state"] in ("stopped", "done")
+    if progress["state"] == "stopped":
+        assert progress["error"] == STOPPED_MESSAGE
 
 
 def test_serve_binds_to_loopback_unless_told_and_warns_when_told(monkeypatch):
