@@ -460,6 +460,57 @@ def test_serve_refuses_a_port_in_use(tmp_path):
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
 
 
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_serve_on_ipv6_loopback_answers_at_its_url_and_stops_promptly_on_ctrl_c(tmp_path):
+    """``credsim serve --host ::1`` prints http://[::1]:PORT/ and answers there (it answered
+    400 "Invalid host header"); Ctrl-C during a run says it is stopping, and exits well before
+    the 10 s graceful wait it used to sit through with a page's connection open; the run is
+    then recorded as stopped by the server."""
+    command = [sys.executable, "-m", "credsim.web", "serve", "--host", "::1", "--port", "0", "--data-dir", str(tmp_path),
+               "--max-concurrent", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            ready = selector.select(timeout=60)
+        line = process.stdout.readline() if ready else ""
+        url = re.search(r"http://\[::1\]:\d+/", line)
+        assert url, line
+        with httpx.Client(base_url=url.group(0), timeout=30) as client:  # keeps its connection open, as a page does
+            assert client.get("/").status_code == 200
+            job = client.post("/api/runs", json={"parameters": {"population.size": 300_000, "population.days": 365}})
+            assert job.status_code == 202, job.text
+            job_id = job.json()["id"]
+            deadline = time.monotonic() + 60
+            while client.get(f"/api/runs/{job_id}").json()["state"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            asked = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=20)
+            took = time.monotonic() - asked
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
+    assert "stopping" in stderr, stderr
+    print(f"stopped in {took:.2f} s")
+    assert took < 5, f"serve took {took:.1f} s to stop"  # about 1 s; it took 10-11 s before
+    assert JobManager(tmp_path).status(job_id)["state"] in ("stopped", "done")
+
+
 async def _load(base: str, asks: list[dict], data_dir: Path) -> dict:
     """200 concurrent requests of every kind, then the runs polled to the end."""
     latencies, statuses = [], []
@@ -553,9 +604,65 @@ def _set(page, path: str, text: str) -> None:
     page.locator(f'.param[data-path="{path}"] input[type=text]').fill(text)
 
 
-def _run_and_wait(page, data_dir: Path, previous: str | None) -> tuple[str, dict, dict]:
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+# The layout, measured in the page: how much of an element is visible in the viewport and not
+# covered by another (elementFromPoint down its middle, every 10 px).
+VISIBLE_PX = """(selector) => {
+  const target = document.querySelector(selector);
+  const box = target.getBoundingClientRect();
+  const x = Math.min(Math.max(box.left + box.width / 2, 0), window.innerWidth - 1);
+  let seen = 0;
+  for (let y = Math.max(box.top, 0) + 1; y < Math.min(box.bottom, window.innerHeight); y += 10) {
+    const hit = document.elementFromPoint(x, y);
+    if (hit && (hit === target || target.contains(hit))) { seen += 10; }
+  }
+  return seen;
+}"""
+OVERLAP_PX = """([a, b]) => {
+  const p = document.querySelector(a).getBoundingClientRect(), q = document.querySelector(b).getBoundingClientRect();
+  return Math.max(0, Math.min(p.right, q.right) - Math.max(p.left, q.left))
+       * Math.max(0, Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top));
+}"""
+
+
+def _check_layout(page, width: int) -> None:
+    """The form never covers the progress or the report: their boxes do not overlap, the whole
+    status panel is in view and uncovered right after Run (the page scrolls to it), and once
+    scrolled to, the report shows at least half of the viewport's height."""
+    height = page.viewport_size["height"]
+    status = page.locator("#status-panel").bounding_box()
+    assert status["y"] >= 0 and status["y"] + status["height"] <= height, f"{width} px: the status is out of view: {status}"
+    assert page.evaluate(VISIBLE_PX, "#status-panel") >= status["height"] - 20, f"{width} px: the status panel is covered"
+    assert page.evaluate(OVERLAP_PX, ["#run-form", "#status-panel"]) == 0, f"{width} px: the form overlaps the status"
+
+
+def _check_report_visible(page, width: int) -> None:
+    page.wait_for_selector("#panel-report:not([hidden])")
+    page.locator("#report-frame").scroll_into_view_if_needed()
+    page.evaluate("() => document.querySelector('#report-frame').scrollIntoView({block: 'start'})")
+    height = page.viewport_size["height"]
+    assert page.evaluate(OVERLAP_PX, ["#run-form", "#report-frame"]) == 0, f"{width} px: the form overlaps the report"
+    visible = page.evaluate(VISIBLE_PX, "#report-frame")
+    assert visible >= height / 2, f"{width} px: only {visible} px of the report show in a {height} px viewport"
+
+
+def _check_accessibility(page, width: int) -> list[dict]:
+    """axe-core (tests/vendor/axe-core) run in the page, the reports' frames left out (they
+    are report.html's own pages): no serious or critical violation. Returns the others."""
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate("""async () => (await axe.run(document, {iframes: false, resultTypes: ['violations']}))
+        .violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target)}))""")
+    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{width} px: axe-core found {json.dumps(bad, indent=1)}"
+    return violations
+
+
+def _run_and_wait(page, data_dir: Path, previous: str | None, width: int | None = None) -> tuple[str, dict, dict]:
     page.click("#run-button")
     page.wait_for_function("(prev) => document.body.dataset.runId && document.body.dataset.runId !== prev", arg=previous)
+    if width is not None:
+        _check_layout(page, width)
     page.wait_for_selector("#status[data-state=done]", timeout=60_000)
     job_id = page.get_attribute("body", "data-run-id")
     summary, scenario = run_files(data_dir, job_id)
@@ -572,7 +679,8 @@ def test_the_page_end_to_end_in_chromium(server, capsys):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)  # axe is injected
+            page = context.new_page()
             page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
             page.on("console", lambda message: message.type == "error" and " 422 " not in message.text  # the bad inputs below
                     and problems.append(f"console: {message.text}"))
@@ -582,25 +690,43 @@ def test_the_page_end_to_end_in_chromium(server, capsys):
             assert page.input_value("#scenario") == "city"
 
             # the people slider moves through orders of magnitude: its middle is about sqrt(100 x 2,000,000)
-            page.locator('.param[data-path="population.size"] input[type=range]').fill("500")
+            slider = page.locator('.param[data-path="population.size"] input[type=range]')
+            slider.fill("500")
             assert page.input_value('.param[data-path="population.size"] input[type=text]') == "14000"
+            assert slider.get_attribute("aria-valuetext") == "14,000 people"  # the value, not the position 500
+            # help and errors are tied to their inputs
+            field = page.locator('.param[data-path="population.size"] input[type=text]')
+            described = field.get_attribute("aria-describedby").split()
+            assert "1,000,000" in page.locator(f"#{described[0]}").inner_text()
+            assert page.locator(f"#{described[1]}").get_attribute("class") == "field-error"
+            assert re.search(r"Estimated time: about \d+ (s|min) for 14,000 people × 365 days \(from a rate measured",
+                             page.inner_text("#estimate")), page.inner_text("#estimate")
 
             # a first run, pinned
             _set(page, "population.size", "3000")
             _set(page, "population.days", "30")
             page.fill("#seed", "1")
-            first, summary, _ = _run_and_wait(page, data_dir, None)
+            first, summary, _ = _run_and_wait(page, data_dir, None, width=1280)
             report = page.frame_locator("#report-frame")
             assert run_line(summary) in report.locator("header").inner_text()
+            _check_report_visible(page, 1280)
             page.click("#pin-button")
-            assert "Pinned: city: 3,000 people, 30 days, seed 1" in page.inner_text("#pinned-info")
+            assert "Pinned: city, 3,000 people, 30 days, seed 1." in page.inner_text("#pinned-info")
+            assert page.evaluate("() => location.hash") == f"#run={first}"
+
+            # another scenario while a run is pinned keeps People and Days: no silent mix of sizes
+            other = next(o for o in page.eval_on_selector_all("#scenario option", "os => os.map(o => o.value)") if o != "city")
+            page.select_option("#scenario", other)
+            assert page.input_value('.param[data-path="population.size"] input[type=text]') == "3000"
+            assert page.input_value('.param[data-path="population.days"] input[type=text]') == "30"
+            page.select_option("#scenario", "city")
 
             # a second run with the appeal-capacity slider moved: the report must show the new run
             page.locator('.param[data-path="appeal.capacity_per_million"] input[type=range]').fill("40")
             assert page.input_value('.param[data-path="appeal.capacity_per_million"] input[type=text]') == "40"
             _set(page, "population.size", "2500")
             page.fill("#seed", "2")
-            second, summary, scenario = _run_and_wait(page, data_dir, first)
+            second, summary, scenario = _run_and_wait(page, data_dir, first, width=1280)
             assert second != first and summary["seed"] == 2 and summary["population"] == 2500
             assert scenario["appeal"]["capacity_per_million"] == 40.0
             assert page.get_attribute("#report-frame", "src") == f"/runs/{second}/report.html"
@@ -616,12 +742,21 @@ def test_the_page_end_to_end_in_chromium(server, capsys):
             report.locator(".plot").first.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "web-e2e-report.png"))
 
-            # the comparison with the pinned run: offered in a tab (drawn when opened; not here, to save time)
+            # the comparison with the pinned run: offered in a tab, built only when the tab is opened
             page.wait_for_selector("#tab-compare:not([hidden])", timeout=30_000)
-            url = page.get_attribute("#compare-frame", "data-url")
-            assert url == f"/compare/{first}-{second}.html"
-            comparison = page.request.get(base + url)
-            assert comparison.status == 200 and first in comparison.text() and second in comparison.text()
+            assert "3,000 people and this run 2,500" in page.inner_text("#size-note")  # the sizes differ: said
+            assert not list((data_dir / "compare").glob(f"*{second}*"))
+            _check_accessibility(page, 1280)
+            page.click("#tab-compare")
+            page.wait_for_selector("#compare-frame:not([hidden])", timeout=60_000)
+            url = page.get_attribute("#compare-frame", "src")
+            assert url == f"/compare/{first}-{second}.html" and (data_dir / "compare" / url.split("/")[-1]).is_file()
+            assert page.get_attribute("#tab-compare", "aria-selected") == "true"
+            assert page.get_attribute("#panel-compare", "role") == "tabpanel"
+            comparison = page.frame_locator("#compare-frame").locator("header h1").inner_text()
+            assert "city, 3,000 people, 30 days, seed 1" in comparison and "city, 2,500 people, 30 days, seed 2" in comparison
+            assert first not in comparison and second not in comparison
+            page.click("#tab-report")
 
             # invalid input: the server's message appears beside the form, escaped
             _set(page, "population.size", "5000000")
@@ -645,3 +780,44 @@ def test_the_page_end_to_end_in_chromium(server, capsys):
     assert not problems, problems
     with capsys.disabled():
         print(f"\nweb e2e screenshots: {', '.join(sorted(str(p) for p in ARTIFACTS.glob('web-e2e-*.png')))}")
+
+
+def test_the_page_on_a_phone_in_chromium(server):
+    """At 390 px: Run brings the progress into view, the form covers neither the progress nor
+    the report, the page passes axe-core, and a reload comes back to the run from its address
+    with the history of runs."""
+    sync_playwright = _browser_or_fail()
+    base, data_dir = server
+    problems = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True, is_mobile=True,
+                                          has_touch=True)
+            page = context.new_page()
+            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+            page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
+            page.goto(base + "/")
+            page.wait_for_selector('.param[data-path="population.size"]')
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+            _set(page, "population.size", "2000")
+            _set(page, "population.days", "20")
+            page.fill("#seed", "7")
+            page.locator("#run-button").scroll_into_view_if_needed()
+            job_id, summary, _ = _run_and_wait(page, data_dir, None, width=390)
+            assert summary["population"] == 2000
+            _check_report_visible(page, 390)
+            page.screenshot(path=str(ARTIFACTS / "web-e2e-phone.png"))
+            _check_accessibility(page, 390)
+
+            # a reload keeps the run (its address) and the history (the server's list)
+            page.reload()
+            page.wait_for_selector("#status[data-state=done]", timeout=30_000)
+            assert page.get_attribute("body", "data-run-id") == job_id
+            assert page.get_attribute("#report-frame", "src") == f"/runs/{job_id}/report.html"
+            entry = page.locator(f'#history-list a[href="#run={job_id}"]')
+            assert entry.inner_text() == "city, 2,000 people, 20 days, seed 7"
+            assert "Done: city, 2,000 people, 20 days, seed 7" in page.inner_text("#progress-text")
+        finally:
+            browser.close()
+    assert not problems, problems
