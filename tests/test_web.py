@@ -35,7 +35,11 @@ from credsim.scenario import load_scenario
 from credsim.web import cli as web_cli
 from credsim.web import create_app
 from credsim.web.cli import is_loopback
-from credsim.web.params import MAX_WEB_POPULATION, RequestError, check_run_request, parameters_for
+from credsim.web.app import host_name
+from credsim.web.estimate import MEASURED_HERE, MEASURED_ON, calibrated, predicted
+from credsim.web.jobs import JobManager
+from credsim.web.params import MAX_WEB_POPULATION, WEB_DEFAULT_POPULATION, RequestError, check_run_request, parameters_for
+from credsim.web.worker import STOPPED_MESSAGE
 
 try:
     import httpx2 as httpx
@@ -55,7 +59,7 @@ def wait_for(client, job_id: str, timeout: float = 60.0) -> tuple[dict, list[dic
     while time.monotonic() < deadline:
         status = client.get(f"/api/runs/{job_id}").json()
         seen.append(status)
-        if status["state"] in ("done", "failed", "cancelled"):
+        if status["state"] in ("done", "failed", "cancelled", "stopped"):
             return status, seen
         time.sleep(0.05)
     raise AssertionError(f"run {job_id} did not finish in {timeout} s; last status {seen[-1]}")
@@ -98,7 +102,33 @@ def test_page_and_scenarios_are_served(web):
                  "score.deltas.religious_practice", "score.deltas.online_criticism", "score.forgiveness"):
         assert path in paths
     size = city["parameters"][paths.index("population.size")]
-    assert size["max"] == MAX_WEB_POPULATION and size["value"] == 1_000_000
+    assert size["max"] == MAX_WEB_POPULATION and size["value"] == WEB_DEFAULT_POPULATION == 20_000
+    assert "1,000,000" in size["help"]  # the scenario's own size is still said
+
+
+def test_every_scenario_starts_at_a_size_of_seconds_and_its_own_days():
+    """A first web run takes seconds (not a 1,000,000-person run) and keeps the scenario's
+    days, so that the report's notes for short runs (under a year) are not triggered by it."""
+    for entry in _catalog_listing():
+        if "parameters" not in entry:
+            continue
+        scenario = load_scenario(entry["name"])
+        values = {p["path"]: p["value"] for p in entry["parameters"]}
+        assert values["population.size"] == min(scenario.population.size, WEB_DEFAULT_POPULATION)
+        assert values["population.days"] == scenario.population.days
+        assert predicted(values["population.size"], values["population.days"]) < 10
+
+
+def _catalog_listing():
+    from credsim.web.app import _catalog
+
+    return _catalog()[1]
+
+
+def test_the_time_estimate_is_scaled_by_the_servers_own_runs():
+    assert calibrated([])["source"] == MEASURED_ON and calibrated([])["scale"] == 1.0
+    slow = calibrated([(20_000, 365, 3 * predicted(20_000, 365)), (2_000, 30, 3 * predicted(2_000, 30))])
+    assert slow["source"] == MEASURED_HERE and slow["scale"] == 3.0
 
 
 def test_a_run_goes_from_queued_to_done_and_its_report_is_served(web):
@@ -120,6 +150,12 @@ def test_a_run_goes_from_queued_to_done_and_its_report_is_served(web):
     summary, _ = run_files(data_dir, job["id"])
     assert summary["seed"] == 5 and summary["population"] == 3000
     assert run_line(summary) in report.text
+    assert status["request"]["label"] == "city, 3,000 people, 30 days, seed 5"
+    assert status["seconds"] > 0
+    listed = client.get("/api/runs").json()["runs"]  # the page's history, from the server
+    assert job["id"] in [run["id"] for run in listed]
+    timing = client.get("/api/scenarios").json()["timing"]  # the estimate now uses this server's own time
+    assert timing["source"] == MEASURED_HERE and timing["scale"] > 0
 
 
 BAD_REQUESTS = {
@@ -237,7 +273,14 @@ def test_simultaneous_runs_keep_their_own_results_and_compare(web):
     assert answer.status_code == 200, answer.text
     page = client.get(answer.json()["url"])
     assert page.status_code == 200 and "credsim comparison" in page.text
-    assert ids[0] in page.text and ids[1] in page.text
+    labels = ["city, 3,000 people, 30 days, seed 11, appeal capacity 7.5",
+              "city, 2,000 people, 30 days, seed 12, appeal capacity 40"]
+    title = re.search(r"<title>(.*?)</title>", page.text).group(1)
+    assert all(label in title for label in labels), title
+    headline = re.search(r'<section id="headline">(.*?)</section>', page.text, re.S).group(1)
+    assert all(label in headline for label in labels)
+    assert f'"name": "{labels[0]}: ' in page.text or f'"name":"{labels[0]}: ' in page.text  # legends
+    assert ids[0] not in page.text and ids[1] not in page.text  # never the run ids
     assert client.post("/api/compare", json={"a": ids[0], "b": ids[0]}).status_code == 422
     # a later server on the same folder still answers for these runs (no lifespan: no workers)
     later = TestClient(create_app(data_dir), base_url="http://127.0.0.1")
@@ -273,6 +316,76 @@ def test_a_damaged_run_is_refused_by_every_web_reader(web):
     assert later.get(f"/runs/{ids[1]}/report.html").status_code == 404
 
 
+def _fake_run(data_dir: Path, created: float, size: int = 100, state: str = "done") -> str:
+    """A run folder as a finished web run leaves it (no simulation: the files only)."""
+    job_id = str(uuid.uuid4())
+    folder = data_dir / "runs" / job_id
+    folder.mkdir(parents=True)
+    (folder / "request.json").write_text(json.dumps({"id": job_id, "created": created, "scenario": "city", "seed": 0,
+                                                     "parameters": {}, "label": f"run {created}"}))
+    (folder / "progress.json").write_text(json.dumps({"state": state, "stage": state, "days_done": 1, "days": 1}))
+    if state == "done":
+        (folder / "summary.json").write_text("{}")
+        (folder / "report.html").write_bytes(b"x" * size)
+    return job_id
+
+
+def test_old_runs_are_deleted_past_the_count_and_byte_bounds_with_their_comparisons(tmp_path):
+    ids = [_fake_run(tmp_path, created) for created in range(5)]
+    (tmp_path / "compare").mkdir()
+    (tmp_path / "compare" / f"{ids[0]}-{ids[4]}.html").write_text("old")
+    (tmp_path / "compare" / f"{ids[3]}-{ids[4]}.html").write_text("kept")
+    jobs = JobManager(tmp_path, keep_runs=3)
+    assert [run["id"] for run in jobs.runs()] == ids[::-1]  # newest first
+    assert jobs.prune() == ids[:2]  # the two oldest
+    assert [run["id"] for run in jobs.runs()] == ids[:1:-1]
+    assert sorted(p.name for p in (tmp_path / "compare").iterdir()) == [f"{ids[3]}-{ids[4]}.html"]
+    assert jobs.prune(room_for=1) == [ids[2]]  # a new run is about to start: room for it
+    newest = sum(f.stat().st_size for f in (tmp_path / "runs" / ids[4]).iterdir())
+    by_bytes = JobManager(tmp_path, keep_runs=50, keep_bytes=newest + 1)  # room for one run's bytes
+    assert by_bytes.prune() == [ids[3]]
+    assert [run["id"] for run in by_bytes.runs()] == [ids[4]]
+
+
+def test_a_run_of_a_stopped_server_is_reported_as_stopped_not_cancelled(tmp_path):
+    killed = _fake_run(tmp_path, 1, state="running")  # the server died without a word
+    told = _fake_run(tmp_path, 2, state="stopped")
+    jobs = JobManager(tmp_path)
+    for job_id in (killed, told):
+        status = jobs.status(job_id)
+        assert status["state"] == "stopped" and status["error"] == STOPPED_MESSAGE
+        assert "cancel" not in status["error"]
+
+
+def test_a_bracketed_ipv6_host_header_is_served(tmp_path):
+    assert host_name("[::1]:8765") == "::1" and host_name("[::1]") == "::1" and host_name("LOCALHOST:80") == "localhost"
+    assert host_name("[::1") == "" and host_name("127.0.0.1:9") == "127.0.0.1"
+    with TestClient(create_app(tmp_path), base_url="http://[::1]:8765") as client:
+        assert client.get("/api/health").status_code == 200
+        assert client.get("/api/health", headers={"host": "[::2]:8765"}).status_code == 400
+
+
+def test_cancelling_while_the_population_is_built_stops_before_the_first_day(tmp_path):
+    """A run is cancelled while it builds 2,000,000 people: it stops within the build (it is
+    watched between the build's steps), not after the build and a first day as before."""
+    with TestClient(create_app(tmp_path, max_concurrent=1), base_url="http://127.0.0.1") as client:
+        warm = client.post("/api/runs", json={"parameters": {"population.size": 200, "population.days": 2}}).json()["id"]
+        assert wait_for(client, warm)[0]["state"] == "done"
+        job = client.post("/api/runs", json={"parameters": {"population.size": 2_000_000, "population.days": 5}}).json()
+        deadline = time.monotonic() + 60
+        while (status := client.get(f"/api/runs/{job['id']}").json())["stage"] != "building the population":
+            assert status["state"] in ("queued", "running") and status["days_done"] == 0, status
+            assert time.monotonic() < deadline, status
+            time.sleep(0.02)
+        assert status["days"] == 5  # known from the start, while it builds
+        cancelling = client.delete(f"/api/runs/{job['id']}").json()
+        assert cancelling["stage"] in ("cancelling (while building the population)", "cancelled"), cancelling
+        final, _ = wait_for(client, job["id"])
+    assert final["state"] == "cancelled" and final["error"] == "the run was cancelled", final
+    progress = json.loads((tmp_path / "runs" / job["id"] / "progress.json").read_text())
+    assert progress["days_done"] == 0, progress  # no day was simulated after the cancel
+
+
 def test_the_concurrency_cap_queues_the_rest_and_refuses_past_the_queue(tmp_path):
     app = create_app(tmp_path, max_concurrent=1, max_queued=1)
     with TestClient(app, base_url="http://127.0.0.1") as client:
@@ -291,10 +404,12 @@ def test_the_concurrency_cap_queues_the_rest_and_refuses_past_the_queue(tmp_path
         cancelled = client.delete(f"/api/runs/{second}").json()
         assert cancelled["state"] == "cancelled"
         started = time.monotonic()
-    # leaving the client shuts the app down: the first run is stopped at its next day
+    # leaving the client shuts the app down: the first run is stopped, and told so (not "cancelled")
     assert time.monotonic() - started < 15
     progress = json.loads((tmp_path / "runs" / first / "progress.json").read_text())
-    assert progress["state"] in ("cancelled", "done")
+    assert progress["state"] in ("stopped", "done")
+    if progress["state"] == "stopped":
+        assert progress["error"] == STOPPED_MESSAGE
 
 
 def test_serve_binds_to_loopback_unless_told_and_warns_when_told(monkeypatch):
@@ -371,6 +486,57 @@ def test_serve_refuses_a_port_in_use(tmp_path):
                               capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_serve_on_ipv6_loopback_answers_at_its_url_and_stops_promptly_on_ctrl_c(tmp_path):
+    """``credsim serve --host ::1`` prints http://[::1]:PORT/ and answers there (it answered
+    400 "Invalid host header"); Ctrl-C during a run says it is stopping, and exits well before
+    the 10 s graceful wait it used to sit through with a page's connection open; the run is
+    then recorded as stopped by the server."""
+    command = [sys.executable, "-m", "credsim.web", "serve", "--host", "::1", "--port", "0", "--data-dir", str(tmp_path),
+               "--max-concurrent", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            ready = selector.select(timeout=60)
+        line = process.stdout.readline() if ready else ""
+        url = re.search(r"http://\[::1\]:\d+/", line)
+        assert url, line
+        with httpx.Client(base_url=url.group(0), timeout=30) as client:  # keeps its connection open, as a page does
+            assert client.get("/").status_code == 200
+            job = client.post("/api/runs", json={"parameters": {"population.size": 300_000, "population.days": 365}})
+            assert job.status_code == 202, job.text
+            job_id = job.json()["id"]
+            deadline = time.monotonic() + 60
+            while client.get(f"/api/runs/{job_id}").json()["state"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            asked = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=20)
+            took = time.monotonic() - asked
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
+    assert "stopping" in stderr, stderr
+    print(f"stopped in {took:.2f} s")
+    assert took < 5, f"serve took {took:.1f} s to stop"  # about 1 s; it took 10-11 s before
+    assert JobManager(tmp_path).status(job_id)["state"] in ("stopped", "done")
 
 
 async def _load(base: str, asks: list[dict], data_dir: Path) -> dict:
@@ -466,9 +632,65 @@ def _set(page, path: str, text: str) -> None:
     page.locator(f'.param[data-path="{path}"] input[type=text]').fill(text)
 
 
-def _run_and_wait(page, data_dir: Path, previous: str | None) -> tuple[str, dict, dict]:
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+# The layout, measured in the page: how much of an element is visible in the viewport and not
+# covered by another (elementFromPoint down its middle, every 10 px).
+VISIBLE_PX = """(selector) => {
+  const target = document.querySelector(selector);
+  const box = target.getBoundingClientRect();
+  const x = Math.min(Math.max(box.left + box.width / 2, 0), window.innerWidth - 1);
+  let seen = 0;
+  for (let y = Math.max(box.top, 0) + 1; y < Math.min(box.bottom, window.innerHeight); y += 10) {
+    const hit = document.elementFromPoint(x, y);
+    if (hit && (hit === target || target.contains(hit))) { seen += 10; }
+  }
+  return seen;
+}"""
+OVERLAP_PX = """([a, b]) => {
+  const p = document.querySelector(a).getBoundingClientRect(), q = document.querySelector(b).getBoundingClientRect();
+  return Math.max(0, Math.min(p.right, q.right) - Math.max(p.left, q.left))
+       * Math.max(0, Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top));
+}"""
+
+
+def _check_layout(page, width: int) -> None:
+    """The form never covers the progress or the report: their boxes do not overlap, the whole
+    status panel is in view and uncovered right after Run (the page scrolls to it), and once
+    scrolled to, the report shows at least half of the viewport's height."""
+    height = page.viewport_size["height"]
+    status = page.locator("#status-panel").bounding_box()
+    assert status["y"] >= 0 and status["y"] + status["height"] <= height, f"{width} px: the status is out of view: {status}"
+    assert page.evaluate(VISIBLE_PX, "#status-panel") >= status["height"] - 20, f"{width} px: the status panel is covered"
+    assert page.evaluate(OVERLAP_PX, ["#run-form", "#status-panel"]) == 0, f"{width} px: the form overlaps the status"
+
+
+def _check_report_visible(page, width: int) -> None:
+    page.wait_for_selector("#panel-report:not([hidden])")
+    page.locator("#report-frame").scroll_into_view_if_needed()
+    page.evaluate("() => document.querySelector('#report-frame').scrollIntoView({block: 'start'})")
+    height = page.viewport_size["height"]
+    assert page.evaluate(OVERLAP_PX, ["#run-form", "#report-frame"]) == 0, f"{width} px: the form overlaps the report"
+    visible = page.evaluate(VISIBLE_PX, "#report-frame")
+    assert visible >= height / 2, f"{width} px: only {visible} px of the report show in a {height} px viewport"
+
+
+def _check_accessibility(page, width: int) -> list[dict]:
+    """axe-core (tests/vendor/axe-core) run in the page, the reports' frames left out (they
+    are report.html's own pages): no serious or critical violation. Returns the others."""
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate("""async () => (await axe.run(document, {iframes: false, resultTypes: ['violations']}))
+        .violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target)}))""")
+    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{width} px: axe-core found {json.dumps(bad, indent=1)}"
+    return violations
+
+
+def _run_and_wait(page, data_dir: Path, previous: str | None, width: int | None = None) -> tuple[str, dict, dict]:
     page.click("#run-button")
     page.wait_for_function("(prev) => document.body.dataset.runId && document.body.dataset.runId !== prev", arg=previous)
+    if width is not None:
+        _check_layout(page, width)
     page.wait_for_selector("#status[data-state=done]", timeout=60_000)
     job_id = page.get_attribute("body", "data-run-id")
     summary, scenario = run_files(data_dir, job_id)
@@ -485,7 +707,8 @@ def test_the_page_end_to_end_in_chromium(server, capsys):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)  # axe is injected
+            page = context.new_page()
             page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
             page.on("console", lambda message: message.type == "error" and " 422 " not in message.text  # the bad inputs below
                     and problems.append(f"console: {message.text}"))
@@ -495,25 +718,43 @@ def test_the_page_end_to_end_in_chromium(server, capsys):
             assert page.input_value("#scenario") == "city"
 
             # the people slider moves through orders of magnitude: its middle is about sqrt(100 x 2,000,000)
-            page.locator('.param[data-path="population.size"] input[type=range]').fill("500")
+            slider = page.locator('.param[data-path="population.size"] input[type=range]')
+            slider.fill("500")
             assert page.input_value('.param[data-path="population.size"] input[type=text]') == "14000"
+            assert slider.get_attribute("aria-valuetext") == "14,000 people"  # the value, not the position 500
+            # help and errors are tied to their inputs
+            field = page.locator('.param[data-path="population.size"] input[type=text]')
+            described = field.get_attribute("aria-describedby").split()
+            assert "1,000,000" in page.locator(f"#{described[0]}").inner_text()
+            assert page.locator(f"#{described[1]}").get_attribute("class") == "field-error"
+            assert re.search(r"Estimated time: about \d+ (s|min) for 14,000 people × 365 days \(from a rate measured",
+                             page.inner_text("#estimate")), page.inner_text("#estimate")
 
             # a first run, pinned
             _set(page, "population.size", "3000")
             _set(page, "population.days", "30")
             page.fill("#seed", "1")
-            first, summary, _ = _run_and_wait(page, data_dir, None)
+            first, summary, _ = _run_and_wait(page, data_dir, None, width=1280)
             report = page.frame_locator("#report-frame")
             assert run_line(summary) in report.locator("header").inner_text()
+            _check_report_visible(page, 1280)
             page.click("#pin-button")
-            assert "Pinned: city: 3,000 people, 30 days, seed 1" in page.inner_text("#pinned-info")
+            assert "Pinned: city, 3,000 people, 30 days, seed 1." in page.inner_text("#pinned-info")
+            assert page.evaluate("() => location.hash") == f"#run={first}"
+
+            # another scenario while a run is pinned keeps People and Days: no silent mix of sizes
+            other = next(o for o in page.eval_on_selector_all("#scenario option", "os => os.map(o => o.value)") if o != "city")
+            page.select_option("#scenario", other)
+            assert page.input_value('.param[data-path="population.size"] input[type=text]') == "3000"
+            assert page.input_value('.param[data-path="population.days"] input[type=text]') == "30"
+            page.select_option("#scenario", "city")
 
             # a second run with the appeal-capacity slider moved: the report must show the new run
             page.locator('.param[data-path="appeal.capacity_per_million"] input[type=range]').fill("40")
             assert page.input_value('.param[data-path="appeal.capacity_per_million"] input[type=text]') == "40"
             _set(page, "population.size", "2500")
             page.fill("#seed", "2")
-            second, summary, scenario = _run_and_wait(page, data_dir, first)
+            second, summary, scenario = _run_and_wait(page, data_dir, first, width=1280)
             assert second != first and summary["seed"] == 2 and summary["population"] == 2500
             assert scenario["appeal"]["capacity_per_million"] == 40.0
             assert page.get_attribute("#report-frame", "src") == f"/runs/{second}/report.html"
@@ -529,12 +770,21 @@ def test_the_page_end_to_end_in_chromium(server, capsys):
             report.locator(".plot").first.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "web-e2e-report.png"))
 
-            # the comparison with the pinned run: offered in a tab (drawn when opened; not here, to save time)
+            # the comparison with the pinned run: offered in a tab, built only when the tab is opened
             page.wait_for_selector("#tab-compare:not([hidden])", timeout=30_000)
-            url = page.get_attribute("#compare-frame", "data-url")
-            assert url == f"/compare/{first}-{second}.html"
-            comparison = page.request.get(base + url)
-            assert comparison.status == 200 and first in comparison.text() and second in comparison.text()
+            assert "3,000 people and this run 2,500" in page.inner_text("#size-note")  # the sizes differ: said
+            assert not list((data_dir / "compare").glob(f"*{second}*"))
+            _check_accessibility(page, 1280)
+            page.click("#tab-compare")
+            page.wait_for_selector("#compare-frame:not([hidden])", timeout=60_000)
+            url = page.get_attribute("#compare-frame", "src")
+            assert url == f"/compare/{first}-{second}.html" and (data_dir / "compare" / url.split("/")[-1]).is_file()
+            assert page.get_attribute("#tab-compare", "aria-selected") == "true"
+            assert page.get_attribute("#panel-compare", "role") == "tabpanel"
+            comparison = page.frame_locator("#compare-frame").locator("header h1").inner_text()
+            assert "city, 3,000 people, 30 days, seed 1" in comparison and "city, 2,500 people, 30 days, seed 2" in comparison
+            assert first not in comparison and second not in comparison
+            page.click("#tab-report")
 
             # invalid input: the server's message appears beside the form, escaped
             _set(page, "population.size", "5000000")
@@ -558,3 +808,44 @@ def test_the_page_end_to_end_in_chromium(server, capsys):
     assert not problems, problems
     with capsys.disabled():
         print(f"\nweb e2e screenshots: {', '.join(sorted(str(p) for p in ARTIFACTS.glob('web-e2e-*.png')))}")
+
+
+def test_the_page_on_a_phone_in_chromium(server):
+    """At 390 px: Run brings the progress into view, the form covers neither the progress nor
+    the report, the page passes axe-core, and a reload comes back to the run from its address
+    with the history of runs."""
+    sync_playwright = _browser_or_fail()
+    base, data_dir = server
+    problems = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True, is_mobile=True,
+                                          has_touch=True)
+            page = context.new_page()
+            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+            page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
+            page.goto(base + "/")
+            page.wait_for_selector('.param[data-path="population.size"]')
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+            _set(page, "population.size", "2000")
+            _set(page, "population.days", "20")
+            page.fill("#seed", "7")
+            page.locator("#run-button").scroll_into_view_if_needed()
+            job_id, summary, _ = _run_and_wait(page, data_dir, None, width=390)
+            assert summary["population"] == 2000
+            _check_report_visible(page, 390)
+            page.screenshot(path=str(ARTIFACTS / "web-e2e-phone.png"))
+            _check_accessibility(page, 390)
+
+            # a reload keeps the run (its address) and the history (the server's list)
+            page.reload()
+            page.wait_for_selector("#status[data-state=done]", timeout=30_000)
+            assert page.get_attribute("body", "data-run-id") == job_id
+            assert page.get_attribute("#report-frame", "src") == f"/runs/{job_id}/report.html"
+            entry = page.locator(f'#history-list a[href="#run={job_id}"]')
+            assert entry.inner_text() == "city, 2,000 people, 20 days, seed 7"
+            assert "Done: city, 2,000 people, 20 days, seed 7" in page.inner_text("#progress-text")
+        finally:
+            browser.close()
+    assert not problems, problems

@@ -1,12 +1,15 @@
 """The web app: a Starlette ASGI application over :mod:`credsim.web.jobs`.
 
     GET    /                          the page (static/index.html, app.js, style.css)
-    GET    /api/scenarios             the built-in scenarios and the parameters the form offers
+    GET    /api/scenarios             the built-in scenarios, the parameters the form offers, the time model
     POST   /api/runs                  {scenario, seed, parameters} -> 202 {id, state, ...}
-    GET    /api/runs/{id}             {state: queued|running|done|failed|cancelled, days_done, days, error?}
+    GET    /api/runs                  {runs: [...]}: every run kept, newest first (the page's history)
+    GET    /api/runs/{id}             {state: queued|running|done|failed|cancelled|stopped, stage, days_done,
+                                       days, request: {..., label}, error?}
     DELETE /api/runs/{id}             cancel a run
     GET    /runs/{id}/report.html     the finished run's report
-    POST   /api/compare               {a, b} -> {url}: the report comparing two finished runs
+    POST   /api/compare               {a, b} -> {url}: the report comparing two finished runs, built
+                                      on this request (the page asks when its tab is opened)
     GET    /compare/{a}-{b}.html      that report
     GET    /api/health                running and queued counts
 
@@ -14,7 +17,12 @@ Bad input is answered with a 4xx and ``{"error": message}``, never a 500: a body
 ``max_body_bytes`` 413, a body that is not JSON 400 (415 without a JSON content type), a
 request that does not validate 422, a full queue 429, a finished run whose files no longer
 match their manifest 409, an unknown route or run 404. Only
-loopback Host headers are served unless other hosts are allowed (against DNS rebinding).
+loopback Host headers are served unless other hosts are allowed (against DNS rebinding);
+a bracketed IPv6 host such as ``[::1]:8765`` is read as the address ``::1``.
+
+Each run is labelled by its scenario and settings ("city, 20,000 people, 365 days, seed 0";
+:mod:`credsim.web.labels`), in the page and in comparisons. The folder keeps the newest
+``keep_runs`` runs and at most ``keep_bytes`` of them (:meth:`credsim.web.jobs.JobManager.prune`).
 """
 
 from __future__ import annotations
@@ -31,19 +39,19 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from credsim.errors import CorruptRunError, CredsimError
-from credsim.report import build_comparison
 from credsim.report.build import REPORT_NAME
 from credsim.resources import check_memory
 from credsim.results.manifest import MANIFEST, verify
 from credsim.scenario import DEFAULT_SCENARIO, describe_builtins, load_scenario
-from credsim.web.jobs import JobManager, QueueFull, is_job_id
+from credsim.web.compare import build_labelled_comparison
+from credsim.web.jobs import KEEP_BYTES, KEEP_RUNS, JobManager, QueueFull, is_job_id
+from credsim.web.labels import run_label
 from credsim.web.params import RequestError, check_run_request, parameters_for
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -77,13 +85,17 @@ def create_app(
     max_queued: int = 20,
     max_body_bytes: int = MAX_BODY_BYTES,
     allowed_hosts: list[str] | tuple[str, ...] = LOOPBACK_HOSTS,
+    keep_runs: int = KEEP_RUNS,
+    keep_bytes: int = KEEP_BYTES,
 ) -> Starlette:
     """The ASGI app, keeping its runs in ``data_dir/runs/<id>/`` and comparisons in
     ``data_dir/compare/``; at most ``max_concurrent`` simulations at once and ``max_queued``
-    waiting. ``allowed_hosts``: the Host headers served (``["*"]`` for any)."""
+    waiting; the newest ``keep_runs`` runs and at most ``keep_bytes`` bytes of them are kept.
+    ``allowed_hosts``: the Host headers served (``["*"]`` for any)."""
     folder = Path(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    state = WebState(folder, JobManager(folder, max_concurrent, max_queued), max_body_bytes)
+    jobs = JobManager(folder, max_concurrent, max_queued, keep_runs=keep_runs, keep_bytes=keep_bytes)
+    state = WebState(folder, jobs, max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
@@ -99,6 +111,7 @@ def create_app(
         Route("/api/health", health, methods=["GET"]),
         Route("/api/scenarios", scenarios, methods=["GET"]),
         Route("/api/runs", submit_run, methods=["POST"]),
+        Route("/api/runs", list_runs, methods=["GET"]),
         Route("/api/runs/{job_id}", run_status, methods=["GET"]),
         Route("/api/runs/{job_id}", cancel_run, methods=["DELETE"]),
         Route("/runs/{job_id}/report.html", run_report, methods=["GET"]),
@@ -108,7 +121,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
+        middleware=[Middleware(SecurityHeaders), Middleware(HostCheck, allowed_hosts=list(allowed_hosts))],
         exception_handlers={HTTPException: http_error, RequestError: request_error, Exception: server_error},
         lifespan=lifespan,
     )
@@ -130,7 +143,14 @@ async def health(request: Request) -> Response:
 
 
 async def scenarios(request: Request) -> Response:
-    return JSONResponse({"scenarios": _state(request).scenarios, "default": DEFAULT_SCENARIO})
+    state = _state(request)
+    return JSONResponse({"scenarios": state.scenarios, "default": DEFAULT_SCENARIO, "timing": state.jobs.timings()},
+                        headers={"Cache-Control": "no-store"})
+
+
+async def list_runs(request: Request) -> Response:
+    runs = _state(request).jobs.runs()
+    return JSONResponse({"runs": runs, "keep_runs": _state(request).jobs.keep_runs}, headers={"Cache-Control": "no-store"})
 
 
 async def submit_run(request: Request) -> Response:
@@ -139,7 +159,8 @@ async def submit_run(request: Request) -> Response:
     run = await run_in_threadpool(check_run_request, body, state.catalog)
     try:
         check_memory(run.resolved)
-        job = state.jobs.submit(run)
+        label = run_label(run.scenario, run.seed, run.parameters, run.resolved, state.catalog[run.scenario])
+        job = state.jobs.submit(run, label)
     except QueueFull as full:
         raise RequestError(str(full), status=429) from None
     except CredsimError as error:  # ResourceError: the run would not fit in memory or on disk
@@ -244,7 +265,13 @@ async def read_json_body(request: Request, limit: int):
 def _build_comparison(state: WebState, a: str, b: str, target: Path) -> None:
     with state.comparisons:
         if not target.is_file():  # another request may have built it meanwhile
-            build_comparison(state.jobs.folder(a), state.jobs.folder(b), target)
+            labels = [_label(state.jobs.status(job_id)) for job_id in (a, b)]
+            build_labelled_comparison(state.jobs.folder(a), state.jobs.folder(b), *labels, target)
+
+
+def _label(status: dict) -> str:
+    request = status["request"]
+    return request.get("label") or f"{request.get('scenario', 'run')}, seed {request.get('seed', '?')}"
 
 
 def _verify_run(folder: Path, job_id: str, with_report: bool, field: str | None = None) -> None:
@@ -282,6 +309,33 @@ async def server_error(request: Request, error: Exception) -> Response:
     log.exception("internal error on %s %s", request.method, request.url.path, exc_info=error)
     return JSONResponse({"error": "Internal server error; the details are in the server's log.", "status": 500},
                         status_code=500)
+
+
+class HostCheck:
+    """Pure ASGI middleware: answer 400 "Invalid host header" unless the Host header names an
+    allowed host. Unlike Starlette's TrustedHostMiddleware it reads a bracketed IPv6 address
+    with a port (``[::1]:8765``) as the address ``::1``."""
+
+    def __init__(self, app, allowed_hosts: list[str]):
+        self.app = app
+        self.any = "*" in allowed_hosts
+        self.allowed = {host.strip("[]").lower() for host in allowed_hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket") or self.any:
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        if host_name(headers.get(b"host", b"").decode("latin-1")) in self.allowed:
+            return await self.app(scope, receive, send)
+        await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header, without its port or IPv6 brackets, in lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else ""
+    return header.split(":")[0]
 
 
 class SecurityHeaders:

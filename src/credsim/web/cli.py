@@ -5,7 +5,10 @@
     credsim serve --host 0.0.0.0               on every interface, with a warning
 
 It binds to the loopback address unless ``--host`` names another one, which is then
-served with a warning: anyone who can reach that address can start simulations.
+served with a warning: anyone who can reach that address can start simulations. An IPv6
+address is printed in brackets (``credsim serve --host ::1`` -> ``http://[::1]:8765/``) and
+served at that URL. Ctrl-C (or SIGTERM) says that the server is stopping, stops the runs in
+progress (recorded as stopped by the server) and exits within about two seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ DEFAULT_PORT = 8765
 DEFAULT_DATA_DIR = Path("runs") / "web"
 DEFAULT_MAX_CONCURRENT = max(1, min(4, os.cpu_count() or 1))
 BACKLOG = 2048
+GRACEFUL_S = 1  # open connections (a page's keep-alive) are closed after this on Ctrl-C
 
 err = Console(stderr=True)
 
@@ -52,6 +56,8 @@ def serve(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder for the runs and comparisons.")] = DEFAULT_DATA_DIR,
     max_concurrent: Annotated[int, typer.Option("--max-concurrent", min=1, max=64, help="Simulations running at once; more wait in a queue.")] = DEFAULT_MAX_CONCURRENT,
     max_queued: Annotated[int, typer.Option("--max-queued", min=0, max=10_000, help="Runs waiting at most; more are refused until one finishes.")] = 20,
+    keep_runs: Annotated[int, typer.Option("--keep-runs", min=1, max=100_000, help="Runs kept in --data-dir; the oldest finished runs are deleted when a new one starts.")] = 50,
+    keep_gb: Annotated[float, typer.Option("--keep-gb", min=0.0, help="Gigabytes (GiB) of runs kept in --data-dir, likewise.")] = 2.0,
 ) -> None:
     """Start the local web app: pick a scenario, set its parameters, run it, read the report."""
     address = host if host is not None else DEFAULT_HOST
@@ -71,17 +77,26 @@ def serve(
 
     allowed_hosts = [*LOOPBACK_HOSTS, address.strip("[]").lower()] if loopback else ["*"]
     try:
-        app = create_app(data_dir, max_concurrent, max_queued=max_queued, allowed_hosts=allowed_hosts)
+        app = create_app(data_dir, max_concurrent, max_queued=max_queued, allowed_hosts=allowed_hosts,
+                         keep_runs=keep_runs, keep_bytes=int(keep_gb * 1024**3))
     except OSError as error:
         listener.close()
         _fail(f"--data-dir {data_dir}: cannot use it: {error.strerror or error}")
     bound_port = listener.getsockname()[1]
     shown = f"[{address.strip('[]')}]" if ":" in address else address
-    typer.echo(f"credsim web app: http://{shown}:{bound_port}/ (runs in {data_dir}; at most {max_concurrent} "
-               f"simulation{'s' if max_concurrent != 1 else ''} at once; Ctrl-C stops)")
+    typer.echo(f"credsim web app: http://{shown}:{bound_port}/ (runs in {data_dir}, the newest {keep_runs:,} kept; "
+               f"at most {max_concurrent} simulation{'s' if max_concurrent != 1 else ''} at once; Ctrl-C stops)")
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, lifespan="on",
-                            timeout_keep_alive=5, timeout_graceful_shutdown=10, backlog=BACKLOG)
-    uvicorn.Server(config).run(sockets=[listener])
+                            timeout_keep_alive=5, timeout_graceful_shutdown=GRACEFUL_S, backlog=BACKLOG)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            if not self.should_exit:
+                typer.echo("credsim web app: stopping (runs in progress are stopped) ...", err=True)
+            super().handle_exit(sig, frame)
+
+    Server(config).run(sockets=[listener])
+    typer.echo("credsim web app: stopped.", err=True)
 
 
 def _listen(address: str, port: int) -> socket.socket:

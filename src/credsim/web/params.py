@@ -27,6 +27,9 @@ from credsim.scenario import Scenario, builtin_names, load_scenario
 MAX_WEB_POPULATION = 2_000_000
 MAX_WEB_DAYS = 3_650
 MIN_WEB_POPULATION = 100
+#: The People the form starts at: a run of seconds (a year of the city took about 1 s on a
+#: 2-core machine, plus the report), large enough that every group has hundreds of people.
+WEB_DEFAULT_POPULATION = 20_000
 MAX_SEED = 2**32 - 1
 MAX_PARAMETERS = 100
 MAX_PATH_LENGTH = 200
@@ -79,15 +82,19 @@ def parameters_for(scenario: Scenario) -> list[Parameter]:
     """The parameters the web form offers for ``scenario``, in the form's order.
 
     Ranges are wide enough to hold the scenario's own value; the population and the number
-    of days are capped for a web demonstration (:data:`MAX_WEB_POPULATION`, :data:`MAX_WEB_DAYS`).
+    of days are capped for a web demonstration (:data:`MAX_WEB_POPULATION`, :data:`MAX_WEB_DAYS`),
+    and People starts at :data:`WEB_DEFAULT_POPULATION` (or the scenario's size, if smaller),
+    so that a first run takes seconds.
     """
     pop, cams, score = scenario.population, scenario.observation.cameras, scenario.score
     cameras_off = "" if cams.enabled else "the cameras are switched off in this scenario"
     appeal_off = "" if scenario.appeal.enabled else "appeals are switched off in this scenario"
     listing_off = "" if scenario.listing.enabled else "the blacklist is switched off in this scenario"
     items = [
-        _make("population.size", "People", "Population", "int", MIN_WEB_POPULATION, MAX_WEB_POPULATION, 100, pop.size,
-              "Synthetic people in the run; the run time grows with it.", scale="log"),
+        _make("population.size", "People", "Population", "int", MIN_WEB_POPULATION, MAX_WEB_POPULATION, 100,
+              min(pop.size, WEB_DEFAULT_POPULATION),
+              f"Synthetic people in the run; the run time grows with it. The scenario's own size is {pop.size:,}; "
+              f"the app starts at {min(pop.size, WEB_DEFAULT_POPULATION):,} so that a run takes seconds.", scale="log"),
         _make("population.days", "Days", "Population", "int", 1, MAX_WEB_DAYS, 1, pop.days,
               "Length of the run in days (365 = one year)."),
     ]
