@@ -28,6 +28,7 @@ from credsim.report import build_report
 from credsim.experiments.cli import register as register_experiments
 from credsim.report.cli import register as register_report
 from credsim.web.cli import register as register_web
+from credsim.noise import run_warnings
 from credsim.resources import check_disk, check_memory
 from credsim.results import read_summary, write_run
 from credsim.scenario import DEFAULT_SCENARIO, builtin_names, describe_builtins, load_scenario
@@ -145,6 +146,8 @@ def run(
         _fail(CredsimError(f"the run is complete in {written}, but its report could not be built: {error}; try `credsim report {written}`"))
     if not quiet:
         out.print(_headline_table(result.summary))
+    for line in run_warnings(result.summary):  # brief, once: on stderr, even when quiet
+        err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     out.print(f"wrote {written} (open {report.name} in a browser)")
 
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from credsim import __version__
 from credsim.checkpoint import Checkpoints
+from credsim.mechanisms import mechanisms
 from credsim.metrics import summarize
 from credsim.phases.record import COUNT_LEVELS, COUNTERS, Recorder
 from credsim.resources import check_memory
@@ -89,6 +90,7 @@ def run_from(scenario: Scenario, seed: int, progress: Progress | None, checkpoin
         "population": world.n_agents,
         "days": days,
         **summarize(world, state, recorder, episodes),
+        "mechanisms": mechanisms(world, recorder),
     }
     return RunResult(scenario, seed, daily, regions, episodes, summary, world, state)
 

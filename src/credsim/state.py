@@ -16,6 +16,7 @@ from credsim.world import World
 FREE, NOTICE, LISTED = 0, 1, 2  # status
 WRONGFUL, UNJUST, RULES = 0, 1, 2  # class of a case (notice) and of its listing episode
 CLASS_NAMES = ("wrongful", "unjust", "rules")
+BY_THRESHOLD, BY_IMMEDIATE = 0, 1  # the cause of a notice: a score below the threshold, or an immediate rule
 EXIT_TERM, EXIT_APPEAL, EXIT_CENSORED = 0, 1, 2
 EXIT_NAMES = ("term", "appeal", "censored")
 NOT_DETAINED = np.iinfo(np.int32).min  # detained_until for someone never detained
@@ -56,6 +57,7 @@ class State:
     status: np.ndarray  # (N,) int8, FREE, NOTICE or LISTED
     status_day: np.ndarray  # (N,) int32, the day the current notice or listing began
     case_class: np.ndarray  # (N,) int8, class of the current notice/listing (WRONGFUL...)
+    case_cause: np.ndarray  # (N,) int8, cause of the current notice/listing (BY_THRESHOLD, BY_IMMEDIATE)
     case_id: np.ndarray  # (N,) int32, id of the current notice/listing; -1 when free
     episode: np.ndarray  # (N,) int32, row of the current listing in the episode log; -1
     case_open: np.ndarray  # (N,) bool, an objection or appeal is waiting in the queue
@@ -165,6 +167,7 @@ def initial_state(world: World, fast: bool = False) -> State:
         status=np.zeros(n, np.int8),
         status_day=np.zeros(n, np.int32),
         case_class=np.zeros(n, np.int8),
+        case_cause=np.zeros(n, np.int8),
         case_id=np.full(n, -1, np.int32),
         episode=np.full(n, -1, np.int32),
         case_open=np.zeros(n, bool),

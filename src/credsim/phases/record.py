@@ -17,7 +17,7 @@ import numpy as np
 
 from credsim.kernels import sum64
 from credsim.state import State
-from credsim.tally import Tally
+from credsim.tally import BEHAVIOUR_COUNTERS, Tally
 from credsim.world import World
 
 COUNTERS = (
@@ -50,6 +50,13 @@ COUNTERS = (
     "detentions",
     "detained_days",
     "green_days",
+    # For summary.json's mechanisms (credsim.mechanisms): what each mechanism changed.
+    "records_seen",  # true events the records caught (whatever else also saw them)
+    "listings_threshold",  # listings whose notice the score threshold gave
+    "listings_immediate",  # listings whose notice an immediate behaviour gave
+    "income_cut",  # income-days the listed lost below base to the employment sanction
+    "poverty_events",  # expected events poverty feedback added or removed (credsim.phases.account)
+    "association_points",  # score points guilt by association took, by the listed person's group
 )
 COUNT_LEVELS = ("population", "on_notice", "listed", "detained", "pending_cases")  # integer levels
 TRACKS = ("score", "score_clean", "score_fair")
@@ -76,11 +83,15 @@ class Recorder:
         ]
         self.grade_columns = [self.columns[f"grade_{name}"] for name in world.grade_names]
         self.region_columns = {name: np.zeros((days, r)) for name in ("population", "camera_intensity", "detections")}
+        self.behaviour_columns = {name: np.zeros((days, world.n_behaviours)) for name in BEHAVIOUR_COUNTERS}
         self.expected = _expected_events(world)
 
     def record(self, world: World, state: State, day: int, tally: Tally) -> None:
         for name, values in tally.values.items():
             self.columns[name][day] = values
+        for name, values in tally.by_behaviour.items():
+            if len(values):
+                self.behaviour_columns[name][day] = values
         levels = self.columns
         levels["population"][day] = world.group_size
         levels["on_notice"][day] = state.n_notice
