@@ -53,9 +53,9 @@ def test_fast_path_gives_the_reference_run(name, monkeypatch):
     # (forgiveness, from the score mean; deterrence and chilling, from the risk mean) as those.
     accounts_fast, accounts_ref = fast.summary["mechanisms"], reference.summary["mechanisms"]
     assert accounts_fast.keys() == accounts_ref.keys()
-    for name, ref in accounts_ref.items():
-        assert accounts_fast[name]["enabled"] == ref["enabled"], name
-        assert accounts_fast[name]["activity"] == pytest.approx(ref["activity"], rel=1e-9, abs=1e-9), name
+    for mechanism, ref in accounts_ref.items():
+        assert accounts_fast[mechanism]["enabled"] == ref["enabled"], mechanism
+        assert accounts_fast[mechanism]["activity"] == pytest.approx(ref["activity"], rel=1e-9, abs=1e-9), mechanism
     # The runs did something worth comparing: the baseline has no system, and a points
     # system without blacklist-level penalties (rongcheng) lists almost nobody in 150 days.
     assert sum(daily_ref["observations"]) > 0 or name == "baseline"

@@ -59,3 +59,14 @@ def test_a_mechanism_on_but_untriggered_is_reported_inactive():
     off = credsim.simulate(credsim.load_scenario("city", [*SMALL, "sanctions.green_channel.enabled=false"]), seed=2)
     assert not off.summary["mechanisms"]["green_channel"]["enabled"]
     assert "green_channel" not in inactive(off.summary["mechanisms"])
+
+
+def test_run_warns_once_of_inactive_mechanisms_and_noise(credsim_cli, tmp_path):
+    proc = credsim_cli("run", "city", "-n", "2000", "-d", "60", "-q", "--set", "sanctions.green_channel.threshold=1300",
+                       "-o", tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stderr.split())
+    assert text.count("switched on but inactive") == 1 and "green_channel" in text
+    assert "within noise" in text
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "Mechanisms and noise" in page and "INACTIVE: on, did nothing" in page and "(within noise)" in page
