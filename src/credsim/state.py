@@ -72,6 +72,7 @@ class State:
     intensity: np.ndarray  # (R,) float64, camera intensity per region
     detections: np.ndarray  # (R,) int64, camera detections since the last reallocation
     detections_today: np.ndarray  # (R,) int64, camera detections today
+    detections_all: np.ndarray  # (R,) float64, all detections so far (each over its day's intensity when corrected)
     appeal_credit: float = 0.0  # capacity not yet used: fractional decisions carry over
     next_case_id: int = 0
     episodes: Growable = field(
@@ -181,6 +182,7 @@ def initial_state(world: World, fast: bool = False) -> State:
         intensity=world.initial_intensity.copy(),
         detections=np.zeros(world.layout.n_regions, np.int64),
         detections_today=np.zeros(world.layout.n_regions, np.int64),
+        detections_all=np.zeros(world.layout.n_regions, np.float64),
         n_notice=np.zeros(g, np.int64),
         n_listed=np.zeros(g, np.int64),
         n_detained=np.zeros(g, np.int64),

@@ -34,9 +34,10 @@ class World:
     dependents: np.ndarray  # (N,) int8, children whose schooling a sanction touches
     propensity_code: np.ndarray | None  # (B, N) uint8, propensity class; None: everyone alike
     propensity_level: np.ndarray  # (LEVELS,) float64, the propensity of each class (mean 1)
-    propensity_max: np.ndarray  # (B, G) float64, the largest propensity in each group
+    propensity_max: np.ndarray  # (B, G) float64, the largest propensity times region multiplier in each group
     # Behaviours
     rate: np.ndarray  # (B, G) float64, base daily rate (Poisson intensity per unit propensity)
+    region_rate: np.ndarray  # (B, R) float64, the rate's multiplier in each region (1: none)
     delta: np.ndarray  # (B,) float32, score change per observation
     fair_delta: np.ndarray  # (B,) float32, delta without penalties on protected behaviours
     protected: np.ndarray  # (B,) bool
@@ -69,6 +70,15 @@ class World:
     chunk_start: np.ndarray  # (C + 1,) int64, people are swept in chunks within a group
     chunk_group: np.ndarray  # (C,) int64, the group of each chunk
     base_income_sum: np.ndarray  # (G,) float64, the sum of base incomes over each group
+
+    @property
+    def regional(self) -> bool:
+        """Whether some behaviour's rate differs between regions."""
+        return bool((self.region_rate != 1.0).any())
+
+    def region_factor(self, b: int, who: np.ndarray) -> np.ndarray:
+        """(len(who),) float64, the region multiplier of behaviour ``b`` for ``who``."""
+        return self.region_rate[b, self.layout.region[who]]
 
     def propensity_of(self, b: int, who: np.ndarray | slice) -> np.ndarray:
         """(len(who),) float64, the propensity of ``who`` for behaviour ``b``."""
@@ -151,6 +161,13 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     degree = np.diff(network.indptr).astype(np.float32)
 
     spec = [scenario.behaviours[b] for b in behaviours]
+    region_rate = np.array([s.region_rate or [1.0] * n_regions for s in spec], dtype=np.float64).reshape(n_behaviours, n_regions)
+    # Thinning needs each group's largest intensity: the largest region multiplier among the
+    # regions where the group has people.
+    for g in range(n_groups):
+        present = layout.cell_size[g] > 0
+        if present.any():
+            propensity_max[:, g] *= region_rate[:, present].max(axis=1)
     counts_bernoulli = np.array([s.counts == "bernoulli" for s in spec])
     base = np.array([[s.rate[g] for g in groups] for s in spec], dtype=np.float64)
     # A Bernoulli behaviour with daily probability p is drawn as "at least one event" of a
@@ -177,6 +194,7 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
         propensity_level=level,
         propensity_max=propensity_max,
         rate=rate,
+        region_rate=region_rate,
         delta=delta,
         fair_delta=np.where(protected & (delta < 0), 0, delta).astype(np.float32),
         protected=protected,

@@ -3,7 +3,8 @@
 Read at the start of the day, before behave, from the state as behave and score use it:
 
 - ``poverty_events``: the events poverty feedback adds (or removes) today, expected: over the
-  people off their base income and not detained, ``rate * propensity * |m - 1|`` with
+  people off their base income and not detained, ``rate * region multiplier * propensity *
+  |m - 1|`` with
   ``m = (base / income) ** poverty_elasticity`` (income counted at least ``base /
   POVERTY_CAP``, as behave does), per group. Only the people the sanction phase keeps off
   base are read (the fast path's ``paid``; a scan finds the same sorted set).
@@ -40,7 +41,7 @@ def _poverty(world: World, state: State, day: int, tally: Tally) -> None:
     ratio = base / np.maximum(state.income[people].astype(np.float64), base / POVERTY_CAP)
     moved = np.zeros(len(people))
     for b in rows:
-        moved += world.rate[b, group] * world.propensity_of(b, people) * np.abs(ratio ** world.poverty_elasticity[b] - 1.0)
+        moved += world.rate[b, group] * world.region_factor(b, people) * world.propensity_of(b, people) * np.abs(ratio ** world.poverty_elasticity[b] - 1.0)
     tally.add("poverty_events", np.bincount(group, weights=moved, minlength=world.n_groups))
 
 

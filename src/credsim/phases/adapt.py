@@ -12,8 +12,11 @@ deterrence (penalized behaviours) and chilling (protected behaviours).
 
 Adaptive surveillance: every ``realloc_days`` the fixed total camera intensity is shared
 between regions in proportion to their detections since the last time -- divided by the
-intensity that found them when ``corrected`` (detections per unit of watching). A region is
-never left with less than 0.1% of the mean intensity, so the corrected rate stays defined.
+intensity that found them when ``corrected`` (detections per unit of watching). With
+``reallocate_on = "all"`` it is shared by all detections so far instead (the Polya urn of
+Ensign et al. 2018), each day's detections divided by that day's intensity when
+``corrected``. A region is never left with less than 0.1% of the mean intensity, so the
+corrected rate stays defined.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ def adapt(world: World, state: State, day: int) -> None:
         else:
             update_risk(state.risk, state.exposure, world.degree, state.status, state.detained_until, np.int32(day), np.int8(LISTED), weight, alpha)
     surveillance = world.scenario.surveillance
+    if surveillance.adaptive and surveillance.reallocate_on == "all":
+        today = state.detections_today.astype(np.float64)
+        state.detections_all += today / np.maximum(state.intensity, 1e-12) if surveillance.corrected else today
     if surveillance.adaptive and (day + 1) % surveillance.realloc_days == 0:
         _reallocate(world, state)
 
@@ -81,7 +87,9 @@ def _scatter(indptr, indices, who, change, exposure):  # pragma: no cover - comp
 def _reallocate(world: World, state: State) -> None:
     detections = state.detections.astype(np.float64)
     state.detections[:] = 0
-    if world.scenario.surveillance.corrected:
+    if world.scenario.surveillance.reallocate_on == "all":
+        detections = state.detections_all.copy()  # already corrected day by day
+    elif world.scenario.surveillance.corrected:
         detections = detections / np.maximum(state.intensity, 1e-12)
     total = world.initial_intensity.sum()
     if detections.sum() <= 0 or total <= 0:

@@ -155,16 +155,20 @@ def _expected_events(world: World) -> np.ndarray:
     """(2, G): expected protected and harmful events a day with no system at all -- the same
     people with no response, no poverty effect, no listing multiplier and no detention."""
     out = np.zeros((2, world.n_groups))
+    layout = world.layout
     for b in range(world.n_behaviours):
         for g in range(world.n_groups):
-            sl = world.layout.group_slice(g)
-            # People of a propensity class are alike: count them per class.
-            if world.propensity_code is None:
-                people, level = np.array([sl.stop - sl.start]), np.ones(1)
-            else:
-                people, level = np.bincount(world.propensity_code[b, sl], minlength=len(world.propensity_level)), world.propensity_level
-            lam = world.rate[b, g] * level
-            expected = (people * (-np.expm1(-lam) if world.bernoulli[b] else lam)).sum()
+            expected = 0.0
+            for r in range(layout.n_regions):  # a region's multiplier holds for its cell of the group
+                start, size = int(layout.cell_start[g, r]), int(layout.cell_size[g, r])
+                # People of a propensity class are alike: count them per class.
+                if world.propensity_code is None:
+                    people, level = np.array([size]), np.ones(1)
+                else:
+                    cell = world.propensity_code[b, start : start + size]
+                    people, level = np.bincount(cell, minlength=len(world.propensity_level)), world.propensity_level
+                lam = world.rate[b, g] * world.region_rate[b, r] * level
+                expected += (people * (-np.expm1(-lam) if world.bernoulli[b] else lam)).sum()
             if world.protected[b]:
                 out[0, g] += expected
             if world.harmful[b]:
