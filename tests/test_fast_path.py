@@ -49,6 +49,13 @@ def test_fast_path_gives_the_reference_run(name, monkeypatch):
             assert daily_fast[column] == daily_ref[column], column
     assert fast.regions.equals(reference.regions)
     assert fast.episodes.equals(reference.episodes)
+    # The mechanisms' accounts agree: counts exactly, the two read off daily means
+    # (forgiveness, from the score mean; deterrence and chilling, from the risk mean) as those.
+    accounts_fast, accounts_ref = fast.summary["mechanisms"], reference.summary["mechanisms"]
+    assert accounts_fast.keys() == accounts_ref.keys()
+    for mechanism, ref in accounts_ref.items():
+        assert accounts_fast[mechanism]["enabled"] == ref["enabled"], mechanism
+        assert accounts_fast[mechanism]["activity"] == pytest.approx(ref["activity"], rel=1e-9, abs=1e-9), mechanism
     # The runs did something worth comparing: the baseline has no system, and a points
     # system without blacklist-level penalties (rongcheng) lists almost nobody in 150 days.
     assert sum(daily_ref["observations"]) > 0 or name == "baseline"

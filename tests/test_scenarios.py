@@ -132,3 +132,59 @@ def test_reform_is_beijing_2020_plus_due_process_only():
     assert names == ["forgiveness", "protected-penalties", "notice-and-objection", "appeal"]
     names = [c.name for c in group_changes(differing_fields(reform, plus), reform, plus)]
     assert names == ["association", "listing-term", "opacity"]
+
+
+# ---- descriptions true of the runs: summary.json's mechanisms (docs/metrics.md, Mechanisms)
+
+
+def active(summary: dict, *names: str) -> list[str]:
+    """Of ``names``, those not both switched on and active in the run (empty: all are)."""
+    m = summary["mechanisms"]
+    return [n for n in names if not (m[n]["enabled"] and m[n]["activity"] > 0)]
+
+
+SYSTEM = tuple(  # every mechanism of the model (the behaviours aside)
+    "records cameras false_matches informants malicious_reports record_errors informant_reward protected_penalties "
+    "forgiveness guilt_by_association notice listing_threshold listing_immediate objection appeal travel_ban employment "
+    "internet schooling shaming detention green_channel poverty_feedback deterrence chilling adaptive_surveillance".split()
+)
+
+
+def test_city_switches_every_mechanism_on_and_most_act_at_20000():
+    """At 20,000 people over a year, every mechanism is on, and all act but detention and appeal,
+    which need more people (the slow test below checks those at 200,000)."""
+    summary = run("city", 20_000, 365).summary
+    assert set(SYSTEM) <= set(summary["mechanisms"])
+    assert all(summary["mechanisms"][n]["enabled"] for n in SYSTEM)
+    assert active(summary, *(n for n in SYSTEM if n not in ("detention", "appeal"))) == []
+
+
+@pytest.mark.slow
+def test_city_every_mechanism_acts_within_a_year_at_200000():
+    summary = run("city", 200_000, 365, seed=1).summary
+    assert active(summary, *SYSTEM) == []
+
+
+def test_sesame_pays_green_channel_perks_and_withdraws_them_within_a_year():
+    summary = run("sesame", 20_000, 365).summary
+    assert active(summary, "green_channel", "listing_threshold", "employment", "appeal", "guilt_by_association") == []
+    for name in ("cameras", "informants", "travel_ban", "detention", "chilling"):
+        assert not summary["mechanisms"][name]["enabled"], name  # "no state sanctions"
+
+
+def test_beijing_2020_and_xinjiang_show_what_they_describe():
+    beijing = run("beijing-2020", 20_000, 365).summary
+    assert active(beijing, "travel_ban", "employment", "internet", "schooling", "shaming", "guilt_by_association") == []
+    xinjiang = run("xinjiang", 20_000, 365).summary
+    assert active(xinjiang, "protected_penalties", "detention", "false_matches", "informant_reward") == []
+
+
+def test_reform_drops_what_it_says_it_drops():
+    """reform is beijing-2020 plus due process: no protected-behaviour penalties, forgiveness and
+    appeals at work; guilt by association stays as in beijing-2020 (reform-plus switches it off)."""
+    m = run("reform", 20_000, 365).summary["mechanisms"]
+    assert not m["protected_penalties"]["enabled"]
+    assert m["forgiveness"]["enabled"] and m["forgiveness"]["activity"] > 0
+    assert m["appeal"]["activity"] > 0
+    assert m["guilt_by_association"]["enabled"]
+    assert not credsim.load_scenario("reform-plus").score.association.enabled

@@ -291,11 +291,12 @@ def _load_state(state: State, arrays: dict[str, np.ndarray], meta: dict) -> None
 def _dump_recorder(recorder: Recorder, days_done: int) -> dict[str, np.ndarray]:
     arrays = {f"daily:{name}": values[:days_done] for name, values in recorder.columns.items()}
     arrays.update({f"regions:{name}": values[:days_done] for name, values in recorder.region_columns.items()})
+    arrays.update({f"behaviours:{name}": values[:days_done] for name, values in recorder.behaviour_columns.items()})
     return arrays
 
 
 def _load_recorder(recorder: Recorder, arrays: dict[str, np.ndarray], days_done: int) -> None:
-    for prefix, table in (("daily", recorder.columns), ("regions", recorder.region_columns)):
+    for prefix, table in (("daily", recorder.columns), ("regions", recorder.region_columns), ("behaviours", recorder.behaviour_columns)):
         saved_names = {key.split(":", 1)[1] for key in arrays if key.startswith(prefix + ":")}
         if saved_names != set(table):
             raise CorruptRunError(f"checkpoint: the saved {prefix} columns differ from this credsim's")

@@ -29,6 +29,7 @@ from credsim.report import build_report
 from credsim.experiments.cli import register as register_experiments
 from credsim.report.cli import register as register_report
 from credsim.web.cli import register as register_web
+from credsim.noise import run_warnings
 from credsim.resources import check_disk, check_memory
 from credsim.results import read_summary, write_run
 from credsim.results.manifest import MANIFEST
@@ -165,6 +166,8 @@ def run(
         _fail(failure)
     if not quiet:
         out.print(_headline_table(result.summary))
+    for line in run_warnings(result.summary):  # brief, once: on stderr, even when quiet
+        err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     out.print(f"wrote {escape(str(written))} (open {report.name} in a browser)", highlight=False, soft_wrap=True)
 
 

@@ -57,7 +57,9 @@ def summarize(world: World, state: State, recorder: Recorder, episodes: pa.Table
             "backlog_end": int(cols["pending_cases"][-1]),
             "blocked_per_1000_per_year": _rate((cols["blocked_flight"].sum() + cols["blocked_rail"].sum()) * 1000 * 365, n * days),
             "chilling_index": _one_minus_ratio(cols["events_protected"].sum(), cols["expected_protected"].sum()),
+            "chilling_index_se": ratio_se(cols["events_protected"], cols["expected_protected"].sum()),
             "deterrence": _one_minus_ratio(cols["events_harmful"].sum(), cols["expected_harmful"].sum()),
+            "deterrence_se": ratio_se(cols["events_harmful"], cols["expected_harmful"].sum()),
             "income_gap": _income_gap(income, ever),
             "gini_income": _number(gini(np.maximum(income, 0))) if n else None,
             "gini_score": _number(gini(np.maximum(state.score[who].astype(np.float64) - world.scenario.score.min, 0))) if n else None,
@@ -70,6 +72,10 @@ def summarize(world: World, state: State, recorder: Recorder, episodes: pa.Table
     not_listed = four_fifths_ratio(listed, reference) if reference in listed else {}
     for name in groups:
         by_group[name]["disparate_impact"] = _number(impact.get(name, math.nan))
+        se_log = _log_ratio_se(by_group[name], by_group[reference]) if name != reference else None
+        di = by_group[name]["disparate_impact"]
+        by_group[name]["disparate_impact_se"] = _number(di * se_log) if di and se_log is not None else None
+        by_group[name]["disparate_impact_ci"] = _impact_interval(di, se_log, by_group[name], by_group[reference])
         by_group[name]["not_listed_ratio"] = _number(not_listed.get(name, math.nan))
     return {"reference_group": reference, "overall": per(OVERALL, None), "by_group": by_group}
 
@@ -81,6 +87,43 @@ def _number(x: float) -> float | None:
 
 def _rate(count: float, total: float) -> float | None:
     return float(count) / float(total) if total else None
+
+
+def ratio_se(daily_actual: np.ndarray, expected: float) -> float | None:
+    """The standard error of ``1 - actual / expected`` (chilling, deterrence): the expected
+    count is fixed by the run's people, the actual one is a sum of Poisson counts, so its
+    variance is its mean times a dispersion ``phi`` -- quasi-Poisson, with ``phi`` the
+    day-to-day variance of the daily counts over their mean (from successive differences, so
+    that a slow trend does not count; at least 1). The delta method then gives
+    ``sqrt(phi * actual) / expected``. None without expected events."""
+    if expected <= 0:
+        return None
+    actual = float(daily_actual.sum())
+    phi = 1.0
+    if len(daily_actual) > 2 and actual > 0:
+        phi = max(1.0, float(np.mean(np.diff(daily_actual) ** 2)) / (2.0 * float(daily_actual.mean())))
+    return math.sqrt(phi * actual) / expected
+
+
+def _log_ratio_se(group: dict, reference: dict) -> float | None:
+    """The standard error of log(disparate impact), the log of a ratio of two listed shares
+    (binomial, delta method): sqrt((1 - p) / (n p) + (1 - q) / (m q)). None when either
+    share is 0 (the ratio is then 0 or undefined)."""
+    p, n, q, m = group["listed_rate"], group["population"], reference["listed_rate"], reference["population"]
+    if not p or not q or not n or not m:
+        return None
+    return math.sqrt((1.0 - p) / (n * p) + (1.0 - q) / (m * q))
+
+
+def _impact_interval(di: float | None, se_log: float | None, group: dict, reference: dict) -> list | None:
+    """95% interval of disparate impact: ``di * exp(+-1.96 se_log)``; when the group has
+    nobody listed (di = 0), from 0 to the rule of three's bound on its share, 3 / n, over the
+    reference's share."""
+    if di and se_log is not None:
+        return [_number(di * math.exp(-1.96 * se_log)), _number(di * math.exp(1.96 * se_log))]
+    if di == 0 and group["population"] and reference["listed_rate"]:
+        return [0.0, _number(3.0 / group["population"] / reference["listed_rate"])]
+    return None
 
 
 def _one_minus_ratio(actual: float, expected: float) -> float | None:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from credsim import __version__
 from credsim.changes import Schedule, around_changes
 from credsim.checkpoint import Checkpoints
+from credsim.mechanisms import mechanisms
 from credsim.metrics import summarize
 from credsim.phases.record import COUNT_LEVELS, COUNTERS, Recorder
 from credsim.resources import check_memory
@@ -96,6 +97,7 @@ def run_from(scenario: Scenario, seed: int, progress: Progress | None, checkpoin
         "days": days,
         **summarize(world, state, recorder, episodes),
         "timeline": around_changes(schedule, daily),
+        "mechanisms": mechanisms(world, recorder),
     }
     return RunResult(scenario, seed, daily, regions, episodes, summary, world, state)
 

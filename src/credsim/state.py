@@ -16,6 +16,7 @@ from credsim.world import World
 FREE, NOTICE, LISTED = 0, 1, 2  # status
 WRONGFUL, UNJUST, RULES = 0, 1, 2  # class of a case (notice) and of its listing episode
 CLASS_NAMES = ("wrongful", "unjust", "rules")
+BY_THRESHOLD, BY_IMMEDIATE = 0, 1  # the cause of a notice: a score below the threshold, or an immediate rule
 EXIT_TERM, EXIT_APPEAL, EXIT_CENSORED = 0, 1, 2
 EXIT_NAMES = ("term", "appeal", "censored")
 NOT_DETAINED = np.iinfo(np.int32).min  # detained_until for someone never detained
@@ -56,6 +57,7 @@ class State:
     status: np.ndarray  # (N,) int8, FREE, NOTICE or LISTED
     status_day: np.ndarray  # (N,) int32, the day the current notice or listing began
     case_class: np.ndarray  # (N,) int8, class of the current notice/listing (WRONGFUL...)
+    case_cause: np.ndarray  # (N,) int8, cause of the current notice/listing (BY_THRESHOLD, BY_IMMEDIATE)
     case_id: np.ndarray  # (N,) int32, id of the current notice/listing; -1 when free
     episode: np.ndarray  # (N,) int32, row of the current listing in the episode log; -1
     case_open: np.ndarray  # (N,) bool, an objection or appeal is waiting in the queue
@@ -70,6 +72,7 @@ class State:
     intensity: np.ndarray  # (R,) float64, camera intensity per region
     detections: np.ndarray  # (R,) int64, camera detections since the last reallocation
     detections_today: np.ndarray  # (R,) int64, camera detections today
+    detections_all: np.ndarray  # (R,) float64, all detections so far (each over its day's intensity when corrected)
     appeal_credit: float = 0.0  # capacity not yet used: fractional decisions carry over
     next_case_id: int = 0
     episodes: Growable = field(
@@ -176,6 +179,7 @@ def initial_state(world: World, fast: bool = False) -> State:
         status=np.zeros(n, np.int8),
         status_day=np.zeros(n, np.int32),
         case_class=np.zeros(n, np.int8),
+        case_cause=np.zeros(n, np.int8),
         case_id=np.full(n, -1, np.int32),
         episode=np.full(n, -1, np.int32),
         case_open=np.zeros(n, bool),
@@ -189,6 +193,7 @@ def initial_state(world: World, fast: bool = False) -> State:
         intensity=world.initial_intensity.copy(),
         detections=np.zeros(world.layout.n_regions, np.int64),
         detections_today=np.zeros(world.layout.n_regions, np.int64),
+        detections_all=np.zeros(world.layout.n_regions, np.float64),
         n_notice=np.zeros(g, np.int64),
         n_listed=np.zeros(g, np.int64),
         n_detained=np.zeros(g, np.int64),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from credsim.phases import Recorder, adapt, appeal, behave, listing, observe, sanction, score
+from credsim.phases.account import account
 from credsim.phases.record import COUNTERS
 from credsim.seeds import generator
 from credsim.state import State
@@ -27,10 +28,13 @@ def day_streams(seed: int, day: int) -> dict[str, np.random.Generator]:
 
 def step(world: World, state: State, day: int, seed: int, recorder: Recorder) -> None:
     rng = day_streams(seed, day)
-    tally = Tally(COUNTERS, world.n_groups)
+    tally = Tally(COUNTERS, world.n_groups, world.n_behaviours)
 
+    account(world, state, day, tally)  # what poverty and association will change today
     events = behave(world, state, day, rng["behave"])
+    tally.count_behaviours("events", events.behaviour)
     seen = observe(world, state, events, day, rng["observe"], tally)
+    tally.count_behaviours("observations", seen.behaviour)
     score(world, state, seen)
     listing(world, state, seen, day, rng["list"], tally)
     appeal(world, state, day, rng["appeal"], tally)

@@ -47,9 +47,10 @@ class World:
     dependents: np.ndarray  # (N,) int8, children whose schooling a sanction touches
     propensity_code: np.ndarray | None  # (B, N) uint8, propensity class; None: everyone alike
     propensity_level: np.ndarray  # (LEVELS,) float64, the propensity of each class (mean 1)
-    propensity_max: np.ndarray  # (B, G) float64, the largest propensity in each group
+    propensity_max: np.ndarray  # (B, G) float64, the largest propensity times region multiplier in each group
     # Behaviours
     rate: np.ndarray  # (B, G) float64, base daily rate (Poisson intensity per unit propensity)
+    region_rate: np.ndarray  # (B, R) float64, the rate's multiplier in each region (1: none)
     delta: np.ndarray  # (B,) float32, score change per observation
     fair_delta: np.ndarray  # (B,) float32, delta without penalties on protected behaviours
     protected: np.ndarray  # (B,) bool
@@ -85,6 +86,15 @@ class World:
     # Timeline (credsim.changes): which change day's rules these are, and the terms of cases
     regime: int = 0  # 0: the base scenario; k: from the k-th change day of the timeline
     terms: CaseTerms | None = None  # None: no change of the timeline touches a case's terms
+
+    @property
+    def regional(self) -> bool:
+        """Whether some behaviour's rate differs between regions."""
+        return bool((self.region_rate != 1.0).any())
+
+    def region_factor(self, b: int, who: np.ndarray) -> np.ndarray:
+        """(len(who),) float64, the region multiplier of behaviour ``b`` for ``who``."""
+        return self.region_rate[b, self.layout.region[who]]
 
     def propensity_of(self, b: int, who: np.ndarray | slice) -> np.ndarray:
         """(len(who),) float64, the propensity of ``who`` for behaviour ``b``."""
@@ -196,6 +206,13 @@ def compile_rules(scenario: Scenario, layout: Layout, degree: np.ndarray) -> dic
     groups, behaviours = list(scenario.population.groups), list(scenario.behaviours)
     n_regions = scenario.population.regions
     spec = [scenario.behaviours[b] for b in behaviours]
+    region_rate = np.array([s.region_rate or [1.0] * n_regions for s in spec], dtype=np.float64).reshape(n_behaviours, n_regions)
+    # Thinning needs each group's largest intensity: the largest region multiplier among the
+    # regions where the group has people.
+    for g in range(n_groups):
+        present = layout.cell_size[g] > 0
+        if present.any():
+            propensity_max[:, g] *= region_rate[:, present].max(axis=1)
     counts_bernoulli = np.array([s.counts == "bernoulli" for s in spec])
     base = np.array([[s.rate[g] for g in groups] for s in spec], dtype=np.float64)
     # A Bernoulli behaviour with daily probability p is drawn as "at least one event" of a
@@ -211,6 +228,7 @@ def compile_rules(scenario: Scenario, layout: Layout, degree: np.ndarray) -> dic
     p_inform = np.array([s.p_inform for s in spec]) * obs.informants.enabled
     return dict(
         rate=rate,
+        region_rate=region_rate,
         delta=delta,
         fair_delta=np.where(protected & (delta < 0), 0, delta).astype(np.float32),
         protected=protected,

@@ -171,3 +171,31 @@ def test_released_and_listed_person_keeps_listing_visibility():
     assert np.isclose(state.shown[i], 0.3)
     for c in set(contacts(world, i)):  # nobody else is listed: exposure is person 0's share
         assert np.isclose(state.exposure[c], 0.3 * contacts(world, i).count(c))
+
+
+@pytest.mark.parametrize("corrected", [False, True])
+def test_reallocation_on_all_detections_so_far(corrected):
+    """reallocate_on = "all": each reallocation shares the cameras by every detection since
+    day 0 -- each day's over that day's intensity when corrected -- not only the last window's."""
+    world = make_world("surveillance.adaptive=true", "surveillance.realloc_days=3", "surveillance.reallocate_on='all'",
+                       f"surveillance.corrected={str(corrected).lower()}",
+                       "surveillance.intensity=[1.0, 2.0, 1.0, 0.5, 1.0, 1.0, 1.5, 1.0]")
+    state = new_state(world)
+    initial = list(world.scenario.surveillance.intensity)
+    gen = np.random.default_rng(4)
+    total = [0.0] * 8
+    for day in range(9):
+        today = gen.integers(0, 20, 8)
+        state.detections_today[:] = today
+        state.detections += today
+        intensity = state.intensity.tolist()  # what found today's detections
+        for r in range(8):
+            total[r] += today[r] / intensity[r] if corrected else float(today[r])
+        adapt(world, state, day)
+        state.detections_today[:] = 0  # as the record phase does
+        if (day + 1) % 3 == 0:
+            mean = sum(initial) / 8
+            want = [sum(initial) * t / sum(total) for t in total]
+            for r in range(8):
+                assert abs(state.intensity[r] - want[r]) <= 1e-3 * mean + 1e-3 * want[r] + 1e-12, (day, r)
+    assert day == 8 and sorted(total) != sorted([0.0] * 8)

@@ -28,6 +28,7 @@ import sys
 import numpy as np
 import pytest
 
+import credsim
 from credsim.phases.behave import behave
 from credsim.world import POVERTY_CAP
 
@@ -60,6 +61,8 @@ def reference_intensity(world, state, i: int, b: int, day: int) -> float:
     if base == 0:
         return 0.0
     propensity = float(world.propensity_of(b, np.array([i]))[0])
+    if spec.region_rate is not None:  # the scenario's multiplier for the person's region
+        propensity *= spec.region_rate[int(world.region[i])]
     base_income = float(world.base_income[i])
     income = max(float(state.income[i]), base_income / POVERTY_CAP)
     multiplier = (base_income / income) ** spec.poverty_elasticity
@@ -168,6 +171,44 @@ def test_counts_per_person_and_behaviour_match_the_documented_intensity():
     for i in (3, 17, 33):
         assert counts[:, i].sum() == 0, f"detained person {i} did something"
     assert counts[:, 10].sum() > 0
+
+
+def test_region_multipliers_scale_each_persons_rate():
+    """Per-region multipliers (0, below and above 1) on the thinned path, the dense path, a
+    Bernoulli behaviour and the extra process (a listing multiplier above 1): each person's
+    counts match the documented intensity times their region's multiplier."""
+    regions = "[0.0, 0.5, 1.0, 2.0, 3.0, 1.0, 0.25, 1.5]"
+    world = make_world(
+        *only("bad_driving", "video_games", "alcohol", "religious_practice"),
+        "behaviours.bad_driving.rate={majority = 0.05, minority = 0.06}",
+        f"behaviours.bad_driving.region_rate={regions}",
+        "behaviours.video_games.rate={majority = 0.3, minority = 0.4}",  # dense path
+        f"behaviours.video_games.region_rate={regions}",
+        "behaviours.alcohol.rate={majority = 0.05, minority = 0.04}",
+        "behaviours.alcohol.counts='bernoulli'",
+        f"behaviours.alcohol.region_rate={regions}",
+        "behaviours.religious_practice.rate={majority = 0.04, minority = 0.08}",
+        "behaviours.religious_practice.listed_multiplier=2.0",
+        f"behaviours.religious_practice.region_rate={regions}",
+    )
+    assert world.regional and len(set(world.region.tolist())) == 8
+    n = world.n_agents
+    state = new_state(world)
+    for i in range(n):
+        state.status[i] = LISTED if i % 3 == 1 else FREE
+    reps = 600
+    counts = run_days(world, state, reps, seed=3)
+    q = [
+        [(-math.expm1(-lam) if world.bernoulli[b] else lam) for lam in (reference_intensity(world, state, i, b, DAY) for i in range(n))]
+        for b in range(world.n_behaviours)
+    ]
+    check_counts(counts, q, world.bernoulli, reps)
+    assert counts[:, world.region == 0].sum() == 0  # a zero multiplier: nothing happens there
+
+
+def test_region_rate_needs_one_value_per_region():
+    with pytest.raises(credsim.ScenarioError, match="behaviours.alcohol.region_rate must have one value per region"):
+        make_world("behaviours.alcohol.region_rate=[1.0, 2.0]")
 
 
 @pytest.mark.parametrize("p", [0.1, 0.6])  # 0.1: thinning path; 0.6: dense path

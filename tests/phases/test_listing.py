@@ -62,6 +62,7 @@ class Reference:
         self.status = [int(x) for x in state.status]
         self.status_day = [int(x) for x in state.status_day]
         self.case_class = [int(x) for x in state.case_class]
+        self.case_cause = [int(x) for x in state.case_cause]
         self.case_open = [bool(x) for x in state.case_open]
         self.case_id = [int(x) for x in state.case_id]
         self.ever = [bool(x) for x in state.ever_listed]
@@ -73,7 +74,8 @@ class Reference:
         self.next_case = self.first_new_case = state.next_case_id
         self.filed = []  # (person, case, day)
         self.counts = {name: [0] * world.n_groups for name in
-                       ("notices", "exits_term", "objections_filed", *(f"listings_{c}" for c in CLASS_NAMES))}
+                       ("notices", "exits_term", "objections_filed", "listings_threshold", "listings_immediate",
+                        *(f"listings_{c}" for c in CLASS_NAMES))}
         self.n = n
 
     def end(self, i, day):
@@ -88,6 +90,9 @@ class Reference:
         self.episode[i] = len(self.episodes)
         self.episodes.append([i, day, -1, self.case_class[i], -1])
         self.counts[f"listings_{CLASS_NAMES[self.case_class[i]]}"][group_of(self.world, i)] += 1
+        # The score rule's listing when the score alone was low at notice; else the immediate rule's.
+        cause = "threshold" if self.case_cause[i] == 0 else "immediate"
+        self.counts[f"listings_{cause}"][group_of(self.world, i)] += 1
 
     def run(self, obs, day):
         rules = self.sc.listing
@@ -119,6 +124,7 @@ class Reference:
                 cls = RULES
             g = group_of(self.world, i)
             self.status[i], self.status_day[i], self.case_class[i] = NOTICE, day, cls
+            self.case_cause[i] = 0 if self.score[i] < rules.threshold else 1
             self.case_id[i] = self.next_case
             self.next_case += 1
             self.counts["notices"][g] += 1
@@ -164,6 +170,7 @@ def compare(world, state, ref, t, before_queue):
     active = [i for i in range(ref.n) if ref.status[i] != FREE]
     assert [int(state.status_day[i]) for i in active] == [ref.status_day[i] for i in active]
     assert [int(state.case_class[i]) for i in active] == [ref.case_class[i] for i in active]
+    assert [int(state.case_cause[i]) for i in active] == [ref.case_cause[i] for i in active]
     assert state.case_open.tolist() == ref.case_open
     assert state.ever_listed.tolist() == ref.ever
     # Case ids: kept by those who keep their case, fresh and distinct for new ones, -1 when free.

@@ -373,14 +373,14 @@ def test_many_events_judged_in_parallel_chunks_as_one_by_one():
     intensity = gen.uniform(0.2, 1.5, world.layout.n_regions)
     assert (world.p_camera > 0).any() and (world.p_inform > 0).any() and world.layout.n_regions > 1
 
-    counts = np.zeros((5, world.n_groups))
+    counts = np.zeros((6, world.n_groups))
     detections = np.zeros(world.layout.n_regions, np.int64)
     seen_person, seen_behaviour, informant = _sight(
         person, behaviour, u, world.p_records, world.p_camera, world.p_inform, intensity, world.watch, world.informed,
         world.layout.cell_bounds, world.layout.n_regions, world.degree, world.network.indptr, world.network.indices,
         world.protected, world.harmful, counts, detections)
 
-    want_counts = np.zeros((5, world.n_groups))
+    want_counts = np.zeros((6, world.n_groups))
     want_detections = np.zeros(world.layout.n_regions, np.int64)
     want_seen, want_informant = [], []
     for j in range(n):
@@ -388,7 +388,9 @@ def test_many_events_judged_in_parallel_chunks_as_one_by_one():
         g, r, d = int(world.group[i]), int(world.region[i]), int(world.degree[i])
         camera = world.p_camera[b] > 0 and u[1, j] < min(world.p_camera[b] * intensity[r] * world.watch[g], 1.0)
         informant_saw = world.p_inform[b] > 0 and u[2, j] < world.informed[b, d]
-        if u[0, j] < world.p_records[b] or camera or informant_saw:
+        records = u[0, j] < world.p_records[b]
+        want_counts[5, g] += records  # the records' own catch, whatever else saw it
+        if records or camera or informant_saw:
             want_counts[4, g] += 1
             want_seen.append((i, b))
         want_counts[0, g] += world.protected[b]

@@ -121,12 +121,21 @@ def test_income_over_days_matches_the_loop(overrides):
     state = income_situation(world, 0)
     incomes = [float(x) for x in state.income]
     status, score, detained = state.status.tolist(), state.score.tolist(), state.detained_until.tolist()
+    employment = world.scenario.sanctions.employment.enabled
     for day in range(START, START + 40):
-        sanction(world, state, NO_OBS, day, rng(day), tally(world))
+        t = tally(world)
+        sanction(world, state, NO_OBS, day, rng(day), t)
         incomes = reference_income(world, incomes, status, score, detained, day)
         scale = np.maximum(world.base_income, 1e-3)
         np.testing.assert_allclose(state.income / scale, np.array(incomes) / scale, rtol=0, atol=1e-5, err_msg=str(day))
         assert_counters_match(world, state, day)
+        # income_cut: what the listed (not detained) earn below base under the employment sanction.
+        cut = [0.0] * world.n_groups
+        for i, income in enumerate(incomes):
+            listed_free = status[i] == LISTED and detained[i] <= day
+            if employment and listed_free and income < float(world.base_income[i]):
+                cut[group_of(world, i)] += float(world.base_income[i]) - income
+        np.testing.assert_allclose(t.values["income_cut"], cut, rtol=1e-5, atol=1e-6, err_msg=str(day))
     # The situations did what they were made for.
     for i in range(0, world.n_agents, 9):
         assert state.income[i] < world.base_income[i] or "sanctions.employment.enabled=false" in overrides

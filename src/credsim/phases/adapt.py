@@ -14,7 +14,10 @@ Adaptive surveillance: every ``realloc_days`` the fixed total camera intensity i
 between regions: each gets a floor of 0.1% of the mean intensity, added, and the other 99.9%
 of the total goes in proportion to their detections since the last reallocation only --
 divided by the intensity that found them when ``corrected`` (detections per unit of
-watching). The floor keeps the corrected rate defined (docs/model.md, adaptive surveillance).
+watching). With ``reallocate_on = "all"`` the share goes by all detections so far instead
+(the Polya urn of Ensign et al. 2018), each day's detections divided by that day's
+intensity when ``corrected``. The floor keeps the corrected rate defined (docs/model.md,
+adaptive surveillance).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ def adapt(world: World, state: State, day: int) -> None:
         else:
             update_risk(state.risk, state.exposure, world.degree, state.status, state.detained_until, np.int32(day), np.int8(LISTED), weight, alpha)
     surveillance = world.scenario.surveillance
+    if surveillance.adaptive and surveillance.reallocate_on == "all":
+        today = state.detections_today.astype(np.float64)
+        state.detections_all += today / np.maximum(state.intensity, 1e-12) if surveillance.corrected else today
     if surveillance.adaptive and (day + 1) % surveillance.realloc_days == 0:
         _reallocate(world, state)
 
@@ -82,7 +88,9 @@ def _scatter(indptr, indices, who, change, exposure):  # pragma: no cover - comp
 def _reallocate(world: World, state: State) -> None:
     detections = state.detections.astype(np.float64)
     state.detections[:] = 0
-    if world.scenario.surveillance.corrected:
+    if world.scenario.surveillance.reallocate_on == "all":
+        detections = state.detections_all.copy()  # already corrected day by day
+    elif world.scenario.surveillance.corrected:
         detections = detections / np.maximum(state.intensity, 1e-12)
     total = world.initial_intensity.sum()
     if detections.sum() <= 0 or total <= 0:

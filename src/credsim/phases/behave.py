@@ -2,7 +2,7 @@
 
 Person i's intensity for behaviour b on a day is
 
-    rate[b, g] * propensity[b, i] * multiplier[b, i]
+    rate[b, g] * region_rate[b, r] * propensity[b, i] * multiplier[b, i]
     multiplier = poverty ** poverty_elasticity[b] * response[b, i]
                  * (listed_multiplier[b] if listed) * (0 if detained)
 
@@ -13,7 +13,8 @@ when the multiplier is 1).
 Most people do nothing on most days, so the events are drawn by thinning rather than one
 coin per person: candidates at the group's largest intensity, walked along the group's block
 of people by exponential gaps (a Poisson process), each kept with probability (own
-intensity / largest). That is exact for the part of the multiplier up to 1; the part above 1
+intensity / largest; the region multiplier counts with the propensity). That is exact for
+the part of the multiplier up to 1; the part above 1
 (poverty, listing multipliers) is drawn directly for the few people who have it. The day's
 thinning is compiled (:func:`_thin_cells`) and split between ``STREAMS`` random streams
 that run side by side on threads; its work is proportional to events, not to people.
@@ -99,6 +100,7 @@ def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Ev
         *plan.fixed,
         state.income, world.base_income, POVERTY_CAP, state.risk, state.status, LISTED, state.detained_until, day,
         disturbed, plan.extra_row, *_extras(world, state, day, plan, disturbed),
+        world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions,
     )
     streams = rng.spawn(STREAMS)
     draw = lambda s: _thin_cells(streams[s], plan.mine[s], *arrays)  # noqa: E731
@@ -143,6 +145,8 @@ def _extras(world: World, state: State, day: int, plan: _Plan, who: np.ndarray) 
         code, level, coded, eta, k, listed_multiplier = plan.fixed[4:10]  # as _thin_cells takes them
         kernel(who, rows, code, level, coded, eta, k, listed_multiplier, POVERTY_CAP,
                state.income, world.base_income, state.risk, state.status, LISTED, state.detained_until, day, above, propensity)
+        if world.regional:  # the region multiplier counts with the propensity
+            propensity *= world.region_rate[rows][:, world.layout.region[who]]
     return above, propensity
 
 
@@ -190,7 +194,8 @@ def _dense(world: World, state: State, day: int, b: int, g: int, rng: np.random.
     """One Poisson draw per person of group ``g``: for intensities too high to thin."""
     sl = world.layout.group_slice(g)
     who = np.arange(sl.start, sl.stop)
-    counts = rng.poisson(world.rate[b, g] * world.propensity_of(b, who) * multiplier(world, state, day, b, who))
+    intensity = world.rate[b, g] * world.propensity_of(b, who) * world.region_factor(b, who)
+    counts = rng.poisson(intensity * multiplier(world, state, day, b, who))
     if world.bernoulli[b]:
         counts = np.minimum(counts, 1)
     return np.repeat(who, counts).astype(np.int32)
@@ -215,7 +220,7 @@ def _response_strength(world: World, b: int) -> float:
 @numba.njit(cache=True, nogil=True)
 def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, coded, eta, k, listed_multiplier, bernoulli,
               income, base, cap, risk, status, listed_code, detained_until, day,
-              disturbed, extra_row, above, propensity):  # pragma: no cover - compiled
+              disturbed, extra_row, above, propensity, region_rate, regional, cell_bounds, n_regions):  # pragma: no cover - compiled
     """The day's events of every behaviour b and group g with ``mine[b, g]`` and
     ``intensity[b, g] > 0``, ordered by behaviour, then person; and where each (b, g) cell
     ends in that list. Without the GIL: streams run on threads side by side.
@@ -253,6 +258,7 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
     v_listed = np.empty(BATCH, np.bool_)
     chosen = np.empty(BATCH, np.int32)  # the batch's events from candidates, in order
     extra = np.empty(64, np.int32)  # and from the extra process
+    cell_low, cell_high, cell_region = 0, 0, 0  # the last candidate's cell and its region
     for b in range(n_behaviours):
         for g in range(n_groups):
             lam = intensity[b, g]
@@ -292,9 +298,15 @@ def _thin_cells(rng, mine, group_start, intensity, peak, rate, code, level, code
                     at[nb] = i
                     u[nb] = rng.random() * peak[b, g]
                     nb += 1
-                # 2. Their propensities, then who passes on propensity.
+                # 2. Their propensities (times their region's multiplier), then who passes on propensity.
                 for c in range(nb):
                     p[c] = level[code[b, at[c]]] if coded else 1.0
+                if regional:  # people in order: the cell (and its region) changes seldom
+                    for c in range(nb):
+                        if at[c] < cell_low or at[c] >= cell_high:
+                            cell = np.searchsorted(cell_bounds, at[c], side="right") - 1
+                            cell_low, cell_high, cell_region = cell_bounds[cell], cell_bounds[cell + 1], cell % n_regions
+                        p[c] *= region_rate[b, cell_region]
                 nk = 0
                 for c in range(nb):
                     if u[c] < p[c]:

@@ -24,7 +24,22 @@ from __future__ import annotations
 import numpy as np
 
 from credsim.kernels import inserted, sorted_union, without
-from credsim.state import EXIT_APPEAL, EXIT_TERM, FREE, LISTED, NOTICE, RULES, UNJUST, WRONGFUL, CLASS_NAMES, State, case_term, cases_and_status
+from credsim.state import (
+    BY_IMMEDIATE,
+    BY_THRESHOLD,
+    CLASS_NAMES,
+    EXIT_APPEAL,
+    EXIT_TERM,
+    FREE,
+    LISTED,
+    NOTICE,
+    RULES,
+    UNJUST,
+    WRONGFUL,
+    State,
+    case_term,
+    cases_and_status,
+)
 from credsim.phases.observe import Observations
 from credsim.tally import Tally
 from credsim.world import World
@@ -78,6 +93,8 @@ def _open_notices(world: World, state: State, obs: Observations, day: int, rng: 
     state.status[new] = NOTICE
     state.status_day[new] = day
     state.case_class[new] = cls
+    # Its cause, for the accounts of summary.json: the score rule when the score alone was low.
+    state.case_cause[new] = np.where(np.isin(new, low), BY_THRESHOLD, BY_IMMEDIATE)
     state.case_id[new] = np.arange(state.next_case_id, state.next_case_id + len(new), dtype=np.int32)
     if world.terms is not None:
         state.terms[new] = world.regime
@@ -111,6 +128,9 @@ def start_listing(world: World, state: State, who: np.ndarray, day: int, tally: 
     state.n_listed += counts
     for c, name in enumerate(CLASS_NAMES):
         tally.count(f"listings_{name}", group[state.case_class[who] == c])
+    cause = state.case_cause[who]
+    tally.count("listings_threshold", group[cause == BY_THRESHOLD])
+    tally.count("listings_immediate", group[cause == BY_IMMEDIATE])
     state.changed.append(who)
 
 

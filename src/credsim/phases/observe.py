@@ -55,7 +55,7 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
     # The day's uniforms, drawn here in a fixed order: records, cameras, informants, and
     # which contact informs; the compiled pass below only compares them.
     u = uniforms(rng, (4, n))
-    counts = np.zeros((5, world.n_groups))
+    counts = np.zeros((6, world.n_groups))
     seen_person, seen_behaviour, informant = _sight(
         person, behaviour, u, world.p_records, world.p_camera, world.p_inform, state.intensity, world.watch,
         world.informed, world.layout.cell_bounds, world.layout.n_regions, world.degree, world.network.indptr, world.network.indices,
@@ -63,6 +63,7 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
     )
     for k, name in enumerate(("events_protected", "events_harmful", "camera_detections", "informant_reports")):
         tally.add(name, counts[k])
+    tally.add("records_seen", counts[5])
 
     persons, behaviours, truth = [seen_person], [seen_behaviour], [np.ones(len(seen_person), bool)]
     false = np.zeros(world.n_groups)  # false observations per group, from each source's own count
@@ -120,7 +121,7 @@ def _count(tally: Tally, name: str, world: World, who: np.ndarray) -> np.ndarray
 
 SIGHT_CHUNK = 16384  # events judged per task
 SIGHT_PARALLEL_FROM = 65536  # events; below this one core judges them
-SEEN, BY_CAMERA, BY_INFORMANT = 1, 2, 4  # the bits of an event's verdict
+SEEN, BY_CAMERA, BY_INFORMANT, BY_RECORDS = 1, 2, 4, 8  # the bits of an event's verdict
 
 
 @numba.njit(cache=True)
@@ -130,7 +131,7 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
     ``u``): their people and behaviours, in order; and the informant of each event an
     informant reported (a contact chosen by the fourth row). Counts per group into the rows
     of ``counts``: protected events, harmful events, camera detections, informant reports,
-    events seen; and camera detections per region into ``detections``.
+    events seen, events the records caught; and camera detections per region into ``detections``.
 
     Each event is judged on its own (:func:`_judge_chunk`), so the events are judged in
     chunks, on every core when there are many; the counts and the lists are then made in
@@ -168,6 +169,8 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
         if v & BY_CAMERA:
             counts[2, g] += 1
             detections[r] += 1
+        if v & BY_RECORDS:
+            counts[5, g] += 1
         if v & BY_INFORMANT:
             counts[3, g] += 1
             reported[k] = j
@@ -211,8 +214,10 @@ def _judge_chunk(c, person, behaviour, u, p_records, p_camera, p_inform, intensi
         # (Zero chances are skipped; the informants' chance, a power of the degree, is tabled.)
         by_camera = p_camera[b] > 0.0 and u[1, j] < min(p_camera[b] * intensity[r] * watch[g], 1.0)
         by_informant = p_inform[b] > 0.0 and u[2, j] < informed[b, np.int64(ds[j])]
-        seen = u[0, j] < p_records[b] or by_camera or by_informant
-        verdict[j] = (SEEN if seen else 0) | (BY_CAMERA if by_camera else 0) | (BY_INFORMANT if by_informant else 0)
+        by_records = u[0, j] < p_records[b]
+        seen = by_records or by_camera or by_informant
+        verdict[j] = (SEEN if seen else 0) | (BY_CAMERA if by_camera else 0) | (BY_INFORMANT if by_informant else 0) | (
+            BY_RECORDS if by_records else 0)
 
 
 @numba.njit(cache=True, inline="always")

@@ -17,7 +17,7 @@ import numpy as np
 
 from credsim.kernels import sum64
 from credsim.state import State
-from credsim.tally import Tally
+from credsim.tally import BEHAVIOUR_COUNTERS, Tally
 from credsim.world import World
 
 COUNTERS = (
@@ -50,6 +50,13 @@ COUNTERS = (
     "detentions",
     "detained_days",
     "green_days",
+    # For summary.json's mechanisms (credsim.mechanisms): what each mechanism changed.
+    "records_seen",  # true events the records caught (whatever else also saw them)
+    "listings_threshold",  # listings whose notice the score threshold gave
+    "listings_immediate",  # listings whose notice an immediate behaviour gave
+    "income_cut",  # income-days the listed lost below base to the employment sanction
+    "poverty_events",  # expected events poverty feedback added or removed (credsim.phases.account)
+    "association_points",  # score points guilt by association took, by the listed person's group
 )
 COUNT_LEVELS = ("population", "on_notice", "listed", "detained", "pending_cases")  # integer levels
 TRACKS = ("score", "score_clean", "score_fair")
@@ -76,11 +83,15 @@ class Recorder:
         ]
         self.grade_columns = [self.columns[f"grade_{name}"] for name in world.grade_names]
         self.region_columns = {name: np.zeros((days, r)) for name in ("population", "camera_intensity", "detections")}
+        self.behaviour_columns = {name: np.zeros((days, world.n_behaviours)) for name in BEHAVIOUR_COUNTERS}
         self.expected = _expected_events(world)
 
     def record(self, world: World, state: State, day: int, tally: Tally) -> None:
         for name, values in tally.values.items():
             self.columns[name][day] = values
+        for name, values in tally.by_behaviour.items():
+            if len(values):
+                self.behaviour_columns[name][day] = values
         levels = self.columns
         levels["population"][day] = world.group_size
         levels["on_notice"][day] = state.n_notice
@@ -144,16 +155,20 @@ def _expected_events(world: World) -> np.ndarray:
     """(2, G): expected protected and harmful events a day with no system at all -- the same
     people with no response, no poverty effect, no listing multiplier and no detention."""
     out = np.zeros((2, world.n_groups))
+    layout = world.layout
     for b in range(world.n_behaviours):
         for g in range(world.n_groups):
-            sl = world.layout.group_slice(g)
-            # People of a propensity class are alike: count them per class.
-            if world.propensity_code is None:
-                people, level = np.array([sl.stop - sl.start]), np.ones(1)
-            else:
-                people, level = np.bincount(world.propensity_code[b, sl], minlength=len(world.propensity_level)), world.propensity_level
-            lam = world.rate[b, g] * level
-            expected = (people * (-np.expm1(-lam) if world.bernoulli[b] else lam)).sum()
+            expected = 0.0
+            for r in range(layout.n_regions):  # a region's multiplier holds for its cell of the group
+                start, size = int(layout.cell_start[g, r]), int(layout.cell_size[g, r])
+                # People of a propensity class are alike: count them per class.
+                if world.propensity_code is None:
+                    people, level = np.array([size]), np.ones(1)
+                else:
+                    cell = world.propensity_code[b, start : start + size]
+                    people, level = np.bincount(cell, minlength=len(world.propensity_level)), world.propensity_level
+                lam = world.rate[b, g] * world.region_rate[b, r] * level
+                expected += (people * (-np.expm1(-lam) if world.bernoulli[b] else lam)).sum()
             if world.protected[b]:
                 out[0, g] += expected
             if world.harmful[b]:

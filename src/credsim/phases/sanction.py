@@ -149,16 +149,18 @@ def _pay(world: World, state: State, listed_people: np.ndarray, day: int, tally:
             state.income_sums = world.base_income_sum.copy()
         return
     employment = rules.employment
-    green_days, gaps = np.zeros(world.n_groups), np.zeros(world.n_groups)
+    green_days, gaps, cuts = np.zeros(world.n_groups), np.zeros(world.n_groups), np.zeros(world.n_groups)
     paid = _move_incomes(
         who.astype(np.int64), state.income, world.base_income, state.status, state.detained_until, state.score, day,
         LISTED, FREE, green.enabled, np.float32(green.threshold), np.float32(1.0 + green.income_bonus),
         employment.enabled, np.float32(employment.floor), np.float32(employment.fall_rate),
         np.float32(employment.recovery_rate if employment.enabled else 1.0), np.float32(SETTLED),
-        world.groups_of(who), green_days, gaps,
+        world.groups_of(who), green_days, gaps, cuts,
     )
     if green.enabled:
         tally.add("green_days", green_days)
+    if employment.enabled:
+        tally.add("income_cut", cuts)
     if state.fast:
         state.paid = paid
         state.income_sums = world.base_income_sum + gaps
@@ -167,14 +169,15 @@ def _pay(world: World, state: State, listed_people: np.ndarray, day: int, tally:
 @numba.njit(cache=True)
 def _move_incomes(who, income, base_income, status, detained_until, score, day, listed_code, free_code,
                   green, green_threshold, bonus, employment, floor, fall_rate, recovery_rate, settled,
-                  group, green_days, gaps):  # pragma: no cover - compiled
+                  group, green_days, gaps, cuts):  # pragma: no cover - compiled
     """One day of income for ``who``, in float32 as the module docstring says: detained, 0;
     listed, toward ``floor * base`` (falling at ``fall_rate``, or climbing back from below at
     ``recovery_rate``); rewarded (free, not detained, score at least ``green_threshold``),
     toward ``bonus * base``; else toward base. Within ``settled * base`` of its target an
     income is put on it. Counts rewarded people into ``green_days`` and the float64 gaps
-    ``income - base`` into ``gaps``, per group (``group[j]`` is the group of ``who[j]``);
-    returns who is off base afterwards."""
+    ``income - base`` into ``gaps``, and the listed's income below base under the employment
+    sanction into ``cuts``, per group (``group[j]`` is the group of ``who[j]``); returns who
+    is off base afterwards."""
     m = who.shape[0]
     # Their values first, each array gathered in a pass of its own, so that the cache misses
     # of a pass overlap (a loop that also computed would wait for each in turn).
@@ -202,6 +205,8 @@ def _move_incomes(who, income, base_income, status, detained_until, score, day, 
             new = target
         if detained:
             new = np.float32(0.0)
+        elif employment and listed and new < base:
+            cuts[g] += np.float64(base) - np.float64(new)
         income[i] = new
         if new != base:
             paid[k] = i

@@ -14,6 +14,7 @@ import json
 import re
 from html import escape
 
+from credsim.report.accounts import mechanisms_table, noise_table
 from credsim.report.data import RunData
 from credsim.report.definitions import FOUR_FIFTHS, METRICS
 from credsim.report.headline import caveats, change_sentences, group_sentences, lead_sentences, run_line
@@ -282,6 +283,15 @@ def scenario_section(run: RunData, report_version: str, heading: str = "The scen
     )
 
 
+def accounts_section(summary: dict) -> str:
+    """What each mechanism did, and which headline figures are within noise."""
+    return (
+        "<section id=\"mechanisms\"><h2>Mechanisms and noise</h2>\n"
+        f"{html_table(noise_table(summary), caption='Headline figures and their noise')}\n"
+        f"{html_table(mechanisms_table(summary), caption='What each mechanism did')}\n</section>"
+    )
+
+
 def nav(entries: list[tuple[str, str]]) -> str:
     return "<nav aria-label=\"contents\"><ul>" + "".join(
         f"<li><a href=\"#{anchor}\">{escape(text)}</a></li>" for anchor, text in entries) + "</ul></nav>"
@@ -292,7 +302,8 @@ def report_page(run: RunData, charts: list[Chart], plotly_js: str, version: str)
     title = f"credsim report: {summary['scenario']}, seed {summary['seed']}"
     stem = file_stem("credsim", run.label)
     entries = [("headline", "In plain words"), *((f"chart-{c.key}", c.title) for c in charts),
-               ("summary", "All the figures"), ("definitions", "Definitions"), ("scenario", "The scenario")]
+               ("summary", "All the figures"), ("mechanisms", "Mechanisms and noise"), ("definitions", "Definitions"),
+               ("scenario", "The scenario")]
     body = "\n".join([
         f"<header><h1>{escape(title)}</h1><p class=\"sub\">{escape(run_line(summary))} Synthetic people only: "
         "no real person is in this run. Built from the run's saved outputs (summary.json, daily.parquet, "
@@ -304,6 +315,7 @@ def report_page(run: RunData, charts: list[Chart], plotly_js: str, version: str)
         *(chart_section(c, stem) for c in charts),
         "</section>",
         f"<section id=\"summary\"><h2>All the figures</h2>{html_table(summary_table(summary), scroll=False)}</section>",
+        accounts_section(summary),
         definitions_section(),
         f"<div id=\"scenario\">{scenario_section(run, version)}</div>",
     ])

@@ -112,6 +112,10 @@ class Behaviour(Section):
     poverty_elasticity: Annotated[float, Field(ge=-5.0, le=5.0, allow_inf_nan=False)] = 0.0
     listed_multiplier: Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)] = 1.0
     counts: Literal["poisson", "bernoulli"] = "poisson"
+    # One multiplier of the rate per region (population.regions of them); none: 1 everywhere.
+    region_rate: list[Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)]] | None = Field(
+        default=None, max_length=10_000
+    )
 
 
 # --------------------------------------------------------------------------- observation
@@ -278,6 +282,9 @@ class Surveillance(Section):
     adaptive: bool = False
     realloc_days: Annotated[int, Field(ge=1, le=100_000)] = 30
     corrected: bool = False
+    # What a reallocation shares cameras by: the detections since the last one ("window"),
+    # or all detections so far ("all", the Polya urn of Ensign et al. 2018).
+    reallocate_on: Literal["window", "all"] = "window"
 
 
 class Record(Section):
@@ -397,6 +404,11 @@ class Scenario(Section):
 
         for name, behaviour in self.behaviours.items():
             check_groups(f"behaviours.{name}.rate", behaviour.rate, complete=True)
+            regional = behaviour.region_rate
+            if regional is not None and len(regional) != self.population.regions:
+                raise ValueError(
+                    f"behaviours.{name}.region_rate must have one value per region ({self.population.regions}); got {len(regional)}"
+                )
         check_groups("observation.cameras.watch", self.observation.cameras.watch, complete=False)
         check_groups(
             "observation.cameras.false_match_multiplier",
