@@ -18,6 +18,7 @@ from plotly.offline import get_plotlyjs
 
 from credsim import __version__
 from credsim.report import charts_people, charts_system
+from credsim.report.changes import mark_changes
 from credsim.report.data import ReportError, RunData, load_run
 from credsim.report.page import comparison_page, report_page
 from credsim.report.panels import Chart, pin_flat_axes
@@ -41,7 +42,7 @@ CHARTS = (
 
 
 def draw_charts(runs: list[RunData]) -> list[Chart]:
-    charts = [build(runs) for build in CHARTS]
+    charts = [mark_changes(build(runs), runs) for build in CHARTS]  # a timeline's changes on every time chart
     for chart in charts:
         pin_flat_axes(chart.figure)
     return charts
