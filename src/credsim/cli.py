@@ -22,7 +22,6 @@ from rich.table import Table
 
 from credsim import __version__, checkpoint
 from credsim.calibration import CALIBRATIONS, HISTORIES, fit
-from credsim.calibration_time import FIT_DATES, HELD_OUT, fit_over_time
 from credsim.compare import compare_experiments, compare_summaries, to_csv
 from credsim.errors import CredsimError
 from credsim.report import build_report
@@ -32,6 +31,7 @@ from credsim.web.cli import register as register_web
 from credsim.resources import check_disk, check_memory
 from credsim.results import read_summary, write_run
 from credsim.scenario import DEFAULT_SCENARIO, builtin_names, describe_builtins, load_scenario
+from credsim.calibration_time import FIT_DATES, HELD_OUT, fit_over_time
 from credsim.simulate import simulate
 
 app = typer.Typer(
