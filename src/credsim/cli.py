@@ -35,6 +35,7 @@ from credsim.results import read_summary, write_run
 from credsim.results.manifest import MANIFEST
 from credsim.results.outputs import check_file, write_file
 from credsim.scenario import DEFAULT_SCENARIO, builtin_names, describe_builtins, load_scenario, with_overrides
+from credsim.calibration_time import FIT_DATES, HELD_OUT, fit_over_time
 from credsim.simulate import simulate
 from credsim.stages import Stages
 
@@ -350,8 +351,11 @@ def calibrate(
     iterations: Annotated[int, typer.Option("--iterations", min=1, max=50, help="At most this many runs.")] = 6,
     tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Stop when every relative error is within this.")] = 0.01,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for calibration.json and .csv.")] = None,
+    over_time: Annotated[bool, typer.Option("--over-time", help="court-blacklist: fit a piecewise-linear default rate and a constant one to every published date but 2018-12-31, and report the error on that held-out date (calibration-over-time.json).")] = False,
 ) -> None:
     """Fit a scenario's free parameters to published aggregate figures."""
+    if over_time and scenario != "court-blacklist":
+        _fail(CredsimError(f"calibrate --over-time: only court-blacklist has dated published figures; got {scenario!r}"))
     if scenario not in CALIBRATIONS:
         _fail(CredsimError(f"calibrate: no published targets for {scenario!r}; calibrations exist for: {', '.join(CALIBRATIONS)}"))
     try:
@@ -365,6 +369,9 @@ def calibrate(
     if problem:
         _fail(CredsimError(f"--out {target_dir}: {problem}"))
     out.print(f"calibrating [bold]{scenario}[/] at {population:,} people, {base.population.days:,} days, seed {seed}")
+    if over_time:
+        _calibrate_over_time(base, population, seed, iterations, tolerance, target_dir)
+        return
     last: list = []
 
     def run_one(resolved, run_seed):
@@ -408,6 +415,31 @@ def calibrate(
     }
     _write_text_atomic(target_dir / "calibration.json", json.dumps(record, indent=2) + "\n", "the calibration")
     _write_text_atomic(target_dir / "calibration.csv", _rows_csv(rows), "the calibration table")
+    out.print(f"wrote {escape(str(target_dir))}", highlight=False, soft_wrap=True)
+
+
+def _calibrate_over_time(base, population: int, seed: int, iterations: int, tolerance: float, target_dir: Path) -> None:
+    """``calibrate --over-time``: both fits, then the held-out date's errors side by side."""
+    def show(name: str, record: dict) -> None:
+        out.print(f"{name}: fitting dates' people listed " + ", ".join(f"{e:+.1%}" for e in record["fit_errors"]))
+
+    fits = fit_over_time(base, seed=seed, iterations=iterations, tolerance=tolerance, on_run=show)
+    table = Table(title=f"held out: {HELD_OUT} (fitted to {', '.join(FIT_DATES)})", header_style="bold")
+    for column in ("figure", "published", *(f.name for f in fits.values())):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    held = {key: f.held_out() for key, f in fits.items()}
+    for k, row in enumerate(held["profile"]):
+        table.add_row(row["figure"], f"{row['published'] / 1e6:.2f} M",
+                      *(f"{held[key][k]['simulated'] / 1e6:.2f} M ({held[key][k]['relative_error']:+.1%})" for key in fits))
+    out.print(table)
+    record = {
+        "credsim_version": __version__, "scenario": base.meta.name, "population": population, "seed": seed,
+        "held_out": HELD_OUT, "fit_dates": list(FIT_DATES),
+        "fits": {key: {"model": f.name, "knots": f.knots.tolist(), "purchase_rate": f.purchase_rate, "rail_share": f.rail_share,
+                       "runs": f.runs, "held_out": f.held_out()} for key, f in fits.items()},
+    }
+    target_dir.mkdir(parents=True, exist_ok=True)
+    _write_text_atomic(target_dir / "calibration-over-time.json", json.dumps(record, indent=2) + "\n", "the calibration")
     out.print(f"wrote {escape(str(target_dir))}", highlight=False, soft_wrap=True)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from credsim import __version__
 from credsim.errors import CorruptRunError
 from credsim.report import charts_people, charts_system
+from credsim.report.changes import mark_changes
 from credsim.report.data import ReportError, RunData, load_run
 from credsim.report.decomposition import decomposition_section, find_decomposition
 from credsim.report.page import comparison_page, report_page
@@ -46,7 +47,7 @@ CHARTS = (
 
 
 def draw_charts(runs: list[RunData]) -> list[Chart]:
-    charts = [build(runs) for build in CHARTS]
+    charts = [mark_changes(build(runs), runs) for build in CHARTS]  # a timeline's changes on every time chart
     for chart in charts:
         pin_flat_axes(chart.figure)
         mark_empty_panels(chart.figure)
