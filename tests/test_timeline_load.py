@@ -69,6 +69,7 @@ def test_a_ramp_of_lists_moves_each_element(tmp_path):
         ("score.grades.A", "columns of daily.parquet"),
         ("meta.name", "describe the whole run"),
         ("behaviours.arson.rate.majority", "cannot add one"),
+        ("behaviours.debt_default.region_rate", "region multipliers bound its draws"),
     ],
 )
 def test_fields_that_cannot_change_are_refused_naming_file_and_entry(tmp_path, path, fragment):

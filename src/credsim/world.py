@@ -176,6 +176,15 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     network = build_network(layout, pop.contacts, pop.homophily, pop.contacts_within_region, rng)
     degree = np.diff(network.indptr).astype(np.float32)
 
+    rules = compile_rules(scenario, layout, degree)
+    # Thinning needs each group's largest intensity: the largest region multiplier among the
+    # regions where the group has people (region rates are fixed for a run: a timeline
+    # cannot change them, scenario/timeline.py).
+    for g in range(n_groups):
+        present = layout.cell_size[g] > 0
+        if present.any():
+            propensity_max[:, g] *= rules["region_rate"][:, present].max(axis=1)
+
     panel, panel_start = _panel(layout, scenario.record.quantile_panel, rng)
     chunk_start, chunk_group = kernels.chunks(layout.group_start)
     return World(
@@ -188,7 +197,7 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
         propensity_code=code,
         propensity_level=level,
         propensity_max=propensity_max,
-        **compile_rules(scenario, layout, degree),
+        **rules,
         group_size=np.diff(layout.group_start),
         region_size=layout.cell_size.sum(axis=0),
         panel=panel,
@@ -206,13 +215,7 @@ def compile_rules(scenario: Scenario, layout: Layout, degree: np.ndarray) -> dic
     groups, behaviours = list(scenario.population.groups), list(scenario.behaviours)
     n_regions = scenario.population.regions
     spec = [scenario.behaviours[b] for b in behaviours]
-    region_rate = np.array([s.region_rate or [1.0] * n_regions for s in spec], dtype=np.float64).reshape(n_behaviours, n_regions)
-    # Thinning needs each group's largest intensity: the largest region multiplier among the
-    # regions where the group has people.
-    for g in range(n_groups):
-        present = layout.cell_size[g] > 0
-        if present.any():
-            propensity_max[:, g] *= region_rate[:, present].max(axis=1)
+    region_rate = np.array([s.region_rate or [1.0] * n_regions for s in spec], dtype=np.float64).reshape(len(spec), n_regions)
     counts_bernoulli = np.array([s.counts == "bernoulli" for s in spec])
     base = np.array([[s.rate[g] for g in groups] for s in spec], dtype=np.float64)
     # A Bernoulli behaviour with daily probability p is drawn as "at least one event" of a

@@ -82,6 +82,8 @@ def field_problem(parts: list[str]) -> str | None:
     if problem:
         return problem
     dotted = ".".join(parts)
+    if parts[0] == "behaviours" and "region_rate" in parts[2:3]:
+        return "cannot change during a run: a behaviour's region multipliers bound its draws, fixed before day 0"
     for prefix, why in FIXED.items():
         if dotted == prefix or dotted.startswith(prefix + "."):
             return f"cannot change during a run: {why}"
