@@ -95,6 +95,8 @@ def field_problem(parts: list[str]) -> str | None:
     if problem:
         return problem
     dotted = ".".join(parts)
+    if len(parts) >= 3 and parts[0] == "behaviours" and parts[2] == "region_rate":
+        return "cannot change during a run: a behaviour's regional rates bound the thinning of events, fixed before day 0"
     for prefix, why in FIXED.items():
         if dotted == prefix or dotted.startswith(prefix + "."):
             return f"cannot change during a run: {why}"
