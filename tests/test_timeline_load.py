@@ -163,6 +163,12 @@ def test_experiments_accept_timeline_paths():
     assert _check_path("timeline.0.set.appeal.capacity_per_million".split(".")) is None
     assert _check_path("timeline.0.day".split(".")) is None
     assert "cannot change" in _check_path("timeline.0.set.population.days".split("."))
+    from credsim.experiments.spec import _field_type  # what an experiment samples for each path
+
+    assert _field_type("timeline.0.day") == "int" and _field_type("timeline.0.applies_to") == "str"
+    assert _field_type("timeline.0.set.appeal.capacity_per_million") == "float"
+    assert _field_type("timeline.0.set.listing.min_days") == "int"
+    assert _field_type("timeline.0.ramp.listing.min_days") == "other"
 
 
 def test_extends_adds_the_childs_entries_after_the_parents(tmp_path):

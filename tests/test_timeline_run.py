@@ -186,3 +186,25 @@ def test_ramped_changes_each_apply(tmp_path):
     run = credsim.simulate(scenario, 2)
     assert [t["day"] for t in run.summary["timeline"]] == [10, 20, 30, 40, 45]
     assert run.summary["timeline"][4]["applies_to"] == "open"
+
+
+def test_a_checkpoint_records_where_the_timeline_stands(tmp_path):
+    """Saved after day 30 of TIMELINE: three change days (10, 20, 30) have passed. A
+    checkpoint that claims otherwise is refused, not resumed on the wrong rules."""
+    import json
+
+    from credsim import checkpoint
+    from credsim.errors import CorruptRunError
+
+    scenario = _scenario(tmp_path, TIMELINE, sets=[*SIZE[:1], "population.days=40", *SIZE[2:]])
+    folder = tmp_path / "ck"
+    credsim.simulate(scenario, 2, checkpoint_dir=folder, checkpoint_every=31)
+    with np.load(folder / checkpoint.FILE) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    assert meta["day"] == 31 and meta["timeline_regime"] == 3
+    meta["timeline_regime"] = 2
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(folder / checkpoint.FILE, **arrays)
+    with pytest.raises(CorruptRunError, match="saved after 2 of the timeline's change days"):
+        credsim.resume(folder)

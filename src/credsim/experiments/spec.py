@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from credsim.errors import CredsimError, ScenarioError
 from credsim.scenario import Scenario, load_scenario, with_overrides
+from credsim.scenario import timeline
 from credsim.scenario.load import _check_path  # the schema walk --set uses: one truth for paths
 from credsim.tomlfile import read_toml
 
@@ -360,6 +361,10 @@ def _path_problem(dotted: str) -> str | None:
 
 def _field_type(dotted: str) -> str:
     """The schema type of a scenario field: "int", "float", "bool", "str" or "other"."""
+    if dotted.startswith("timeline."):  # an entry's own value, or the scenario field its set changes
+        kind, dotted = timeline.value_kind(dotted)
+        if kind is not None:
+            return kind
     annotation: Any = Scenario
     for part in dotted.split("."):
         model = _model_in(annotation)

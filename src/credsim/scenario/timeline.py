@@ -76,13 +76,26 @@ def path_problem(parts: list[str]) -> str | None:
     return None if len(parts) == 3 else f"timeline.{parts[1]}.{parts[2]} is a value, not a table"
 
 
+ENTRY_KINDS = {"day": "int", "from_day": "int", "to_day": "int", "step_days": "int", "applies_to": "str", "note": "str"}
+
+
+def value_kind(dotted: str) -> tuple[str | None, str | None]:
+    """For an override path into the timeline: (the kind of an entry's own value -- "int",
+    "str" or "other" --, None), or (None, the scenario field that ``timeline.N.set.<field>``
+    changes, whose kind is that field's)."""
+    parts = dotted.split(".")
+    if len(parts) >= 4 and parts[2] == "set":
+        return None, ".".join(parts[3:])
+    return ENTRY_KINDS.get(parts[2] if len(parts) == 3 else "", "other"), None
+
+
 def field_problem(parts: list[str]) -> str | None:
     """What is wrong with changing the field ``parts`` during a run, or None."""
     problem = check_path(parts)
     if problem:
         return problem
     dotted = ".".join(parts)
-    if parts[0] == "behaviours" and "region_rate" in parts[2:3]:
+    if len(parts) >= 3 and parts[0] == "behaviours" and parts[2] == "region_rate":
         return "cannot change during a run: a behaviour's region multipliers bound its draws, fixed before day 0"
     for prefix, why in FIXED.items():
         if dotted == prefix or dotted.startswith(prefix + "."):
