@@ -506,8 +506,7 @@ def test_serve_on_ipv6_loopback_answers_at_its_url_and_stops_promptly_on_ctrl_c(
     process.stdout.close()
     process.stderr.close()
     assert "stopping" in stderr, stderr
-    print(f"stopped in {took:.2f} s")
-    assert took < 5, f"serve took {took:.1f} s to stop"  # about 1 s; it took 10-11 s before
+    assert took < 5, f"serve took {took:.1f} s to stop"  # 1.4 s on a loaded 2-core machine; 10-11 s before
     assert JobManager(tmp_path).status(job_id)["state"] in ("stopped", "done")
 
 
@@ -626,6 +625,19 @@ OVERLAP_PX = """([a, b]) => {
 }"""
 
 
+BORDER_CONTRAST = """() => {
+  const luminance = (color) => {
+    const [r, g, b] = color.match(/[\\d.]+/g).slice(0, 3).map(Number).map(v => v / 255)
+      .map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  return [...document.querySelectorAll('input[type=text], select')].map(input => {
+    const border = luminance(getComputedStyle(input).borderTopColor), page = luminance('rgb(255, 255, 255)');
+    return (Math.max(border, page) + 0.05) / (Math.min(border, page) + 0.05);
+  });
+}"""
+
+
 def _check_layout(page, width: int) -> None:
     """The form never covers the progress or the report: their boxes do not overlap, the whole
     status panel is in view and uncovered right after Run (the page scrolls to it), and once
@@ -655,6 +667,9 @@ def _check_accessibility(page, width: int) -> list[dict]:
         .violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target)}))""")
     bad = [v for v in violations if v["impact"] in ("serious", "critical")]
     assert not bad, f"{width} px: axe-core found {json.dumps(bad, indent=1)}"
+    # axe does not check non-text contrast: an input's border against the page, at least 3:1 (WCAG 1.4.11)
+    ratios = page.evaluate(BORDER_CONTRAST)
+    assert ratios and min(ratios) >= 3, f"{width} px: input border contrast {min(ratios):.2f}:1"
     return violations
 
 
@@ -699,7 +714,7 @@ def test_the_page_end_to_end_in_chromium(server, capsys):
             described = field.get_attribute("aria-describedby").split()
             assert "1,000,000" in page.locator(f"#{described[0]}").inner_text()
             assert page.locator(f"#{described[1]}").get_attribute("class") == "field-error"
-            assert re.search(r"Estimated time: about \d+ (s|min) for 14,000 people × 365 days \(from a rate measured",
+            assert re.search(r"Estimated time: about \d+ (s|min) for 14,000 people × 365 days \(from (a rate measured|the rate of this server)",
                              page.inner_text("#estimate")), page.inner_text("#estimate")
 
             # a first run, pinned
