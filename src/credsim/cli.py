@@ -210,6 +210,10 @@ def compare(
             _fail(CredsimError("compare: give two run folders (or scenarios), or two experiment folders, not one of each"))
         _compare_experiments(run_a, run_b, csv_path)
         return
+    for source in (run_a, run_b):  # both checked before anything runs: a typo is not found after a long run
+        missing = _missing_source(source)
+        if missing:
+            _fail(missing)
     summaries = []
     for source in (run_a, run_b):
         try:
@@ -335,6 +339,15 @@ def calibrate(
     _write_text_atomic(target_dir / "calibration.json", json.dumps(record, indent=2) + "\n")
     _write_text_atomic(target_dir / "calibration.csv", _rows_csv(rows))
     out.print(f"wrote {target_dir}")
+
+
+def _missing_source(source: str) -> CredsimError | None:
+    """An error for a compare argument that is neither a folder, a .toml file nor a built-in name."""
+    path, builtins = Path(source), builtin_names()
+    if path.exists() or source in builtins or path.suffix.lower() == ".toml":
+        return None  # a .toml that is missing gets the scenario loader's own message
+    return CredsimError(f"{source}: no such run folder, and not a built-in scenario; give a run folder, a scenario file "
+                        f"(.toml) or a built-in scenario ({', '.join(builtins)})")
 
 
 def _summary_of(source: str, population: int | None, days: int | None, seed: int) -> dict:
