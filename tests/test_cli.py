@@ -200,3 +200,60 @@ def test_validate_other_failures_exit_2(ran, name, fragment):
 @pytest.mark.parametrize("name", list(BRACKETS))
 def test_validate_prints_bracketed_values_verbatim(ran, name):
     assert_clean_failure(ran[f"brackets:{name}"], "listing.immediate", BRACKETS[name])
+
+
+def test_run_says_what_it_is_doing_in_stages(ran):
+    text = ran["run"].stderr
+    stages = ["building the population", "simulating", "writing the outputs", "writing the report"]
+    where = [text.find(stage) for stage in stages]
+    assert all(i >= 0 for i in where) and where == sorted(where), text
+    assert "30/30 days" in text
+
+
+# ---------------------------------------------------------------- nothing is replaced
+
+
+def _population(folder) -> int:
+    return json.loads((folder / "summary.json").read_text())["population"]
+
+
+def test_run_never_replaces_an_earlier_run(credsim_cli, tmp_path):
+    """The default folder gets a fresh name; an existing --out is refused unless --overwrite,
+    and --overwrite replaces only a folder that holds a credsim run."""
+    first = credsim_cli("run", "-n", 300, "-d", 3, "-q", cwd=tmp_path)
+    second = credsim_cli("run", "-n", 400, "-d", 3, "-q", cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, (first.stderr, second.stderr)
+    runs = tmp_path / "runs"
+    assert _population(runs / "city-seed0") == 300 and _population(runs / "city-seed0-2") == 400
+    assert "city-seed0-2" in flat(second.stdout)
+
+    before = (runs / "city-seed0" / "summary.json").read_bytes()
+    refused = credsim_cli("run", "-n", 500, "-d", 3, "-q", "--out", runs / "city-seed0")
+    assert_clean_failure(refused, "already holds a credsim run", "--overwrite")
+    assert (runs / "city-seed0" / "summary.json").read_bytes() == before
+
+    replaced = credsim_cli("run", "-n", 500, "-d", 3, "-q", "--out", runs / "city-seed0", "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert _population(runs / "city-seed0") == 500
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.json").write_text("my own notes\n")
+    for extra in ((), ("--overwrite",)):
+        proc = credsim_cli("run", "-n", 300, "-d", 3, "-q", "--out", mine, *extra)
+        assert_clean_failure(proc, "holds no credsim run")
+        assert sorted(p.name for p in mine.iterdir()) == ["summary.json"]
+        assert (mine / "summary.json").read_text() == "my own notes\n"
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert credsim_cli("run", "-n", 300, "-d", 3, "-q", "--out", empty).returncode == 0
+    assert _population(empty) == 300
+
+
+def test_write_run_still_replaces_a_run(tmp_path):
+    """The refusal is the command line's: the library (experiments re-running a damaged run) replaces."""
+    scenario = credsim.load_scenario("city", ["population.size=300", "population.days=3"])
+    credsim.write_run(credsim.simulate(scenario, 1), tmp_path / "r")
+    credsim.write_run(credsim.simulate(scenario, 2), tmp_path / "r")
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["seed"] == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+from pathlib import Path
 import json
 import re
 import shutil
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import typer
+import plotly
 from plotly.offline import get_plotlyjs
 from typer.testing import CliRunner
 
@@ -24,7 +26,9 @@ import credsim
 import credsim.report
 from credsim.report import ReportError, build_comparison, build_report
 from credsim.report.cli import register
-from credsim.report.headline import group_sentences, percent
+from credsim.report.headline import caveats, group_sentences, percent
+from credsim.report.panels import CLASS_COLORS, GRADE_COLORS, OKABE_ITO, REGION_COLORS, number
+from credsim.report.plotlyjs import TRACE_TYPES, VERSION, plotly_js
 from credsim.statistics import kaplan_meier
 
 DESCRIPTION = 'A <script>alert("x")</script> & <b>bold</b> city'
@@ -111,7 +115,7 @@ def test_report_is_reproducible(run_dir, page):
 
 
 def test_plotly_js_is_inlined_exactly_once(page):
-    library = get_plotlyjs()
+    library = plotly_js()
     assert page.count(library[:200]) == 1
     assert page.count(library[-200:]) == 1
     assert len(re.findall(r"<script\b", page)) == 2 + len(CHARTS)  # plotly.js, the renderer, one spec per chart
@@ -144,7 +148,7 @@ def test_nothing_is_loaded_from_the_network(page):
     styles = re.findall(r"<style>(.*?)</style>", page, re.S)
     assert styles and not any("url(" in s or "@import" in s or "@font-face" in s for s in styles)
     # outside the plotly.js bundle, no URL of any kind
-    ours = page.replace(get_plotlyjs(), "")
+    ours = page.replace(plotly_js(), "")
     assert "http://" not in ours and "https://" not in ours
 
 
@@ -183,9 +187,10 @@ def test_score_bands_show_all_three_tracks(figures, daily):
         axis = "x" if i == 0 else f"x{i + 1}"
         median = [t for t in figures["scores"]["data"] if t["name"] == "minority" and t["xaxis"] == axis]
         np.testing.assert_allclose(median[0]["y"], _series(daily, "minority", f"{track}_p50"))
-    boxes = [t for t in figures["score-days"]["data"] if t["name"] == "minority"]
-    assert len(boxes) == 3 and boxes[0]["x"][0] == "day 0" and boxes[0]["x"][-1] == "day 59"
-    assert boxes[2]["q1"][-1] == _series(daily, "minority", "score_fair_p10")[-1]
+    bars = [t for t in figures["score-days"]["data"] if t["name"] == "minority"]  # 10th to 90th percentile
+    assert len(bars) == 3 and bars[0]["x"][0] == "day 0" and bars[0]["x"][-1] == "day 59"
+    assert bars[2]["base"][-1] == _series(daily, "minority", "score_fair_p10")[-1]
+    assert bars[2]["base"][-1] + bars[2]["y"][-1] == pytest.approx(_series(daily, "minority", "score_fair_p90")[-1])
 
 
 def test_grade_shares_are_the_grade_columns(figures, daily):
@@ -211,28 +216,37 @@ def test_survival_curves_are_kaplan_meier_of_the_episodes(run_dir, figures, summ
     assert classes == {f"{c} (all groups)" for c in {e["class"] for e in episodes}}
 
 
-def test_composition_counts_the_episodes(run_dir, figures, summary):
+def test_composition_charts_rates_and_tables_counts(run_dir, figures, summary, page):
+    """Episodes per 1,000 people of the group in the chart (a majority's larger count does not
+    look worse), the counts in the data table."""
     episodes = pq.read_table(run_dir / "episodes.parquet").to_pylist()
     groups = list(summary["by_group"])
+    table = re.search(r'id="chart-composition".*?<tbody>(.*?)</tbody>', page, re.S).group(1)
     for cls in ("wrongful", "unjust", "rules"):
         trace = _trace(figures["composition"], cls)
         assert trace["x"] == groups
-        assert trace["y"] == [sum(1 for e in episodes if e["group"] == g and e["class"] == cls) for g in groups]
-    assert sum(sum(_trace(figures["composition"], c)["y"]) for c in ("wrongful", "unjust", "rules")) == len(episodes)
+        counts = [sum(1 for e in episodes if e["group"] == g and e["class"] == cls) for g in groups]
+        people = [summary["by_group"][g]["population"] for g in groups]
+        np.testing.assert_allclose(trace["y"], [1000 * c / p for c, p in zip(counts, people)])
+    for g in groups:
+        total = sum(1 for e in episodes if e["group"] == g)
+        assert re.search(rf"<th scope=\"row\">{g}</th><td>{summary['by_group'][g]['population']:,}</td>.*?<td>{total:,}</td>", table)
 
 
 def test_system_charts_match_the_tables(run_dir, figures, daily, summary):
     regions = pq.read_table(run_dir / "regions.parquet").to_pylist()
     region_0 = [r["camera_intensity"] for r in sorted(regions, key=lambda r: r["day"]) if r["region"] == 0]
-    np.testing.assert_allclose(_trace(figures["cameras"], "region 0")["y"], region_0)
+    region_name = next(t["name"] for t in figures["cameras"]["data"] if t["name"].startswith("region 0 ("))
+    np.testing.assert_allclose(_trace(figures["cameras"], region_name)["y"], region_0)
     flights = [t for t in figures["blocked"]["data"] if t["name"] == "minority" and t["xaxis"] == "x"][0]
-    np.testing.assert_allclose(flights["y"], np.cumsum(_series(daily, "minority", "blocked_flight")))
+    people = _series(daily, "minority", "population")
+    np.testing.assert_allclose(flights["y"], 1000 * np.cumsum(_series(daily, "minority", "blocked_flight")) / people)
     pending = [t for t in figures["appeals"]["data"] if t["name"] == "majority" and t["xaxis"] == "x"][0]
-    np.testing.assert_allclose(pending["y"], _series(daily, "majority", "pending_cases"))
+    np.testing.assert_allclose(pending["y"], 1000 * _series(daily, "majority", "pending_cases") / _series(daily, "majority", "population"))
     chill = [t for t in figures["chilling"]["data"] if t["name"] == "minority" and t["xaxis"] == "x"][0]
     events, expected = _series(daily, "minority", "events_protected"), _series(daily, "minority", "expected_protected")
     assert chill["y"][45] == pytest.approx(1 - events[16:46].sum() / expected[16:46].sum())  # 30-day window
-    gaps = [t for t in figures["income"]["data"] if t["type"] == "bar"][0]
+    (gaps,) = [t for t in figures["income"]["data"] if t["type"] == "bar"]
     assert gaps["y"] == [summary["by_group"][g]["income_gap"] for g in summary["by_group"]]
 
 
@@ -285,7 +299,9 @@ def test_headline_in_words_handles_nulls():
                                              median_days_listed=None, exit_within_1y=None, listed_rate=0.0), "b"))
     assert "No one in the b group was listed" in nobody and "median" not in nobody
     open_ended = " ".join(group_sentences(summary(median_days_listed=None, exit_within_1y=None), "b"))
-    assert "not reached within the run" in open_ended and "No listing was followed for a full year" in open_ended
+    assert "not reached within the run" in open_ended and "censored" not in open_ended
+    notes = " ".join(caveats(summary(median_days_listed=None, exit_within_1y=None)))
+    assert "censored" in notes and "no listing was followed for a full year" in notes.lower()
     assert group_sentences(summary(population=0), "b") == ["The b group has no people in this run."]
 
 
@@ -333,7 +349,7 @@ def test_comparison_holds_both_runs(run_dir, other_dir, tmp_path):
         assert name in text
     figures = figures_of(text)
     assert set(figures) == CHARTS
-    assert text.count(get_plotlyjs()[:200]) == 1
+    assert text.count(plotly_js()[:200]) == 1
     names = {t["name"] for t in figures["listed"]["data"]}
     assert names == {"small-city: majority", "small-city: minority", "small-reform: majority", "small-reform: minority"}
     assert len(_trace(figures["listed"], "small-reform: minority")["y"]) == 45
@@ -415,3 +431,116 @@ def test_an_axis_with_nothing_on_it_starts_at_zero(tmp_path):
     assert charts["listed"].figure["layout"]["yaxis"]["range"] == [0, 1]
     assert all(v == 0 for trace in charts["listed"].figure["data"] for v in trace["y"] if v is not None)
     assert "range" not in charts["cameras"].figure["layout"]["yaxis"]  # camera intensity is never 0
+
+
+# ------------------------------------------------------------------- the first hour (issue 16)
+
+
+def test_bundle_matches_the_pinned_plotly_and_draws_every_trace_type(page, run_dir, other_dir, tmp_path):
+    """The vendored partial bundle is the plotly.js of the installed (pinned) plotly package,
+    and every trace of a report and of a comparison is of a type the bundle contains."""
+    python_js = re.search(r"plotly\.js v(\d+\.\d+\.\d+)", get_plotlyjs()[:400]).group(1)
+    bundle = plotly_js()
+    assert re.search(r"plotly\.js \(basic - minified\) v(\d+\.\d+\.\d+)", bundle[:400]).group(1) == python_js == VERSION
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'"plotly=={plotly.__version__}"' in pyproject
+    assert "</script" not in bundle.lower() and "<!--" not in bundle  # cannot end its <script> element early
+    comparison = build_comparison(run_dir, other_dir, tmp_path / "c.html").read_text(encoding="utf-8")
+    used = {t.get("type", "scatter") for text in (page, comparison) for f in figures_of(text).values() for t in f["data"]}
+    assert used and used <= TRACE_TYPES, used - TRACE_TYPES
+
+
+def test_headline_is_static_html_before_any_script(page):
+    """The headline and tables read before plotly.js runs: no script before the headline, and
+    plotly.js is inert text (type text/plain) loaded by the last script after the first paint."""
+    first_script = page.index("<script")
+    assert page.index('<section id="headline">') < first_script
+    assert page.index("<head>") < page.index("</head>") < first_script
+    assert re.search(r'<script type="text/plain" id="plotly-js">', page)
+    executable = re.findall(r"<script(?![^>]*type=\"(?:text/plain|application/json)\")[^>]*>", page)
+    assert len(executable) == 1 and page.rindex("<script") == page.index(executable[0])
+    assert "requestAnimationFrame" in page[page.rindex("<script"):]
+
+
+def test_no_control_can_send_the_chart_away(page):
+    render = page[page.rindex("<script"):]
+    for setting in ("showSendToCloud: false", "showLink: false", "plotlyServerURL: ''", "'sendChartToCloud'"):
+        assert setting in render
+    assert re.search(r'data-file="credsim-small-city-listed"', page)  # the PNG is named after the chart
+    assert page.count('class="csv"') == len(CHARTS)
+
+
+def test_lead_is_the_largest_finding_and_the_censoring_caveat_is_said_once(page, summary):
+    headline = html.unescape(re.search(r'<section id="headline">(.*?)</section>', page, re.S).group(1))
+    lead = re.search(r'<ul class="lead">(.*?)</ul>', headline, re.S).group(1)
+    first = re.search(r"<li>(.*?)</li>", lead).group(1)
+    ratio = summary["by_group"]["minority"]["ever_listed"] / summary["by_group"]["majority"]["ever_listed"]
+    assert ratio >= 1.25
+    assert first.startswith(f"The minority group was listed {ratio:.2f} times as often as the majority group")
+    assert headline.count("censored") == 1
+    assert headline.count("too short to say") == 1
+
+
+def test_comparison_headline_says_what_changed_in_points(run_dir, other_dir, tmp_path):
+    text = html.unescape(build_comparison(run_dir, other_dir, tmp_path / "c.html").read_text(encoding="utf-8"))
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (run_dir, other_dir))
+    headline = re.search(r'<section id="headline">(.*?)</section>', text, re.S).group(1)
+    assert "What changed from small-city to small-reform" in headline
+    change = 100 * (b["by_group"]["minority"]["ever_listed"] - a["by_group"]["minority"]["ever_listed"])
+    assert f"Ever listed, the minority group: {percent(a['by_group']['minority']['ever_listed'])} in small-city, " \
+           f"{percent(b['by_group']['minority']['ever_listed'])} in small-reform ({'+' if change > 0 else '−'}{abs(change):.2f} pp)" in headline
+    side = re.search(r'<section id="summary">(.*?)</section>', text, re.S).group(1)
+    assert re.search(r"minority: ever listed</th><td>[\d.]+%</td><td>[\d.]+%</td><td>[+-][\d.]+ pp</td>", side)
+
+
+def test_comparison_runs_can_be_told_apart(run_dir, other_dir, tmp_path):
+    figures = figures_of(build_comparison(run_dir, other_dir, tmp_path / "c.html").read_text(encoding="utf-8"))
+    spans = [t for t in figures["score-days"]["data"] if not t["name"].endswith("median")]
+    styles = {(t["name"].split(":")[0], t["marker"]["pattern"]["shape"], t["marker"]["opacity"]) for t in spans}
+    assert {(name, shape) for name, shape, _ in styles} == {("small-city", ""), ("small-reform", "/")}
+    gaps = [t for t in figures["income"]["data"] if t["type"] == "bar"]
+    assert [t["name"] for t in gaps] == ["small-city", "small-reform"] and all(t["showlegend"] for t in gaps)
+    assert [t["marker"]["pattern"]["shape"] for t in gaps] == ["", "/"]
+
+
+def test_palettes_are_colour_blind_safe_and_regions_named(figures):
+    viridis = set(GRADE_COLORS)
+    assert set(REGION_COLORS) <= set(OKABE_ITO) and set(CLASS_COLORS.values()) <= set(OKABE_ITO) | {"#999999"}
+    grade_colours = {t["line"]["color"] for t in figures["grades"]["data"]}
+    assert grade_colours <= viridis and len(viridis) == 9
+    names = [t["name"] for t in figures["cameras"]["data"]]
+    assert "region 7 (53% minority)" in names  # city: 0.1 x 0.40 / (0.1 x 0.40 + 0.9 x 0.04) of region 7
+
+
+def test_a_one_day_run_says_no_data_and_one_day(tmp_path):
+    folder = credsim.write_run(credsim.simulate(credsim.load_scenario("city", ["population.size=500", "population.days=1"]), 1),
+                               tmp_path / "one-day")
+    text = build_report(folder).read_text(encoding="utf-8")
+    assert "1 days" not in text and "over 1 day," in text
+    survival = figures_of(text)["survival"]
+    assert not survival["data"]
+    assert [a["text"] for a in survival["layout"]["annotations"] if a["text"] == "no data"] == ["no data", "no data"]
+    listed = figures_of(text)["listed"]["data"][0]
+    assert listed["mode"] == "lines+markers"  # one point, drawn
+
+
+def test_numbers_never_read_minus_zero():
+    assert number(-0.0001, "ratio") == "0.000" and number(-0.00001, "pct") == "0.00%"
+    assert number(-0.00001, "pp") == "0.00 pp" and number(0.0123, "pp") == "+1.23 pp"
+    assert number(-0.02, "num") == "-0.02" and number(123456.0) == "123,456"
+    assert percent(-0.00001) == "0%"
+
+
+def test_a_year_long_report_is_under_2_mb(tmp_path):
+    """The default run is a year of the city (1,000,000 people: 1.73 MB, see the slow test);
+    the page's size hardly depends on the number of people (daily series, one survival step
+    per distinct duration), so a year of 20,000 stands in for it with a margin."""
+    folder = credsim.write_run(credsim.simulate(credsim.load_scenario("city", ["population.size=20000"]), 0), tmp_path / "year")
+    assert build_report(folder).stat().st_size < 1_900_000
+
+
+@pytest.mark.slow
+def test_the_default_runs_report_is_under_2_mb(credsim_cli, tmp_path):
+    done = credsim_cli("run", "--quiet", "--out", tmp_path / "default", timeout=1800)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "default" / "report.html").stat().st_size < 2_000_000

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import sys
@@ -17,10 +18,10 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from credsim import __version__, checkpoint
+from credsim import __version__, checkpoint, compilation
 from credsim.calibration import CALIBRATIONS, HISTORIES, fit
 from credsim.compare import compare_experiments, compare_summaries, to_csv
 from credsim.errors import CredsimError
@@ -30,8 +31,10 @@ from credsim.report.cli import register as register_report
 from credsim.web.cli import register as register_web
 from credsim.resources import check_disk, check_memory
 from credsim.results import read_summary, write_run
+from credsim.results.manifest import MANIFEST
 from credsim.scenario import DEFAULT_SCENARIO, builtin_names, describe_builtins, load_scenario
 from credsim.simulate import simulate
+from credsim.stages import Stages
 
 app = typer.Typer(
     add_completion=False,
@@ -84,6 +87,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
     checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", min=0, help="Save a checkpoint in OUT/.checkpoint every K days; 0: never (default: by the clock, about once a minute, at most 5% of the run's time; runs under a minute are not saved).")] = None,
     resume_dir: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this output folder from its last checkpoint.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run already in --out (only a folder holding a credsim run, i.e. its manifest.json).")] = False,
     ctx: typer.Context = None,
 ) -> None:
     """Run a scenario and write its outputs."""
@@ -102,7 +106,15 @@ def run(
         check_memory(resolved)
     except CredsimError as error:
         _fail(error)
-    target = out_dir or Path("runs") / f"{resolved.meta.name}-seed{seed}"
+    if resume_dir is not None:
+        target = out_dir
+    elif out_dir is None:
+        target = fresh_folder(Path("runs") / f"{resolved.meta.name}-seed{seed}")
+    else:
+        target = out_dir
+        refusal = replacement_refusal(target, overwrite)
+        if refusal:
+            _fail(CredsimError(refusal))
     problem = _unwritable(target)
     if problem:
         _fail(CredsimError(f"--out {target}: {problem}"))
@@ -119,30 +131,37 @@ def run(
         go = partial(simulate, resolved, seed, checkpoint_dir=folder, checkpoint_every=checkpoint_every)
 
     size, horizon = resolved.population.size, resolved.population.days
-    try:
-        if quiet:
-            result = go()
+    if not quiet:
+        out.print(f"credsim {__version__}: [bold]{resolved.meta.name}[/], {size:,} people, {horizon:,} days, seed {seed}, "
+                  f"into {escape(str(target))}", highlight=False)
+    failure = None
+    with Stages(err, enabled=not quiet) as stages:
+        try:
+            if compilation.cached() is False:
+                stages.start("compiling the model (first run only: numba caches it for later runs)")
+                compilation.compile_for(resolved)
+            stages.start("building the population" if resume_dir is None else "reading the checkpoint")
+
+            def on_day(done: int, total: int) -> None:
+                if stages.stage != "simulating":
+                    stages.start("simulating", total=total, completed=done)
+                stages.advance_to(done)
+
+            result = go(progress=on_day)
+            stages.start("writing the outputs")
+            written = write_run(result, target)
+        except (CredsimError, OSError) as error:
+            failure = _write_failure(error, target)
         else:
-            out.print(f"credsim {__version__}: [bold]{resolved.meta.name}[/], {size:,} people, {horizon:,} days, seed {seed}")
-            with Progress(
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=err,
-                transient=False,
-            ) as bar:
-                task = bar.add_task("days", total=horizon)
-                result = go(progress=lambda done, total: bar.update(task, completed=done))
-        written = write_run(result, target)
-    except (CredsimError, OSError) as error:
-        _fail(_write_failure(error, target))
-    checkpoint.discard(target)  # the outputs are complete: the checkpoint has done its job
-    try:
-        report = build_report(written)  # a view of the saved outputs, outside the manifest
-    except (CredsimError, OSError) as error:
-        _fail(CredsimError(f"the run is complete in {written}, but its report could not be built: {error}; try `credsim report {written}`"))
+            checkpoint.discard(target)  # the outputs are complete: the checkpoint has done its job
+            stages.start("writing the report")
+            try:
+                report = build_report(written)  # a view of the saved outputs, outside the manifest
+            except (CredsimError, OSError) as error:
+                failure = CredsimError(f"the run is complete in {written}, but its report could not be built: {error}; "
+                                       f"try `credsim report {written}`")
+    if failure is not None:
+        _fail(failure)
     if not quiet:
         out.print(_headline_table(result.summary))
     out.print(f"wrote {written} (open {report.name} in a browser)")
@@ -191,6 +210,10 @@ def compare(
             _fail(CredsimError("compare: give two run folders (or scenarios), or two experiment folders, not one of each"))
         _compare_experiments(run_a, run_b, csv_path)
         return
+    for source in (run_a, run_b):  # both checked before anything runs: a typo is not found after a long run
+        missing = _missing_source(source)
+        if missing:
+            _fail(missing)
     summaries = []
     for source in (run_a, run_b):
         try:
@@ -265,32 +288,37 @@ def calibrate(
     if problem:
         _fail(CredsimError(f"--out {target_dir}: {problem}"))
     out.print(f"calibrating [bold]{scenario}[/] at {population:,} people, {base.population.days:,} days, seed {seed}")
-    last: list = []
+    histories: list = []  # each run's rows against every published date (small; the runs themselves are not kept)
 
     def run_one(resolved, run_seed):
-        with Progress(TextColumn(f"run {len(last) + 1}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+        with Progress(TextColumn(f"run {len(histories) + 1}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
             task = bar.add_task("days", total=resolved.population.days)
             result = simulate(resolved, run_seed, progress=lambda done, total: bar.update(task, completed=done))
-        last[:] = [result]
+        histories.append(HISTORIES[scenario](result) if scenario in HISTORIES else [])
         return result
 
     def show(step) -> None:
         errors = step.errors(targets)
-        out.print(f"run {len(last) and len(fitted_steps) + 1}: " + ", ".join(f"{k} = {v:.4g} ({errors[k]:+.2%})" for k, v in step.results.items()))
-        fitted_steps.append(step)
+        out.print(f"run {len(histories)}: " + ", ".join(f"{k} = {v:.4g} ({errors[k]:+.2%})" for k, v in step.results.items()))
 
-    fitted_steps: list = []
     result = fit(base, targets, seed=seed, iterations=iterations, tolerance=tolerance, run=run_one, on_iteration=show)
-    table = Table(title=f"calibration of {scenario} ({'converged' if result.converged else 'not converged'})", header_style="bold")
-    for column in ("target", "published", "simulated", "error", "parameter", "fitted value"):
-        table.add_column(column, justify="left" if column in ("target", "parameter") else "right")
+    best = result.iterations.index(result.best)
+    runs = len(result.iterations)
+    table = Table(title=f"calibration of {scenario} ({'converged' if result.converged else 'not converged'}): "
+                        f"the best run, run {best + 1} of {runs}", header_style="bold")
+    for column in ("target", "published", "simulated", "error"):
+        table.add_column(column, justify="left" if column == "target" else "right")
     rows = result.table()
     for row in rows:
-        table.add_row(row["target"], f"{row['published']:.4g}", f"{row['simulated']:.4g}", f"{row['relative_error']:+.2%}", row["parameter"], f"{row['fitted_value']:.4g}")
+        table.add_row(row["target"], f"{row['published']:.4g}", f"{row['simulated']:.4g}", f"{row['relative_error']:+.2%}")
     out.print(table)
-    history = HISTORIES[scenario](last[0]) if scenario in HISTORIES else []
+    out.print(f"fitted parameters (run {best + 1}):")
+    for row in rows:  # one line each, never cut: names are dotted paths to use with --set
+        out.print(f"  {row['parameter']} = {row['fitted_value']:.6g}", highlight=False, soft_wrap=True)
+    history = histories[best]
     if history:
-        past = Table(title="the last run against every published date (scaled to the whole country)", header_style="bold")
+        past = Table(title=f"the same run (run {best + 1}) against every published date (scaled to the whole country)",
+                     header_style="bold")
         for column in ("date", "figure", "published", "simulated", "error"):
             past.add_column(column, justify="left" if column in ("date", "figure") else "right")
         for row in history:
@@ -303,6 +331,7 @@ def calibrate(
         "population": population,
         "seed": seed,
         "converged": result.converged,
+        "best_run": best + 1,
         "targets": rows,
         "iterations": [{"parameters": it.parameters, "results": it.results} for it in result.iterations],
         "history": history,
@@ -310,6 +339,15 @@ def calibrate(
     _write_text_atomic(target_dir / "calibration.json", json.dumps(record, indent=2) + "\n")
     _write_text_atomic(target_dir / "calibration.csv", _rows_csv(rows))
     out.print(f"wrote {target_dir}")
+
+
+def _missing_source(source: str) -> CredsimError | None:
+    """An error for a compare argument that is neither a folder, a .toml file nor a built-in name."""
+    path, builtins = Path(source), builtin_names()
+    if path.exists() or source in builtins or path.suffix.lower() == ".toml":
+        return None  # a .toml that is missing gets the scenario loader's own message
+    return CredsimError(f"{source}: no such run folder, and not a built-in scenario; give a run folder, a scenario file "
+                        f"(.toml) or a built-in scenario ({', '.join(builtins)})")
 
 
 def _summary_of(source: str, population: int | None, days: int | None, seed: int) -> dict:
@@ -382,6 +420,41 @@ def _write_failure(error: Exception, target: Path) -> CredsimError:
     except CredsimError:
         message += f"; earlier complete outputs in {target}, if any, are intact"
     return CredsimError(message)
+
+
+def fresh_folder(base: Path) -> Path:
+    """``base`` when nothing is there yet, else the first free one of ``base-2``, ``base-3``, ...:
+    a run into the default folder never lands on an earlier run."""
+    if not base.exists():
+        return base
+    for number in itertools.count(2):
+        candidate = base.with_name(f"{base.name}-{number}")
+        if not candidate.exists():
+            return candidate
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def replacement_refusal(target: Path, overwrite: bool) -> str | None:
+    """Why ``credsim run --out TARGET`` must not write there, or None. A new or empty folder is
+    fine; a folder holding a credsim run (its manifest.json) only with --overwrite; any other
+    non-empty folder never. (write_run itself still replaces: experiments rewrite damaged runs.)"""
+    if not target.is_dir():
+        return None  # absent (created), or a file (_unwritable says so)
+    try:
+        empty = not any(target.iterdir())
+    except OSError as error:
+        return f"--out {target}: cannot look inside it: {error.strerror or error}"
+    if empty:
+        return None
+    if (target / MANIFEST).is_file():
+        if overwrite:
+            return None
+        return f"--out {target}: already holds a credsim run; give another --out, or add --overwrite to replace that run"
+    if (target / checkpoint.FOLDER).is_dir():
+        return (f"--out {target}: holds an unfinished run's checkpoint; continue it with `credsim run --resume {target}`, "
+                "or give another --out")
+    return (f"--out {target}: is not empty and holds no credsim run (no {MANIFEST}); credsim writes only into a new "
+            f"or empty folder{', and --overwrite replaces only a credsim run' if overwrite else ''}: give another --out")
 
 
 def _unwritable(target: Path) -> str | None:

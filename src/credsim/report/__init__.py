@@ -4,7 +4,8 @@
     >>> build_report("runs/city-seed0")                      # doctest: +SKIP
     PosixPath('runs/city-seed0/report.html')
 
-The page is one self-contained file (plotly.js inlined once, no network access), with a
+The page is one self-contained file (plotly.js's basic bundle inlined once, see
+:mod:`credsim.report.plotlyjs`; no network access), with a
 plain-words headline, the charts, a data table beside each chart, the metric definitions
 and the scenario as run. ``credsim.report.cli.register(app)`` adds the ``report`` command.
 """

@@ -14,13 +14,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from plotly.offline import get_plotlyjs
-
 from credsim import __version__
 from credsim.report import charts_people, charts_system
 from credsim.report.data import ReportError, RunData, load_run
 from credsim.report.page import comparison_page, report_page
-from credsim.report.panels import Chart, pin_flat_axes
+from credsim.report.panels import Chart, mark_empty_panels, pin_flat_axes
+from credsim.report.plotlyjs import plotly_js
 
 REPORT_NAME = "report.html"
 
@@ -44,6 +43,7 @@ def draw_charts(runs: list[RunData]) -> list[Chart]:
     charts = [build(runs) for build in CHARTS]
     for chart in charts:
         pin_flat_axes(chart.figure)
+        mark_empty_panels(chart.figure)
     return charts
 
 
@@ -55,7 +55,7 @@ def build_report(run_dir: str | Path, out_path: str | Path | None = None) -> Pat
     """
     run = load_run(run_dir)
     target = Path(out_path) if out_path is not None else run.path / REPORT_NAME
-    page = report_page(run, draw_charts([run]), get_plotlyjs(), __version__)
+    page = report_page(run, draw_charts([run]), plotly_js(), __version__)
     return write_atomic(target, page)
 
 
@@ -64,7 +64,7 @@ def build_comparison(run_a: str | Path, run_b: str | Path, out_path: str | Path)
     runs = [load_run(run_a), load_run(run_b)]
     if runs[0].label == runs[1].label:
         runs[0].label, runs[1].label = f"{runs[0].label} (A)", f"{runs[1].label} (B)"
-    page = comparison_page(runs, draw_charts(runs), get_plotlyjs(), __version__)
+    page = comparison_page(runs, draw_charts(runs), plotly_js(), __version__)
     return write_atomic(Path(out_path), page)
 
 

@@ -17,6 +17,8 @@ from credsim.report.panels import (
     GROUP_COLORS,
     MISSING,
     RUN_DASHES,
+    RUN_OPACITY,
+    RUN_PATTERNS,
     TABLE_STEP,
     Chart,
     Table,
@@ -111,31 +113,47 @@ def score_bands(runs: list[RunData]) -> Chart:
 
 def score_days(runs: list[RunData]) -> Chart:
     traces, rows = [], []
+    spread = [float(run.daily[g][f"{t}_{q}"][d]) for run in runs for g in run.groups for t, _ in TRACKS
+              for q in ("p10", "p90") for d in snapshot_days(run.days)]
+    tick = max((max(spread) - min(spread)) * 0.012, 1.0) if spread else 1.0  # the median's bar: ~1% of the axis
     for panel, (track, title) in enumerate(TRACKS):
         for run in runs:
             chosen = snapshot_days(run.days)
+            r = runs.index(run)
             for group in run.groups:
                 daily = run.daily[group]
                 name = who(runs, run, group)
                 color, _ = style(runs, run, group)
                 p10, p50, p90 = ([float(daily[f"{track}_{q}"][d]) for d in chosen] for q in ("p10", "p50", "p90"))
+                days = [f"day {d}" for d in chosen]
+                slot = f"{run.label}/{group}"
                 traces.append(on_panel({
-                    "type": "box", "name": plotly_text(name), "x": [f"day {d}" for d in chosen],
-                    "q1": p10, "median": p50, "q3": p90, "lowerfence": p10, "upperfence": p90,
-                    "marker": {"color": color}, "line": {"color": color}, "legendgroup": f"{run.label}/{group}",
-                    "showlegend": panel == 0, "hoverinfo": "y+name",
+                    "type": "bar", "name": plotly_text(name), "x": days, "y": [hi - lo for lo, hi in zip(p10, p90)],
+                    "base": p10, "offsetgroup": slot, "legendgroup": slot, "showlegend": panel == 0,
+                    "marker": {"color": color, "opacity": RUN_OPACITY[r % 2], "pattern": {"shape": RUN_PATTERNS[r % 2]},
+                               "line": {"color": color, "width": 1}},
+                    "customdata": [[lo, mid, hi] for lo, mid, hi in zip(p10, p50, p90)],
+                    "hovertemplate": f"{plotly_text(name)}: 10th %{{customdata[0]:.0f}}, median %{{customdata[1]:.0f}}, "
+                                     "90th %{customdata[2]:.0f}<extra></extra>",
+                }, panel))
+                traces.append(on_panel({
+                    "type": "bar", "name": f"{plotly_text(name)} median", "x": days, "y": [2 * tick] * len(days),
+                    "base": [m - tick for m in p50], "offsetgroup": slot, "legendgroup": slot, "showlegend": False,
+                    "marker": {"color": "#1b1b1b"}, "hoverinfo": "skip",
                 }, panel))
                 for d, lo, mid, hi in zip(chosen, p10, p50, p90):
                     rows.append([str(d), name, track, number(lo), number(mid), number(hi)])
     layout = panel_layout([t for _, t in TRACKS], y_titles=["score points", "", ""], share_y=True, x_title="",
                           row_height=360)
-    layout["boxmode"] = "group"
+    layout["barmode"] = "group"
+    layout["hovermode"] = "closest"
     return Chart(
         "score-days",
         "Score distributions at a few days",
-        "Each box spans the 10th to the 90th percentile of a group's score on that day, with the "
-        "median as the line inside (there are no whiskers: only these three quantiles are saved). "
-        "The days are the first, the last and three in between; the three panels are the three "
+        "Each bar spans the 10th to the 90th percentile of a group's score on that day, with the "
+        "median as the dark line across it (only these three quantiles are saved)."
+        + (" The second run's bars are hatched and paler." if len(runs) > 1 else "")
+        + " The days are the first, the last and three in between; the three panels are the three "
         "score tracks, as in the chart above.",
         {"data": traces, "layout": layout},
         Table(["day", "group", "track", "10th percentile", "median", "90th percentile"], rows),
@@ -241,38 +259,44 @@ def _survival_table(curves: list[tuple[str, np.ndarray, np.ndarray]], notes: lis
 
 
 def composition(runs: list[RunData]) -> Chart:
-    categories, counts, rows = [], {c: [] for c in CLASSES}, []
+    """Listing episodes per 1,000 people of each group, by class (counts in the table)."""
+    categories, rates, patterns, rows = [], {c: [] for c in CLASSES}, [], []
     for run in runs:
         for group in run.groups:
             mask = run.episodes.group == group
             name = who(runs, run, group)
+            people = run.summary["by_group"][group].get("population") or 0
             categories.append(plotly_text(name))
+            patterns.append(RUN_PATTERNS[runs.index(run) % 2])
             tally = {c: int((run.episodes.cls[mask] == c).sum()) for c in CLASSES}
             for c in CLASSES:
-                counts[c].append(tally[c])
+                rates[c].append(1000 * tally[c] / people if people else None)
             total = sum(tally.values())
             share = (tally["wrongful"] + tally["unjust"]) / total if total else None
-            rows.append([name, *(f"{tally[c]:,}" for c in CLASSES), f"{total:,}", number(share, "pct")])
-    totals = [sum(counts[c][i] for c in CLASSES) for i in range(len(categories))]
+            per_1000 = [number(1000 * tally[c] / people if people else None) for c in CLASSES]
+            rows.append([name, f"{people:,}", *(f"{tally[c]:,}" for c in CLASSES), f"{total:,}", *per_1000,
+                         number(1000 * total / people if people else None), number(share, "pct")])
     traces = []
     for c in CLASSES:
-        shares = [n / t if t else None for n, t in zip(counts[c], totals)]
         traces.append({
-            "type": "bar", "name": c, "x": categories, "y": counts[c], "marker": {"color": CLASS_COLORS[c]},
-            "customdata": shares, "hovertemplate": f"{c}: %{{y:,}} (%{{customdata:.0%}})<extra></extra>",
+            "type": "bar", "name": c, "x": categories, "y": rates[c],
+            "marker": {"color": CLASS_COLORS[c], "pattern": {"shape": patterns}},
+            "hovertemplate": f"{c}: %{{y:.3g}} per 1,000 people<extra></extra>",
         })
-    layout = panel_layout([""], x_title="", y_titles=["listing episodes"], row_height=340)
+    layout = panel_layout([""], x_title="", y_titles=["listing episodes per 1,000 people of the group"], row_height=340)
     layout["barmode"] = "stack"
     layout["hovermode"] = "x"
     return Chart(
         "composition",
         "What the listings were made of",
-        "Listing episodes that began during the run, by group and class (episodes.parquet). "
-        "Wrongful: without the system's own errors (false matches, malicious reports, record "
-        "errors) the listing would not have happened. Unjust: not wrongful, but it rests on "
-        "penalties for protected behaviour (worship, criticism). Rules: by the system's own rules.",
+        "Listing episodes that began during the run, per 1,000 people of each group, by class "
+        "(episodes.parquet; the counts are in the data table). Wrongful: without the system's own errors (false matches, "
+        "malicious reports, record errors) the listing would not have happened. Unjust: not wrongful, but it rests on "
+        "penalties for protected behaviour (worship, criticism). Rules: by the system's own rules."
+        + (" The second run's bars are hatched." if len(runs) > 1 else ""),
         {"data": traces, "layout": layout},
-        Table(["group", *CLASSES, "total", "wrongful or unjust"], rows),
+        Table(["group", "people", *(f"{c} (count)" for c in CLASSES), "total (count)",
+               *(f"{c} per 1,000" for c in CLASSES), "total per 1,000", "wrongful or unjust"], rows),
     )
 
 

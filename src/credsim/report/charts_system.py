@@ -9,9 +9,10 @@ import numpy as np
 from credsim.report.charts_people import style, who
 from credsim.report.data import RunData
 from credsim.report.panels import (
-    GROUP_COLORS,
     REGION_COLORS,
-    RUN_DASHES,
+    REGION_DASHES,
+    RUN_OPACITY,
+    RUN_PATTERNS,
     Chart,
     line,
     number,
@@ -36,17 +37,19 @@ def appeals(runs: list[RunData]) -> Chart:
             name = who(runs, run, group)
             color, dash = style(runs, run, group)
             wait = ratio(rolling_sum(daily["wait_days"], WINDOW), rolling_sum(daily["cases_decided"], WINDOW))
-            traces.append(on_panel(line(run.day, daily["pending_cases"], plotly_text(name), color, dash,
-                                        group=name, hover="%{y:,} waiting"), 0))
+            waiting = per_1000(daily["pending_cases"], daily["population"])
+            traces.append(on_panel(line(run.day, waiting, plotly_text(name), color, dash,
+                                        group=name, hover="%{y:.3g} per 1,000 waiting"), 0))
             if np.isnan(wait).all():
                 undecided.append(name)
             else:
                 traces.append(on_panel(line(run.day, wait, plotly_text(name), color, dash, group=name, show_legend=False,
                                             hover="%{y:.1f} days"), 1))
             columns.append((f"{name}: cases waiting", daily["pending_cases"], "int"))
+            columns.append((f"{name}: cases waiting per 1,000", waiting, "num"))
             columns.append((f"{name}: mean wait, days ({WINDOW}-day window)", wait, "days"))
     layout = panel_layout(["cases waiting in the queue", f"mean wait of decided cases, last {WINDOW} days"], columns=2,
-                          y_titles=["cases", "days"])
+                          y_titles=["cases per 1,000 people of the group", "days"])
     table = series_table(columns)
     if undecided:
         table.note = f"No case was decided during the run for: {', '.join(undecided)}. {table.note}".strip()
@@ -56,7 +59,7 @@ def appeals(runs: list[RunData]) -> Chart:
         "appeals",
         "The appeal queue",
         "Left: objections and appeals of each group's people waiting to be decided at the end of each "
-        "day (pending_cases). Right: the mean wait of the cases decided in the last "
+        "day, per 1,000 people of the group (pending_cases / population; the counts are in the data table). Right: the mean wait of the cases decided in the last "
         f"{WINDOW} days (sum of wait_days / sum of cases_decided over the window; blank when no case "
         "was decided). Cases still waiting are not in the mean wait, so when the queue grows the "
         "mean wait understates how long people wait: read the two panels together.",
@@ -72,24 +75,35 @@ def blocked(runs: list[RunData]) -> Chart:
             for group in run.groups:
                 name = who(runs, run, group)
                 color, dash = style(runs, run, group)
-                total = np.cumsum(run.daily[group][column])
-                traces.append(on_panel(line(run.day, total, plotly_text(name), color, dash, group=name,
-                                            show_legend=panel == 0, hover="%{y:,}"), panel))
+                daily = run.daily[group]
+                total = np.cumsum(daily[column])
+                rate = per_1000(total, daily["population"])
+                traces.append(on_panel(line(run.day, rate, plotly_text(name), color, dash, group=name,
+                                            show_legend=panel == 0, hover="%{y:.3g} per 1,000"), panel))
                 columns.append((f"{name}: {title} blocked, total so far", total, "int"))
-    layout = panel_layout(["flights", "rail tickets"], columns=2, y_titles=["purchases blocked since day 0", ""])
+                columns.append((f"{name}: {title} blocked per 1,000 people", rate, "num"))
+    layout = panel_layout(["flights", "rail tickets"], columns=2,
+                          y_titles=["purchases blocked since day 0, per 1,000 people", ""])
     return Chart(
         "blocked",
         "Blocked purchases",
-        "Ticket purchases blocked by the travel ban, added up from the start of the run "
-        "(cumulative sums of blocked_flight and blocked_rail), by the group of the buyer.",
+        "Ticket purchases blocked by the travel ban, added up from the start of the run, per 1,000 "
+        "people of the buyer's group (cumulative sums of blocked_flight and blocked_rail / population; "
+        "the counts are in the data table).",
         {"data": traces, "layout": layout},
         series_table(columns),
     )
 
 
+def per_1000(counts: np.ndarray, population: np.ndarray) -> np.ndarray:
+    """counts per 1,000 people, day by day (nan where the group has no people)."""
+    return 1000 * ratio(counts, population)
+
+
 def income(runs: list[RunData]) -> Chart:
-    traces, columns, categories, gaps, gap_rows = [], [], [], [], []
-    for run in runs:
+    traces, columns, gap_rows = [], [], []
+    for r, run in enumerate(runs):
+        categories, gaps = [], []
         for group in run.groups:
             name = who(runs, run, group)
             color, dash = style(runs, run, group)
@@ -97,17 +111,21 @@ def income(runs: list[RunData]) -> Chart:
                                         group=name, hover="%{y:.3f}"), 0))
             columns.append((f"{name}: mean income", run.daily[group]["income_mean"], "num"))
             gap = run.summary["by_group"][group].get("income_gap")
-            categories.append(plotly_text(name))
+            categories.append(plotly_text(group))
             gaps.append(gap)
             gap_rows.append([name, number(gap, "pct") if gap is not None else "not computable (no one, or everyone, was ever listed)"])
-    traces.append(on_panel({
-        "type": "bar", "x": categories, "y": gaps, "name": "income gap", "showlegend": False,
-        "marker": {"color": [GROUP_COLORS[i % len(GROUP_COLORS)] for i in range(len(categories))]},
-        "hovertemplate": "%{x}: the ever-listed earn %{y:.1%} less<extra></extra>",
-    }, 1))
+        traces.append(on_panel({
+            "type": "bar", "x": categories, "y": gaps, "name": plotly_text(run.label) if len(runs) > 1 else "income gap",
+            "showlegend": len(runs) > 1,
+            "marker": {"color": [style(runs, run, g)[0] for g in run.groups], "opacity": RUN_OPACITY[r % 2],
+                       "pattern": {"shape": RUN_PATTERNS[r % 2]}, "line": {"color": "#333333", "width": 1}},
+            "hovertemplate": ("" if len(runs) == 1 else f"{plotly_text(run.label)}, ")
+                             + "%{x}: the ever-listed earn %{y:.1%} less<extra></extra>",
+        }, 1))
     layout = panel_layout(["mean income of the whole group", "income gap, ever-listed vs never-listed, at the end"],
                           columns=2, y_titles=["income (scenario units)", "1 − ever-listed / never-listed"])
     layout["xaxis2"]["title"] = {"text": ""}
+    layout["barmode"] = "group"
     layout["yaxis2"]["tickformat"] = ".0%"
     layout["hovermode"] = "closest"
     table = series_table(columns)
@@ -120,7 +138,8 @@ def income(runs: list[RunData]) -> Chart:
         "never-listed separately over time. Left: the mean current income of each whole group, day by "
         "day (income_mean in daily.parquet). Right: the income gap from summary.json, "
         "1 − mean income of the ever-listed / mean income of the never-listed in the group, at the end "
-        "of the run: 0.3 means the ever-listed earn 30% less. The gap mixes the sanctions' effect "
+        "of the run: 0.3 means the ever-listed earn 30% less"
+        + ("; the second run's bars are hatched and paler" if len(runs) > 1 else "") + ". The gap mixes the sanctions' effect "
         "(income cuts, detention) with selection (poorer people may be listed more to begin with).",
         {"data": traces, "layout": layout},
         table,
@@ -179,11 +198,13 @@ def cameras(runs: list[RunData]) -> Chart:
             shown = np.sort(np.argsort(-intensity[-1], kind="stable")[:MAX_REGIONS])
             notes.append(f"{run.label}: the {MAX_REGIONS} of {n_regions} regions with the highest intensity at the end are shown.")
         titles.append(plotly_text(run.label) if len(runs) > 1 else "")
+        names = region_names(run, n_regions)
         for region in shown:
-            name = f"region {region}"
+            name = names[int(region)]
             color = REGION_COLORS[int(region) % len(REGION_COLORS)]
-            traces.append(on_panel(line(np.arange(intensity.shape[0]), intensity[:, region], name, color,
-                                        RUN_DASHES[panel % 2], group=name, show_legend=panel == 0, hover="%{y:.3f}"),
+            dash = REGION_DASHES[(int(region) // len(REGION_COLORS)) % len(REGION_DASHES)]
+            traces.append(on_panel(line(np.arange(intensity.shape[0]), intensity[:, region], plotly_text(name), color,
+                                        dash, group=name, show_legend=panel == 0, hover="%{y:.3f}"),
                                    panel))
             label = name if len(runs) == 1 else f"{run.label}: {name}"
             columns.append((label, intensity[:, region], "num"))
@@ -195,8 +216,34 @@ def cameras(runs: list[RunData]) -> Chart:
         "Where the cameras look",
         "Camera intensity in each region at the end of each day (regions.parquet), relative to the "
         "scenario's starting intensities. With adaptive surveillance the total is fixed and moves "
-        "toward the regions where cameras detected more, which can feed on itself.",
+        "toward the regions where cameras detected more, which can feed on itself. Each region is named "
+        "by who lives there (from the scenario's group shares).",
         {"data": traces, "layout": layout},
         table,
     )
 
+
+
+def region_names(run: RunData, n_regions: int) -> list[str]:
+    """"region 6 (53% minority)": each region with the share of its largest group other than
+    the reference group (or of the reference group when it is the only one), from the
+    scenario's group shares and region shares; "region 6" when the scenario does not say."""
+    groups = run.scenario.get("population", {}).get("groups", {})
+    reference = run.summary.get("reference_group")
+    people = np.zeros((len(groups), n_regions))
+    try:
+        for i, group in enumerate(groups.values()):
+            people[i] = float(group["share"]) * np.asarray(group["region_shares"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        return [f"region {r}" for r in range(n_regions)]
+    names = list(groups)
+    others = [i for i, g in enumerate(names) if g != reference] or list(range(len(names)))
+    out = []
+    for r in range(n_regions):
+        total = people[:, r].sum()
+        if total <= 0:
+            out.append(f"region {r}")
+            continue
+        top = max(others, key=lambda i: people[i, r])
+        out.append(f"region {r} ({100 * people[top, r] / total:.0f}% {names[top]})")
+    return out

@@ -1,19 +1,22 @@
 """The HTML page: one self-contained file that opens offline.
 
-plotly.js is inlined once, in the head; each figure is a ``<div>`` with its spec in a
-``<script type="application/json" class="figure-data">`` beside it, drawn by one small
-script at the end of the page. No URL is loaded: no CDN, no web font, no stylesheet link.
+The headline, the data tables and the text are plain HTML, before any script runs. Each figure
+is a ``<div>`` with its spec in a ``<script type="application/json" class="figure-data">``
+beside it. plotly.js (the basic bundle of :mod:`credsim.report.plotlyjs`) is inlined once at
+the end of the page as inert text; one small script, after the first paint, loads it and
+draws the charts one by one. No URL is loaded: no CDN, no web font, no stylesheet link.
 Every piece of text that came from a file goes through :func:`html.escape`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 
 from credsim.report.data import RunData
 from credsim.report.definitions import FOUR_FIFTHS, METRICS
-from credsim.report.headline import group_sentences, run_line
+from credsim.report.headline import caveats, change_sentences, group_sentences, lead_sentences, run_line
 from credsim.report.panels import MISSING, Chart, Table, number
 
 STYLE = """
@@ -29,6 +32,9 @@ nav ul { display: flex; flex-wrap: wrap; gap: .3rem 1rem; padding: 0; list-style
 .headline .card { border: 1px solid #ccc; border-left: 5px solid #0072B2; border-radius: 4px; padding: .4rem 1rem; background: #fafafa; }
 .headline .card h3 { margin-top: .4rem; }
 .headline ul { padding-left: 1.1rem; }
+ul.lead { font-size: 1.08rem; padding-left: 1.2rem; }
+ul.lead li { margin-bottom: .3rem; }
+button.csv { font: inherit; font-size: .88rem; padding: .2rem .6rem; cursor: pointer; }
 .caption { color: #333; max-width: 75ch; }
 .plot { width: 100%; min-height: 300px; }
 details { margin: .5rem 0 1rem; }
@@ -49,27 +55,88 @@ dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 @media print { .plot { break-inside: avoid; } details { display: block; } }
 """
 
-RENDER = """
+# Drawn after the page is painted: the headline and every table are plain HTML above, readable
+# while plotly.js (kept inert in a text/plain script until now) is loaded and the charts drawn
+# one at a time. Nothing leaves the machine: plotly's "send to cloud" button and server URL are
+# off; the PNG button (the chart's title and source drawn into the image) and the CSV button
+# (the chart's data table) save files made in the page.
+RENDER = r"""
 (function () {
-  var config = {displaylogo: false, responsive: true};
-  var nodes = document.querySelectorAll('script.figure-data');
-  for (var i = 0; i < nodes.length; i++) {
+  var source = document.body.getAttribute('data-source') || 'credsim';
+  function save(name, href) {
+    var link = document.createElement('a');
+    link.href = href; link.download = name; link.rel = 'noopener';
+    document.body.appendChild(link); link.click(); link.remove();
+  }
+  function cell(text) { return /[",\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text; }
+  function tableCsv(table) {
+    var lines = [];
+    table.querySelectorAll('tr').forEach(function (row) {
+      var cells = [];
+      row.querySelectorAll('th, td').forEach(function (c) { cells.push(cell(c.textContent.trim())); });
+      lines.push(cells.join(','));
+    });
+    return lines.join('\r\n') + '\r\n';
+  }
+  document.querySelectorAll('button.csv').forEach(function (button) {
+    button.addEventListener('click', function () {
+      var table = document.querySelector('#' + button.getAttribute('data-table') + ' table');
+      var url = URL.createObjectURL(new Blob([tableCsv(table)], {type: 'text/csv;charset=utf-8'}));
+      save(button.getAttribute('data-file'), url);
+      setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+    });
+  });
+  function png(gd, title, file) {
+    var layout = JSON.parse(JSON.stringify(gd.layout));
+    var height = gd._fullLayout.height + 70, width = gd._fullLayout.width;
+    layout.title = {text: title, x: 0.01, xanchor: 'left', font: {size: 16}};
+    layout.margin = Object.assign({}, layout.margin, {t: (layout.margin && layout.margin.t || 50) + 40, b: (layout.margin && layout.margin.b || 60) + 30});
+    layout.annotations = (layout.annotations || []).concat([{text: source, showarrow: false, xref: 'paper', yref: 'paper',
+      x: 0, y: 0, yshift: -((layout.margin.b) - 12), xanchor: 'left', yanchor: 'bottom', font: {size: 11, color: '#555555'}}]);
+    layout.width = width; layout.height = height;
+    Plotly.toImage({data: gd.data, layout: layout}, {format: 'png', width: width, height: height, scale: 2})
+      .then(function (url) { save(file, url); });
+  }
+  function draw(nodes, i) {
+    if (i >= nodes.length) { document.body.setAttribute('data-charts', 'drawn'); return; }
     var spec = JSON.parse(nodes[i].textContent);
     var target = document.getElementById(nodes[i].getAttribute('data-target'));
-    if (window.Plotly) { Plotly.newPlot(target, spec.data, spec.layout, config); }
-    else { target.textContent = 'The chart library did not load; the numbers are in the data table below.'; }
+    if (window.Plotly) {
+      var title = target.getAttribute('data-title'), file = target.getAttribute('data-file') + '.png';
+      var config = {displaylogo: false, responsive: true, showSendToCloud: false, showLink: false,
+        plotlyServerURL: '', modeBarButtonsToRemove: ['toImage', 'sendChartToCloud'],
+        modeBarButtonsToAdd: [{name: 'png', title: 'Download this chart as a PNG (with its title and source)',
+          icon: Plotly.Icons.camera, click: function (gd) { png(gd, title, file); }}]};
+      Plotly.newPlot(target, spec.data, spec.layout, config);
+    } else {
+      target.textContent = 'The chart library did not load; the numbers are in the data table below.';
+    }
+    setTimeout(function () { draw(nodes, i + 1); }, 0);
   }
+  function start() {
+    var library = document.getElementById('plotly-js');
+    if (library && !window.Plotly) {
+      var script = document.createElement('script');
+      script.text = library.textContent;
+      document.head.appendChild(script);
+    }
+    draw(document.querySelectorAll('script.figure-data'), 0);
+  }
+  requestAnimationFrame(function () { setTimeout(start, 0); });  // after the first paint
 })();
 """
 
 
-def document(title: str, body: str, plotly_js: str) -> str:
+def document(title: str, body: str, plotly_js: str, source: str = "credsim") -> str:
+    """The page: style in the head, the body (headline first), then plotly.js kept inert as
+    text and the script that loads it and draws the charts after the first paint."""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n"
-        f"<script type=\"text/javascript\">{plotly_js}</script>\n</head>\n<body>\n{body}\n"
-        f"<script type=\"text/javascript\">{RENDER}</script>\n</body>\n</html>\n"
+        f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n"
+        f"<body data-source=\"{escape(source)}\">\n{body}\n"
+        f"<script type=\"text/plain\" id=\"plotly-js\">{plotly_js}</script>\n"
+        f"<script>{RENDER}</script>\n</body>\n</html>\n"
     )
 
 
@@ -79,18 +146,22 @@ def figure_json(figure: dict) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def chart_section(chart: Chart) -> str:
+def chart_section(chart: Chart, stem: str = "credsim") -> str:
+    """A chart's section: title, caption, the plot, and its data table (with a CSV button)."""
     key = chart.key
     table = chart.table
     note = f"<p class=\"note\">{escape(table.note)}</p>" if table.note else ""
+    file = f"{stem}-{key}"
     return (
         f"<section class=\"chart\" id=\"chart-{key}\" aria-labelledby=\"title-{key}\">\n"
         f"<h3 id=\"title-{key}\">{escape(chart.title)}</h3>\n"
         f"<p class=\"caption\">{escape(chart.caption)}</p>\n"
-        f"<div class=\"plot\" id=\"plot-{key}\" role=\"img\" aria-label=\"{escape(chart.title)}: a chart; "
-        f"its numbers are in the data table below\"></div>\n"
+        f"<div class=\"plot\" id=\"plot-{key}\" role=\"img\" data-title=\"{escape(chart.title)}\" data-file=\"{escape(file)}\" "
+        f"aria-label=\"{escape(chart.title)}: a chart; its numbers are in the data table below\"></div>\n"
         f"<script type=\"application/json\" class=\"figure-data\" data-target=\"plot-{key}\">{figure_json(chart.figure)}</script>\n"
-        f"<details class=\"data\"><summary>Data table: the numbers in this chart</summary>\n{note}\n"
+        f"<details class=\"data\" id=\"data-{key}\"><summary>Data table: the numbers in this chart</summary>\n"
+        f"<p><button type=\"button\" class=\"csv\" data-table=\"data-{key}\" data-file=\"{escape(file)}.csv\">"
+        f"Download this table (CSV)</button></p>\n{note}\n"
         f"{html_table(table, caption=chart.title)}\n</details>\n</section>"
     )
 
@@ -114,6 +185,22 @@ def headline_card(summary: dict, title: str | None = None) -> str:
         items = "".join(f"<li>{escape(s)}</li>" for s in group_sentences(summary, group))
         parts.append(f"<div class=\"card\"><h3>{escape(group)}</h3><ul>{items}</ul></div>")
     return "\n".join(parts)
+
+
+def sentence_list(sentences: list[str], css: str) -> str:
+    if not sentences:
+        return ""
+    return f"<ul class=\"{css}\">" + "".join(f"<li>{escape(s)}</li>" for s in sentences) + "</ul>"
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def file_stem(*parts: str) -> str:
+    """A file name from labels: letters, digits, '.', '_', '-'; everything else becomes '-'."""
+    stem = "-".join(re.sub(r"[^A-Za-z0-9._-]+", "-", str(p)).strip("-.") for p in parts if p)
+    return stem[:120] or "credsim"
 
 
 def metric_cell(metrics: dict, key: str, kind: str) -> str:
@@ -145,9 +232,10 @@ def comparison_table(runs: list[RunData]) -> Table:
             x, y = left.get(key), right.get(key)
             difference = y - x if isinstance(x, (int, float)) and isinstance(y, (int, float)) else None
             rows.append([f"{group}: {label}", metric_cell(left, key, kind), metric_cell(right, key, kind),
-                         number(difference, kind) if difference is not None else MISSING])
+                         number(difference, "pp" if kind == "pct" else kind) if difference is not None else MISSING])
     return Table(["group: metric", runs[0].label, runs[1].label, f"difference ({runs[1].label} − {runs[0].label})"], rows,
-                 "Groups are matched by name. –: cannot be computed, or the group is not in that run.")
+                 "Groups are matched by name. Differences of shares are in percentage points (pp). –: cannot be "
+                 "computed, or the group is not in that run.")
 
 
 def definitions_section() -> str:
@@ -202,6 +290,7 @@ def nav(entries: list[tuple[str, str]]) -> str:
 def report_page(run: RunData, charts: list[Chart], plotly_js: str, version: str) -> str:
     summary = run.summary
     title = f"credsim report: {summary['scenario']}, seed {summary['seed']}"
+    stem = file_stem("credsim", run.label)
     entries = [("headline", "In plain words"), *((f"chart-{c.key}", c.title) for c in charts),
                ("summary", "All the figures"), ("definitions", "Definitions"), ("scenario", "The scenario")]
     body = "\n".join([
@@ -209,20 +298,22 @@ def report_page(run: RunData, charts: list[Chart], plotly_js: str, version: str)
         "no real person is in this run. Built from the run's saved outputs (summary.json, daily.parquet, "
         "regions.parquet, episodes.parquet, scenario.toml).</p></header>",
         nav(entries),
-        f"<section id=\"headline\"><h2>In plain words</h2><div class=\"headline\">{headline_card(summary)}</div></section>",
+        f"<section id=\"headline\"><h2>In plain words</h2>{sentence_list(lead_sentences(summary), 'lead')}"
+        f"<div class=\"headline\">{headline_card(summary)}</div>{sentence_list(caveats(summary), 'note caveats')}</section>",
         "<section id=\"charts\"><h2>Charts</h2>",
-        *(chart_section(c) for c in charts),
+        *(chart_section(c, stem) for c in charts),
         "</section>",
         f"<section id=\"summary\"><h2>All the figures</h2>{html_table(summary_table(summary), scroll=False)}</section>",
         definitions_section(),
         f"<div id=\"scenario\">{scenario_section(run, version)}</div>",
     ])
-    return document(title, body, plotly_js)
+    return document(title, body, plotly_js, source=f"credsim {version}: {run.label}, {run_line(summary)} Synthetic people only.")
 
 
 def comparison_page(runs: list[RunData], charts: list[Chart], plotly_js: str, version: str) -> str:
     a, b = runs
     title = f"credsim comparison: {a.label} ({a.name}) vs {b.label} ({b.name})"
+    stem = file_stem("credsim", a.label, "vs", b.label)
     entries = [("headline", "In plain words"), ("summary", "Side by side"), *((f"chart-{c.key}", c.title) for c in charts),
                ("definitions", "Definitions"), ("scenario", "The scenarios")]
     cards = "".join(f"<div>{headline_card(run.summary, run.label)}</div>" for run in runs)
@@ -231,12 +322,15 @@ def comparison_page(runs: list[RunData], charts: list[Chart], plotly_js: str, ve
         f"Run B: {escape(b.label)}, {escape(run_line(b.summary))} In the charts the second run is drawn dashed. "
         "Synthetic people only. Built from the runs' saved outputs.</p></header>",
         nav(entries),
-        f"<section id=\"headline\"><h2>In plain words</h2><div class=\"headline\">{cards}</div></section>",
+        f"<section id=\"headline\"><h2>In plain words</h2><h3>What changed from {escape(a.label)} to {escape(b.label)}</h3>"
+        f"{sentence_list(change_sentences(a.summary, b.summary, a.label, b.label), 'lead')}"
+        f"<h3>Each run</h3><div class=\"headline\">{cards}</div>"
+        f"{sentence_list(_unique(caveats(a.summary) + caveats(b.summary)), 'note caveats')}</section>",
         f"<section id=\"summary\"><h2>Side by side</h2>{html_table(comparison_table(runs), scroll=False)}</section>",
         "<section id=\"charts\"><h2>Charts</h2>",
-        *(chart_section(c) for c in charts),
+        *(chart_section(c, stem) for c in charts),
         "</section>",
         definitions_section(),
         "<div id=\"scenario\">" + "".join(scenario_section(run, version, f"Scenario of {run.label}") for run in runs) + "</div>",
     ])
-    return document(title, body, plotly_js)
+    return document(title, body, plotly_js, source=f"credsim {version}: {a.label} vs {b.label}. Synthetic people only.")

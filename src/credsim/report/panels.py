@@ -17,11 +17,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies.
-GROUP_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-CLASS_COLORS = {"wrongful": "#C0392B", "unjust": "#E69F00", "rules": "#7F8C8D"}
-REGION_COLORS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC", "#EECA3B")
-GRADE_COLORS = ("#1A9850", "#66BD63", "#A6D96A", "#D9EF8B", "#FEE08B", "#FDAE61", "#F46D43", "#D73027", "#A50026")
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+GROUP_COLORS = OKABE_ITO
+CLASS_COLORS = {"wrongful": "#D55E00", "unjust": "#E69F00", "rules": "#999999"}
+# Regions: the Okabe–Ito colours, then again dotted, then dash-dotted (colour alone cannot tell 20 apart).
+REGION_COLORS = OKABE_ITO
+REGION_DASHES = ("solid", "dot", "dashdot")
+# Grades, best to worst: viridis, ordered in lightness, readable with colour-vision deficiencies and in grey.
+GRADE_COLORS = ("#440154", "#472D7B", "#3B528B", "#2C728E", "#21918C", "#28AE80", "#5EC962", "#ADDC30", "#FDE725")
 RUN_DASHES = ("solid", "dash")
+RUN_PATTERNS = ("", "/")  # bars of a comparison's second run are hatched
+RUN_OPACITY = (0.9, 0.55)
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 TABLE_MAX_ROWS = 60  # longer series are shown every TABLE_STEP days in the tables
 TABLE_STEP = 7
@@ -168,7 +174,8 @@ def on_panel(trace: dict, i: int) -> dict:
 def line(x, y, name: str, color: str, dash: str = "solid", *, group: str | None = None, show_legend: bool = True,
          hover: str = "%{y:.3g}", shape: str = "linear", width: float = 2, **extra) -> dict:
     trace = {
-        "type": "scatter", "mode": "lines", "x": values(x) if not isinstance(x, list) else x, "y": values(y),
+        "type": "scatter", "mode": "lines" if len(x) > 1 else "lines+markers",  # one day: a point, not nothing
+        "x": values(x) if not isinstance(x, list) else x, "y": values(y),
         "name": name, "line": {"color": color, "dash": dash, "width": width, "shape": shape},
         "showlegend": show_legend, "hovertemplate": f"{hover}<extra>{name}</extra>",
     }
@@ -204,18 +211,56 @@ def series_table(columns: list[tuple[str, np.ndarray, str]], first: str = "day")
 
 
 def number(value, kind: str = "num") -> str:
-    """Format one table cell. kind: pct (a fraction shown in %), int, days, ratio, num."""
+    """Format one table cell. kind: pct (a fraction shown in %), pp (a difference of two
+    fractions, in percentage points), int, days, ratio, num. A value that rounds to 0 is
+    shown without a sign (never "-0.000")."""
     if value is None:
         return MISSING
     value = float(value)
     if math.isnan(value) or math.isinf(value):
         return MISSING
     if kind == "pct":
-        return f"{100 * value:.2f}%"
+        return _unsigned_zero(f"{100 * value:.2f}") + "%"
+    if kind == "pp":
+        return _unsigned_zero(f"{100 * value:+.2f}") + " pp"
     if kind == "int":
-        return f"{value:,.0f}"
+        return _unsigned_zero(f"{value:,.0f}")
     if kind == "days":
-        return f"{value:.1f}"
+        return _unsigned_zero(f"{value:.1f}")
     if kind == "ratio":
-        return f"{value:.3f}"
-    return f"{value:.4g}"
+        return _unsigned_zero(f"{value:.3f}")
+    if abs(value) >= 10_000:
+        return f"{value:,.0f}"
+    return _unsigned_zero(f"{value:.4g}")
+
+
+def _unsigned_zero(text: str) -> str:
+    """"-0.00" and "+0.00" -> "0.00": a sign only on a number that is not shown as 0."""
+    digits = text.lstrip("+-")
+    if not any(c in "123456789" for c in digits):
+        return digits
+    return text
+
+
+def mark_empty_panels(figure: dict, text: str = "no data") -> dict:
+    """Write ``text`` across every panel with nothing to draw (no trace, or only gaps), and
+    give its axes a plain 0..1 range instead of plotly's -1..1 around nothing."""
+    layout = figure.get("layout", {})
+    annotated = {(round(a["x"], 6), round(a["y"], 6)) for a in layout.get("annotations", []) if a.get("xref") == "paper"
+                 and a.get("text", "").find("<b>") < 0}
+    i = 0
+    while axis_names(i)[0] in layout:
+        x_name, y_name = axis_names(i)
+        x_ref = x_name.replace("axis", "")
+        drawn = [t for t in figure.get("data", []) if t.get("xaxis", "x") == x_ref
+                 and any(v is not None for v in (t.get("y") or []))]
+        if not drawn:
+            x0, x1 = layout[x_name]["domain"]
+            y0, y1 = layout[y_name]["domain"]
+            if (round((x0 + x1) / 2, 6), round((y0 + y1) / 2, 6)) not in annotated:
+                say_empty(layout, i, text)
+            layout[y_name].setdefault("range", [0, 1])
+            layout[y_name]["showticklabels"] = False
+            layout[x_name]["showticklabels"] = False
+        i += 1
+    return figure
