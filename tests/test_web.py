@@ -1,8 +1,11 @@
 """The local web app (credsim.web): the API in-process, a bounded load test against a real
 server on 127.0.0.1, and the page end to end in Debian's headless Chromium.
 
-Runs are small (at most 3,000 people for 30 days). Figures of the load test and the
-screenshots go to tests/artifacts/ and are printed.
+Runs that finish are small (at most 3,000 people for 30 days); two larger ones are stopped
+early on purpose (2,000,000 people cancelled while they are built, 300,000 stopped by Ctrl-C).
+The page is checked at 390 and 1280 px: its layout measured in the page, and axe-core
+(tests/vendor/axe-core) run in it. Figures of the load test and the screenshots go to
+tests/artifacts/ and are printed.
 """
 
 from __future__ import annotations
@@ -825,7 +828,8 @@ def test_the_page_on_a_phone_in_chromium(server):
             page.screenshot(path=str(ARTIFACTS / "web-e2e-phone.png"))
             _check_accessibility(page, 390)
 
-            # a reload keeps the run (its address) and the history (the server's list)
+            # a reload keeps the run (its address), the pin (localStorage) and the history (the server's list)
+            page.click("#pin-button")
             page.reload()
             page.wait_for_selector("#status[data-state=done]", timeout=30_000)
             assert page.get_attribute("body", "data-run-id") == job_id
@@ -833,6 +837,8 @@ def test_the_page_on_a_phone_in_chromium(server):
             entry = page.locator(f'#history-list a[href="#run={job_id}"]')
             assert entry.inner_text() == "city, 2,000 people, 20 days, seed 7"
             assert "Done: city, 2,000 people, 20 days, seed 7" in page.inner_text("#progress-text")
+            assert "Pinned: city, 2,000 people, 20 days, seed 7." in page.inner_text("#pinned-info")
+            assert "pinned" in page.locator(f'#history-list li:has(a[href="#run={job_id}"])').inner_text()
         finally:
             browser.close()
     assert not problems, problems
