@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,17 @@ def test_calibrate_command_runs_and_writes_its_table(tmp_path):
     assert {row["target"] for row in record["targets"]} == {t.name for t in court_targets()}
     assert (tmp_path / "calibration.csv").read_text().startswith("target,")
     assert "2019-07-11" in done.stdout
+    # both tables are of the best run (issue 16: the per-date table showed the last run)
+    best = record["best_run"]
+    text = " ".join(done.stdout.split())
+    assert f"the best run, run {best} of {len(record['iterations'])}" in text
+    assert f"the same run (run {best}) against every published date" in text
+    listed = next(r for r in record["targets"] if r["target"] == "people ever listed per adult")
+    last_date = [r for r in record["history"] if r["figure"] == "people listed"][-1]
+    if last_date["date"] == "2019-07-11":  # the target's own date: the same run gives the same error
+        assert last_date["relative_error"] == pytest.approx(listed["relative_error"], rel=1e-9)
+    for row in record["targets"]:  # parameter names whole, on a line of their own
+        assert re.search(rf"^  {re.escape(row['parameter'])} = ", done.stdout, re.M), done.stdout
 
 
 def test_calibrate_refuses_a_scenario_without_targets():

@@ -240,3 +240,22 @@ def test_the_documented_map_is_the_code_s():
     section = text[text.index("**The map from fields to mechanisms**"):text.index("**Reading a share.**")]
     documented = re.findall(r"^\| `([a-z-]+)` \|", section, flags=re.M)
     assert documented == [name for name, _, _ in MECHANISMS]
+
+
+def test_a_missing_run_folder_is_named_as_such(tmp_path):
+    """`compare runs/a runs/typo` says the folder does not exist, not "invalid scenario"."""
+    (tmp_path / "a").mkdir()
+    done = subprocess.run([CREDSIM, "compare", str(tmp_path / "a"), str(tmp_path / "typo")], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    message = " ".join(done.stderr.split())
+    assert f"{tmp_path / 'typo'}: no such run folder" in message and "invalid scenario" not in message
+    assert not list(tmp_path.glob("compare-*.csv"))
+
+
+def test_an_error_names_the_overrides_given_not_set(tmp_path):
+    """-n alone: the error names population.size, never "(with --set)"."""
+    done = subprocess.run([CREDSIM, "compare", "city", "reform", "-n", "5000000000"], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    message = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "(with population.size=5000000000)" in message and "--set" not in message

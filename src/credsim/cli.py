@@ -232,6 +232,10 @@ def compare(
             _fail(CredsimError("compare: give two run folders (or scenarios), or two experiment folders, not one of each"))
         _compare_experiments(run_a, run_b, csv_path)
         return
+    for source in (run_a, run_b):  # both checked before anything runs: a typo is not found after a long run
+        missing = _missing_source(source)
+        if missing:
+            _fail(missing)
     summaries = []
     for source in (run_a, run_b):
         try:
@@ -372,32 +376,37 @@ def calibrate(
     if over_time:
         _calibrate_over_time(base, population, seed, iterations, tolerance, target_dir)
         return
-    last: list = []
+    histories: list = []  # each run's rows against every published date (small; the runs themselves are not kept)
 
     def run_one(resolved, run_seed):
-        with Progress(TextColumn(f"run {len(last) + 1}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+        with Progress(TextColumn(f"run {len(histories) + 1}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
             task = bar.add_task("days", total=resolved.population.days)
             result = simulate(resolved, run_seed, progress=lambda done, total: bar.update(task, completed=done))
-        last[:] = [result]
+        histories.append(HISTORIES[scenario](result) if scenario in HISTORIES else [])
         return result
 
     def show(step) -> None:
         errors = step.errors(targets)
-        out.print(f"run {len(last) and len(fitted_steps) + 1}: " + ", ".join(f"{k} = {v:.4g} ({errors[k]:+.2%})" for k, v in step.results.items()))
-        fitted_steps.append(step)
+        out.print(f"run {len(histories)}: " + ", ".join(f"{k} = {v:.4g} ({errors[k]:+.2%})" for k, v in step.results.items()))
 
-    fitted_steps: list = []
     result = fit(base, targets, seed=seed, iterations=iterations, tolerance=tolerance, run=run_one, on_iteration=show)
-    table = Table(title=f"calibration of {scenario} ({'converged' if result.converged else 'not converged'})", header_style="bold")
-    for column in ("target", "published", "simulated", "error", "parameter", "fitted value"):
-        table.add_column(column, justify="left" if column in ("target", "parameter") else "right")
+    best = result.iterations.index(result.best)
+    runs = len(result.iterations)
+    table = Table(title=f"calibration of {scenario} ({'converged' if result.converged else 'not converged'}): "
+                        f"the best run, run {best + 1} of {runs}", header_style="bold")
+    for column in ("target", "published", "simulated", "error"):
+        table.add_column(column, justify="left" if column == "target" else "right")
     rows = result.table()
     for row in rows:
-        table.add_row(row["target"], f"{row['published']:.4g}", f"{row['simulated']:.4g}", f"{row['relative_error']:+.2%}", row["parameter"], f"{row['fitted_value']:.4g}")
+        table.add_row(row["target"], f"{row['published']:.4g}", f"{row['simulated']:.4g}", f"{row['relative_error']:+.2%}")
     out.print(table)
-    history = HISTORIES[scenario](last[0]) if scenario in HISTORIES else []
+    out.print(f"fitted parameters (run {best + 1}):")
+    for row in rows:  # one line each, never cut: names are dotted paths to use with --set
+        out.print(f"  {row['parameter']} = {row['fitted_value']:.6g}", highlight=False, soft_wrap=True)
+    history = histories[best]
     if history:
-        past = Table(title="the last run against every published date (scaled to the whole country)", header_style="bold")
+        past = Table(title=f"the same run (run {best + 1}) against every published date (scaled to the whole country)",
+                     header_style="bold")
         for column in ("date", "figure", "published", "simulated", "error"):
             past.add_column(column, justify="left" if column in ("date", "figure") else "right")
         for row in history:
@@ -409,6 +418,7 @@ def calibrate(
         "population": population,
         "seed": seed,
         "converged": result.converged,
+        "best_run": best + 1,
         "targets": rows,
         "iterations": [{"parameters": it.parameters, "results": it.results} for it in result.iterations],
         "history": history,
@@ -441,6 +451,15 @@ def _calibrate_over_time(base, population: int, seed: int, iterations: int, tole
     target_dir.mkdir(parents=True, exist_ok=True)
     _write_text_atomic(target_dir / "calibration-over-time.json", json.dumps(record, indent=2) + "\n", "the calibration")
     out.print(f"wrote {escape(str(target_dir))}", highlight=False, soft_wrap=True)
+
+
+def _missing_source(source: str) -> CredsimError | None:
+    """An error for a compare argument that is neither a folder, a .toml file nor a built-in name."""
+    path, builtins = Path(source), builtin_names()
+    if path.exists() or source in builtins or path.suffix.lower() == ".toml":
+        return None  # a .toml that is missing gets the scenario loader's own message
+    return CredsimError(f"{source}: no such run folder, and not a built-in scenario; give a run folder, a scenario file "
+                        f"(.toml) or a built-in scenario ({', '.join(builtins)})")
 
 
 def _summary_of(source: str, population: int | None, days: int | None, seed: int) -> dict:

@@ -58,10 +58,11 @@ def load_scenario(
     source = DEFAULT_SCENARIO if source is None else source
     raw, label = _resolve(source, chain=())
     if overrides:
-        items = overrides.items() if isinstance(overrides, dict) else map(_split_override, overrides)
+        items = list(overrides.items() if isinstance(overrides, dict) else map(_split_override, overrides))
         for path, value in items:
             _apply_override(raw, path, value)
-        label = f"{label} (with --set)"
+        # the overrides as given (--set, or the -n/-d a command turned into one), never a flag the user did not use
+        label = f"{label} (with {', '.join(f'{path}={value}' for path, value in items)})"
     return validate_dict(raw, label)
 
 

@@ -353,7 +353,7 @@
       else if (answer.data.state === "queued" || answer.data.state === "running") { pollTimer = setTimeout(poll, POLL_MS); }
       else { finish(); showRunError(answer.data.error); }
     }, function () {
-      $("progress-text").textContent = "Lost contact with the server; trying again…";
+      $("progress-text").textContent = "The server does not answer (it may have been stopped); trying again…";
       pollTimer = setTimeout(poll, 2000);
     });
   }
