@@ -520,3 +520,11 @@ def test_an_axis_with_nothing_on_it_starts_at_zero(tmp_path):
     assert charts["listed"].figure["layout"]["yaxis"]["range"] == [0, 1]
     assert all(v == 0 for trace in charts["listed"].figure["data"] for v in trace["y"] if v is not None)
     assert "range" not in charts["cameras"].figure["layout"]["yaxis"]  # camera intensity is never 0
+
+
+def test_a_run_compared_with_itself(cli, run_dir, tmp_path):
+    """Found by the fuzzing of output paths: `credsim report A A` ended in a traceback (two
+    RunData of one folder compared their arrays with ==)."""
+    result = cli("report", run_dir, run_dir, "--out", tmp_path / "same.html")
+    assert result.exit_code == 0, result.output
+    assert "small-city (A)" in (tmp_path / "same.html").read_text(encoding="utf-8")
