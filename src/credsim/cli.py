@@ -106,7 +106,7 @@ def run(
     target = out_dir or Path("runs") / f"{resolved.meta.name}-seed{seed}"
     problem = _unwritable(target)
     if problem:
-        _fail(CredsimError(f"--out {target}: {problem}"))
+        _fail(CredsimError(f"--out {_shown(target)}: {problem}"))
     if checkpoint_every is None and resume_dir is not None:
         checkpoint_every = plan.every  # None: by the clock
     try:
@@ -269,7 +269,7 @@ def calibrate(
     target_dir = out_dir or Path("runs") / f"calibrate-{scenario}"
     problem = _unwritable(target_dir)
     if problem:
-        _fail(CredsimError(f"--out {target_dir}: {problem}"))
+        _fail(CredsimError(f"--out {_shown(target_dir)}: {problem}"))
     out.print(f"calibrating [bold]{scenario}[/] at {population:,} people, {base.population.days:,} days, seed {seed}")
     last: list = []
 
@@ -398,7 +398,14 @@ def _write_failure(error: Exception, target: Path) -> CredsimError:
     return CredsimError(message)
 
 
+def _shown(path: Path) -> str:
+    text = str(path)
+    return repr(text) if any(ord(c) < 32 or ord(c) == 127 for c in text) else text
+
+
 def _unwritable(target: Path) -> str | None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in str(target)):  # as for every file credsim writes
+        return "the path holds a control character (or a NUL)"
     existing = target
     try:
         while not existing.exists():
