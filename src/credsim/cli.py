@@ -187,8 +187,8 @@ def compare(
     Two experiment folders (from `credsim experiment`) are compared by their replicates:
     the mean and 95% interval of each outcome for each parameter set."""
     try:
-        if csv_path is not None:
-            check_file(csv_path, "the comparison table")  # before any work
+        label_a, label_b = (Path(x).name or x for x in (run_a, run_b))
+        check_file(csv_path or Path(f"compare-{label_a}-{label_b}.csv"), "the comparison table")  # before any work
         experiments = [(Path(x) / "catalog").is_dir() for x in (run_a, run_b)]
     except (CredsimError, OSError, ValueError) as error:
         _fail(error if isinstance(error, CredsimError) else CredsimError(f"compare: {error}"))
