@@ -233,3 +233,24 @@ def _writable(folder: Path) -> bool:
     os.close(fd)
     os.unlink(folder / ".credsim-probe")
     return True
+
+
+def test_a_run_is_never_written_over_a_special_file_in_its_folder(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    os.mkfifo(folder / "daily.parquet")
+    result = credsim.simulate(credsim.load_scenario("city", ["population.size=200", "population.days=3"]), 1)
+    with pytest.raises(OutputError, match="daily.parquet: not a regular file"):
+        credsim.write_run(result, folder)
+    assert stat.S_ISFIFO(os.lstat(folder / "daily.parquet").st_mode)
+    assert sorted(p.name for p in folder.iterdir()) == ["daily.parquet"]
+
+
+@pytest.mark.parametrize("name", ["a\x1fb", "a\nb", "a\0b"])
+def test_run_out_with_a_control_character_is_refused_before_the_run(tmp_path, monkeypatch, name):
+    """Found by the fuzzing: `run --out 'work/\\x1f'` ran, wrote the folder, and then its
+    report was refused (every file credsim writes refuses control characters)."""
+    monkeypatch.setattr(credsim.cli, "simulate", lambda *a, **k: pytest.fail("the run started"))
+    done = _invoke("run", "city", "-n", "100", "-d", "2", "-q", "--out", tmp_path / name)
+    assert done.exit_code == 2 and ("control character" in done.output or "null byte" in done.output), done.output
+    assert list(tmp_path.iterdir()) == []  # (a NUL is refused by the option parser itself; argv cannot hold one)

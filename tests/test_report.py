@@ -649,3 +649,11 @@ def test_the_default_runs_report_is_under_2_mb(credsim_cli, tmp_path):
     done = credsim_cli("run", "--quiet", "--out", tmp_path / "default", timeout=1800)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "default" / "report.html").stat().st_size < 2_000_000
+
+
+def test_a_run_compared_with_itself(cli, run_dir, tmp_path):
+    """Found by the fuzzing of output paths: `credsim report A A` ended in a traceback (two
+    RunData of one folder compared their arrays with ==)."""
+    result = cli("report", run_dir, run_dir, "--out", tmp_path / "same.html")
+    assert result.exit_code == 0, result.output
+    assert "small-city (A)" in (tmp_path / "same.html").read_text(encoding="utf-8")

@@ -120,7 +120,7 @@ def run(
             _fail(CredsimError(refusal))
     problem = _unwritable(target)
     if problem:
-        _fail(CredsimError(f"--out {target}: {problem}"))
+        _fail(CredsimError(f"--out {_shown(target)}: {problem}"))
     if checkpoint_every is None and resume_dir is not None:
         checkpoint_every = plan.every  # None: by the clock
     try:
@@ -219,8 +219,8 @@ def compare(
     Two experiment folders (from `credsim experiment`) are compared point by point: B - A
     with a 95% interval, paired over the seeds they share (unpaired, and saying so, if none)."""
     try:
-        if csv_path is not None:
-            check_file(csv_path, "the comparison table")  # before any work
+        label_a, label_b = (Path(x).name or x for x in (run_a, run_b))
+        check_file(csv_path or Path(f"compare-{label_a}-{label_b}.csv"), "the comparison table")  # before any work
         experiments = [(Path(x) / "catalog").is_dir() for x in (run_a, run_b)]
     except (CredsimError, OSError, ValueError) as error:
         _fail(error if isinstance(error, CredsimError) else CredsimError(f"compare: {error}"))
@@ -371,7 +371,7 @@ def calibrate(
     target_dir = out_dir or Path("runs") / f"calibrate-{scenario}"
     problem = _unwritable(target_dir)
     if problem:
-        _fail(CredsimError(f"--out {target_dir}: {problem}"))
+        _fail(CredsimError(f"--out {_shown(target_dir)}: {problem}"))
     out.print(f"calibrating [bold]{scenario}[/] at {population:,} people, {base.population.days:,} days, seed {seed}")
     if over_time:
         _calibrate_over_time(base, population, seed, iterations, tolerance, target_dir)
@@ -578,7 +578,14 @@ def replacement_refusal(target: Path, overwrite: bool) -> str | None:
             f"or empty folder{', and --overwrite replaces only a credsim run' if overwrite else ''}: give another --out")
 
 
+def _shown(path: Path) -> str:
+    text = str(path)
+    return repr(text) if any(ord(c) < 32 or ord(c) == 127 for c in text) else text
+
+
 def _unwritable(target: Path) -> str | None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in str(target)):  # as for every file credsim writes
+        return "the path holds a control character (or a NUL)"
     existing = target
     try:
         while not existing.exists():

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from credsim.errors import CorruptRunError
-from credsim.results import manifest
+from credsim.results import manifest, outputs
 from credsim.scenario import to_toml
 
 OUTPUT_FILES = manifest.DATA_FILES
@@ -29,6 +29,8 @@ def write_run(result, out_dir: str | Path) -> Path:
     """Write ``result`` (a :class:`credsim.RunResult`) into ``out_dir``; return the folder."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for name in (*OUTPUT_FILES, manifest.MANIFEST):
+        outputs.check_file(out / name, name)  # never renamed over a device, FIFO or folder
     staging = Path(tempfile.mkdtemp(prefix=".credsim-partial-", dir=out))
     try:
         (staging / "scenario.toml").write_text(
