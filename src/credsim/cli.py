@@ -6,9 +6,11 @@ Every error credsim raises on purpose is printed as one message and exits with s
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
+import re
 import sys
 from functools import partial
 from pathlib import Path
@@ -28,7 +30,7 @@ from credsim.report import build_report
 from credsim.experiments.cli import register as register_experiments
 from credsim.report.cli import register as register_report
 from credsim.web.cli import register as register_web
-from credsim.resources import check_disk, check_memory
+from credsim.resources import check_disk, check_memory, out_of_memory_message
 from credsim.results import read_summary, write_run
 from credsim.scenario import DEFAULT_SCENARIO, builtin_names, describe_builtins, load_scenario
 from credsim.simulate import simulate
@@ -102,14 +104,16 @@ def run(
         check_memory(resolved)
     except CredsimError as error:
         _fail(error)
-    target = out_dir or Path("runs") / f"{resolved.meta.name}-seed{seed}"
+    target = out_dir or default_out_dir(resolved.meta.name, seed)
     problem = _unwritable(target)
     if problem:
         _fail(CredsimError(f"--out {target}: {problem}"))
     if checkpoint_every is None and resume_dir is not None:
         checkpoint_every = plan.every  # None: by the clock
     try:
-        check_disk(resolved, target, checkpoints=checkpoint_every != 0)
+        # a resumed run writes its next checkpoint over its own last one: that space is its
+        reusable = _file_size(plan.folder / checkpoint.FILE) if resume_dir is not None else 0
+        check_disk(resolved, target, checkpoints=checkpoint_every != 0, reusable=reusable)
     except CredsimError as error:
         _fail(error)
     if resume_dir is not None:
@@ -123,7 +127,7 @@ def run(
         if quiet:
             result = go()
         else:
-            out.print(f"credsim {__version__}: [bold]{resolved.meta.name}[/], {size:,} people, {horizon:,} days, seed {seed}")
+            out.print(f"credsim {__version__}: [bold]{escape(resolved.meta.name)}[/], {size:,} people, {horizon:,} days, seed {seed}")
             with Progress(
                 TextColumn("[progress.description]{task.description}"),
                 BarColumn(),
@@ -136,6 +140,8 @@ def run(
                 task = bar.add_task("days", total=horizon)
                 result = go(progress=lambda done, total: bar.update(task, completed=done))
         written = write_run(result, target)
+    except MemoryError:  # the estimate is checked first; a run that still runs out ends here
+        _fail(CredsimError(out_of_memory_message(resolved)))
     except (CredsimError, OSError) as error:
         _fail(_write_failure(error, target))
     checkpoint.discard(target)  # the outputs are complete: the checkpoint has done its job
@@ -145,7 +151,7 @@ def run(
         _fail(CredsimError(f"the run is complete in {written}, but its report could not be built: {error}; try `credsim report {written}`"))
     if not quiet:
         out.print(_headline_table(result.summary))
-    out.print(f"wrote {written} (open {report.name} in a browser)")
+    out.print(f"wrote {escape(str(written))} (open {escape(report.name)} in a browser)", highlight=False)
 
 
 @app.command()
@@ -169,7 +175,10 @@ def validate(
         scenario = load_scenario(file, list(settings or []))
     except CredsimError as error:
         _fail(error)
-    out.print(f"{file}: valid scenario {scenario.meta.name!r} ({scenario.population.size:,} people, {scenario.population.days} days)")
+    out.print(
+        f"{escape(file)}: valid scenario {escape(repr(scenario.meta.name))} ({scenario.population.size:,} people, {scenario.population.days} days)",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -199,15 +208,15 @@ def compare(
             _fail(error)
     rows = compare_summaries(*summaries)
     label_a, label_b = (Path(x).name or x for x in (run_a, run_b))
-    table = Table(title=f"{label_a} vs {label_b}", header_style="bold")
-    for column in ("group", "metric", label_a, label_b, "difference"):
+    table = Table(title=f"{escape(label_a)} vs {escape(label_b)}", header_style="bold")
+    for column in ("group", "metric", escape(label_a), escape(label_b), "difference"):
         table.add_column(column, justify="left" if column in ("group", "metric") else "right")
     for row in rows:
         table.add_row(row["group"], row["metric"], *(_plain(row[k]) for k in ("a", "b", "difference")))
     out.print(table)
     target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
     _write_text_atomic(target, to_csv(rows, label_a, label_b))
-    out.print(f"wrote {target}")
+    out.print(f"wrote {escape(str(target))}", highlight=False)
 
 
 def _compare_experiments(dir_a: str, dir_b: str, csv_path: Path | None) -> None:
@@ -219,8 +228,8 @@ def _compare_experiments(dir_a: str, dir_b: str, csv_path: Path | None) -> None:
         _fail(CredsimError(f"compare: {error}"))
     rows = compare_experiments(*frames)
     label_a, label_b = (Path(x).name or x for x in (dir_a, dir_b))
-    table = Table(title=f"{label_a} vs {label_b}: means over replicates, with 95% intervals", header_style="bold")
-    for column in ("parameters", "outcome", label_a, label_b, "difference"):
+    table = Table(title=f"{escape(label_a)} vs {escape(label_b)}: means over replicates, with 95% intervals", header_style="bold")
+    for column in ("parameters", "outcome", escape(label_a), escape(label_b), "difference"):
         table.add_column(column, justify="left" if column in ("parameters", "outcome") else "right")
 
     def cell(mean, ci) -> str:
@@ -239,7 +248,7 @@ def _compare_experiments(dir_a: str, dir_b: str, csv_path: Path | None) -> None:
         writer.writerow([row["parameters"], row["outcome"], row["mean_a"], *row["ci_a"], row["mean_b"], *row["ci_b"], row["difference"]])
     target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
     _write_text_atomic(target, buffer.getvalue())
-    out.print(f"wrote {target}")
+    out.print(f"wrote {escape(str(target))}", highlight=False)
 
 
 @app.command()
@@ -309,7 +318,7 @@ def calibrate(
     }
     _write_text_atomic(target_dir / "calibration.json", json.dumps(record, indent=2) + "\n")
     _write_text_atomic(target_dir / "calibration.csv", _rows_csv(rows))
-    out.print(f"wrote {target_dir}")
+    out.print(f"wrote {escape(str(target_dir))}", highlight=False)
 
 
 def _summary_of(source: str, population: int | None, days: int | None, seed: int) -> dict:
@@ -318,7 +327,7 @@ def _summary_of(source: str, population: int | None, days: int | None, seed: int
     path = Path(source)
     if path.is_dir() and source not in builtin_names():
         if population is not None or days is not None:
-            err.print(f"note: {source} is a finished run; --population and --days do not apply to it")
+            err.print(f"note: {escape(source)} is a finished run; --population and --days do not apply to it", highlight=False)
         try:
             return read_summary(path)
         except FileNotFoundError as error:
@@ -330,7 +339,7 @@ def _summary_of(source: str, population: int | None, days: int | None, seed: int
         overrides.append(f"population.days={days}")
     resolved = load_scenario(source, overrides)
     check_memory(resolved)
-    err.print(f"running {resolved.meta.name}: {resolved.population.size:,} people, {resolved.population.days} days, seed {seed}")
+    err.print(f"running {escape(resolved.meta.name)}: {resolved.population.size:,} people, {resolved.population.days} days, seed {seed}", highlight=False)
     return simulate(resolved, seed).summary
 
 
@@ -376,6 +385,8 @@ def _write_failure(error: Exception, target: Path) -> CredsimError:
         return error
     where = error.filename or target
     message = f"could not write {where}: {error.strerror or error}"
+    if error.errno == errno.EROFS:  # no space to free: the place is the problem
+        return CredsimError(f"{message}; the file system is read-only: choose another --out (a checkpoint, if any, is intact)")
     try:
         day = checkpoint.read_plan(target).day
         message += f"; the last checkpoint (day {day}) is intact: free some space and run credsim run --resume {target}"
@@ -384,12 +395,36 @@ def _write_failure(error: Exception, target: Path) -> CredsimError:
     return CredsimError(message)
 
 
+# the default output folder: meta.name reduced to these characters, so that it stays one
+# plain folder inside runs/ (no "..", "/", NUL, leading dot or terminal markup)
+UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def default_out_dir(name: str, seed: int, root: Path = Path("runs")) -> Path:
+    """``root/NAME-seedS``, NAME being ``name`` with every run of characters other than
+    letters, digits, ``_``, ``.`` and ``-`` made one ``_``, and leading dots and dashes
+    dropped (at most 80 characters; "scenario" if nothing is left): always a folder directly
+    inside ``root``, whatever the scenario file calls itself."""
+    stem = UNSAFE_NAME_CHARACTERS.sub("_", name).lstrip(".-")[:80].rstrip(".") or "scenario"
+    return root / f"{stem}-seed{seed}"
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _unwritable(target: Path) -> str | None:
     existing = target
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
+    try:
+        while not existing.exists():
+            if existing.parent == existing:
+                break
+            existing = existing.parent
+    except (OSError, ValueError) as error:  # a NUL byte, a name too long for the file system
+        return f"not a usable path ({error})"
     if existing.exists() and not existing.is_dir():
         return f"{existing} exists and is not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -399,10 +434,10 @@ def _unwritable(target: Path) -> str | None:
 
 def _headline_table(summary: dict) -> Table:
     groups = list(summary["by_group"])
-    table = Table(title=f"{summary['scenario']}: {summary['population']:,} people, {summary['days']} days, seed {summary['seed']}", header_style="bold")
+    table = Table(title=f"{escape(summary['scenario'])}: {summary['population']:,} people, {summary['days']} days, seed {summary['seed']}", header_style="bold")
     table.add_column("")
     for name in [*groups, "overall"]:
-        table.add_column(name, justify="right")
+        table.add_column(escape(name), justify="right")
     for key, label, kind in HEADLINES:
         cells = [summary["by_group"][g] for g in groups] + [summary["overall"]]
         row = [_format(c.get(key), kind if c.get("episodes") or kind != "days" else "num") for c in cells]
@@ -433,5 +468,8 @@ def main() -> None:
     try:
         app()
     except CredsimError as error:  # pragma: no cover - every command catches its own
-        err.print(f"error: {error}")
+        err.print(f"error: {escape(str(error))}")
+        sys.exit(2)
+    except MemoryError:  # pragma: no cover - run catches its own, with the estimate
+        err.print("error: ran out of memory; run a smaller population (see credsim.resources)")
         sys.exit(2)
