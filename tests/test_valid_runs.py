@@ -212,8 +212,10 @@ def test_many_valid_scenarios_run_to_the_end_with_finite_outputs(scenario):
     ],
     ids=["penalty", "income", "score-range", "appeal-capacity", "intensity", "propensity-cv", "tiny-income", "delta", "chilling"],
 )
-def test_values_that_crashed_after_the_run_are_refused_by_validation(overrides, field):
-    """Each of these validated, then crashed after the whole simulation (or wrote inf)."""
+def test_values_past_the_bounds_are_refused_naming_the_field(overrides, field):
+    """The issue's cases (penalty, income, score range, appeal capacity, intensity) and the
+    tiny propensity_cv and income median each validated, then crashed after the simulation
+    or wrote inf; the last two are past the new bounds without having crashed alone."""
     with pytest.raises(ScenarioError, match=field.replace(".", r"\.")):
         load_scenario("city", TINY + overrides)
 
