@@ -573,7 +573,9 @@ def test_deeply_nested_values_are_a_scenario_error():
 
 
 def test_valid_extreme_false_match_exposure_is_refused_or_runs():
-    scenario = load_scenario("city", ["population.size=200", "population.days=1", "observation.cameras.watch.minority=1e13"])
+    with pytest.raises(ScenarioError, match="observation.cameras.watch.minority"):  # past the schema's 1e6 now
+        load_scenario("city", ["observation.cameras.watch.minority=1e13"])
+    scenario = load_scenario("city", ["population.size=200", "population.days=1", "observation.cameras.watch.minority=1e6"])
     assert false_matches_explode(scenario)
     with time_limit(20):
         try:

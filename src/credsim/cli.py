@@ -6,10 +6,12 @@ Every error credsim raises on purpose is printed as one message and exits with s
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import itertools
 import json
 import os
+import re
 import sys
 from functools import partial
 from pathlib import Path
@@ -30,7 +32,7 @@ from credsim.experiments.cli import register as register_experiments
 from credsim.report.cli import register as register_report
 from credsim.web.cli import register as register_web
 from credsim.noise import run_warnings
-from credsim.resources import check_disk, check_memory
+from credsim.resources import check_disk, check_memory, out_of_memory_message
 from credsim.results import read_summary, write_run
 from credsim.results.manifest import MANIFEST
 from credsim.results.outputs import check_file, write_file
@@ -112,7 +114,7 @@ def run(
     if resume_dir is not None:
         target = out_dir
     elif out_dir is None:
-        target = fresh_folder(Path("runs") / f"{resolved.meta.name}-seed{seed}")
+        target = fresh_folder(default_out_dir(resolved.meta.name, seed))
     else:
         target = out_dir
         refusal = replacement_refusal(target, overwrite)
@@ -124,7 +126,9 @@ def run(
     if checkpoint_every is None and resume_dir is not None:
         checkpoint_every = plan.every  # None: by the clock
     try:
-        check_disk(resolved, target, checkpoints=checkpoint_every != 0)
+        # a resumed run writes its next checkpoint over its own last one: that space is its
+        reusable = _file_size(plan.folder / checkpoint.FILE) if resume_dir is not None else 0
+        check_disk(resolved, target, checkpoints=checkpoint_every != 0, reusable=reusable)
     except CredsimError as error:
         _fail(error)
     if resume_dir is not None:
@@ -135,7 +139,7 @@ def run(
 
     size, horizon = resolved.population.size, resolved.population.days
     if not quiet:
-        out.print(f"credsim {__version__}: [bold]{resolved.meta.name}[/], {size:,} people, {horizon:,} days, seed {seed}, "
+        out.print(f"credsim {__version__}: [bold]{escape(resolved.meta.name)}[/], {size:,} people, {horizon:,} days, seed {seed}, "
                   f"into {escape(str(target))}", highlight=False)
     failure = None
     with Stages(err, enabled=not quiet) as stages:
@@ -153,6 +157,8 @@ def run(
             result = go(progress=on_day)
             stages.start("writing the outputs")
             written = write_run(result, target)
+        except MemoryError:  # the estimate is checked first; a run that still runs out ends here
+            failure = CredsimError(out_of_memory_message(resolved))
         except (CredsimError, OSError) as error:
             failure = _write_failure(error, target)
         else:
@@ -193,7 +199,10 @@ def validate(
         scenario = load_scenario(file, list(settings or []))
     except CredsimError as error:
         _fail(error)
-    out.print(f"{file}: valid scenario {scenario.meta.name!r} ({scenario.population.size:,} people, {scenario.population.days} days)")
+    out.print(
+        f"{escape(file)}: valid scenario {escape(repr(scenario.meta.name))} ({scenario.population.size:,} people, {scenario.population.days} days)",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -468,7 +477,7 @@ def _summary_of(source: str, population: int | None, days: int | None, seed: int
     path = Path(source)
     if _is_dir(path) and source not in builtin_names():
         if population is not None or days is not None:
-            err.print(f"note: {source} is a finished run; --population and --days do not apply to it")
+            err.print(f"note: {escape(source)} is a finished run; --population and --days do not apply to it", highlight=False)
         try:
             return read_summary(path)
         except FileNotFoundError as error:
@@ -480,7 +489,7 @@ def _summary_of(source: str, population: int | None, days: int | None, seed: int
         overrides.append(f"population.days={days}")
     resolved = load_scenario(source, overrides)
     check_memory(resolved)
-    err.print(f"running {resolved.meta.name}: {resolved.population.size:,} people, {resolved.population.days} days, seed {seed}")
+    err.print(f"running {escape(resolved.meta.name)}: {resolved.population.size:,} people, {resolved.population.days} days, seed {seed}", highlight=False)
     return simulate(resolved, seed).summary
 
 
@@ -535,6 +544,8 @@ def _write_failure(error: Exception, target: Path) -> CredsimError:
         return error
     where = error.filename or target
     message = f"could not write {where}: {error.strerror or error}"
+    if error.errno == errno.EROFS:  # no space to free: the place is the problem
+        return CredsimError(f"{message}; the file system is read-only: choose another --out (a checkpoint, if any, is intact)")
     try:
         day = checkpoint.read_plan(target).day
         message += f"; the last checkpoint (day {day}) is intact: free some space and run credsim run --resume {target}"
@@ -583,6 +594,27 @@ def _shown(path: Path) -> str:
     return repr(text) if any(ord(c) < 32 or ord(c) == 127 for c in text) else text
 
 
+# the default output folder: meta.name reduced to these characters, so that it stays one
+# plain folder inside runs/ (no "..", "/", NUL, leading dot or terminal markup)
+UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def default_out_dir(name: str, seed: int, root: Path = Path("runs")) -> Path:
+    """``root/NAME-seedS``, NAME being ``name`` with every run of characters other than
+    letters, digits, ``_``, ``.`` and ``-`` made one ``_``, and leading dots and dashes
+    dropped (at most 80 characters; "scenario" if nothing is left): always a folder directly
+    inside ``root``, whatever the scenario file calls itself."""
+    stem = UNSAFE_NAME_CHARACTERS.sub("_", name).lstrip(".-")[:80].rstrip(".") or "scenario"
+    return root / f"{stem}-seed{seed}"
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _unwritable(target: Path) -> str | None:
     if any(ord(c) < 32 or ord(c) == 127 for c in str(target)):  # as for every file credsim writes
         return "the path holds a control character (or a NUL)"
@@ -603,10 +635,10 @@ def _unwritable(target: Path) -> str | None:
 
 def _headline_table(summary: dict) -> Table:
     groups = list(summary["by_group"])
-    table = Table(title=f"{summary['scenario']}: {summary['population']:,} people, {summary['days']} days, seed {summary['seed']}", header_style="bold")
+    table = Table(title=f"{escape(summary['scenario'])}: {summary['population']:,} people, {summary['days']} days, seed {summary['seed']}", header_style="bold")
     table.add_column("")
     for name in [*groups, "overall"]:
-        table.add_column(name, justify="right")
+        table.add_column(escape(name), justify="right")
     for key, label, kind in HEADLINES:
         cells = [summary["by_group"][g] for g in groups] + [summary["overall"]]
         row = [_format(c.get(key), kind if c.get("episodes") or kind != "days" else "num") for c in cells]
@@ -637,5 +669,8 @@ def main() -> None:
     try:
         app()
     except CredsimError as error:  # pragma: no cover - every command catches its own
-        err.print(f"error: {error}")
+        err.print(f"error: {escape(str(error))}")
+        sys.exit(2)
+    except MemoryError:  # pragma: no cover - run catches its own, with the estimate
+        err.print("error: ran out of memory; run a smaller population (see credsim.resources)")
         sys.exit(2)

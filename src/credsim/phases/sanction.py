@@ -28,6 +28,7 @@ from credsim.state import FREE, LISTED, State, listed_people
 from credsim.tally import Tally
 from credsim.world import World
 
+MAX_ATTEMPTS = 1e12  # blocked purchases a group-day: 1,000 a person-day at 1e9 people
 SETTLED = 1e-4  # an income within this fraction of its target is put on it
 
 
@@ -48,7 +49,9 @@ def sanction(world: World, state: State, obs: Observations, day: int, rng: np.ra
         # person.
         ban = rules.travel_ban
         rate = ban.purchase_rate * _income_power_sums(listed_free, state.income, ban.income_elasticity, world.layout.group_start)
-        attempts = rng.poisson(rate)
+        # at most MAX_ATTEMPTS a group-day: only a scenario at the schema's far corners
+        # (income_sigma 5, income_elasticity 5) asks for more, past what a Poisson draw takes
+        attempts = rng.poisson(np.minimum(rate, MAX_ATTEMPTS))
         rail = rng.binomial(attempts, ban.rail_share)
         tally.add("blocked_rail", rail.astype(np.float64))
         tally.add("blocked_flight", (attempts - rail).astype(np.float64))

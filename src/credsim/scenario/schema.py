@@ -14,14 +14,20 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+# Bounds that keep every run finite (docs/reliability.md, section 6): a score is a float32,
+# and the engine adds deltas and penalties to it and sums it over people, so a score-scale
+# number stays within +-1e9 (real scales: 350-950, 0-1300); a multiplier of a rate or a
+# weight stays within 1e6 (real ones: 0-20).
+MAX_SCORE = 1e9
+ScoreValue = Annotated[float, Field(ge=-MAX_SCORE, le=MAX_SCORE, allow_inf_nan=False)]
+MAX_MULTIPLIER = 1e6
+Multiplier = Annotated[float, Field(ge=0.0, le=MAX_MULTIPLIER, allow_inf_nan=False)]
 Days = Annotated[int, Field(ge=0, le=1_000_000)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")]
 
 MAX_POPULATION = 1_000_000_000
 MAX_DAYS = 100 * 365
+MIN_PROPENSITY_CV = 1e-4
 
 
 class Section(BaseModel):
@@ -55,7 +61,9 @@ class Meta(Section):
 class Group(Section):
     share: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]
     region_shares: list[Probability] | None = Field(default=None, max_length=10_000)
-    income_median: Positive = 1.0
+    # incomes are float32: a median below 1e-6 (5e-324 was accepted) rounds people's
+    # incomes to 0, and the poverty multiplier divides by them
+    income_median: Annotated[float, Field(ge=1e-6, le=MAX_MULTIPLIER, allow_inf_nan=False)] = 1.0
     income_sigma: Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)] = 0.5
     dependents_mean: Annotated[float, Field(ge=0.0, le=20.0, allow_inf_nan=False)] = 0.7
 
@@ -66,6 +74,8 @@ class Population(Section):
     regions: Annotated[int, Field(ge=1, le=10_000)] = 1
     groups: dict[Name, Group] = Field(min_length=1, max_length=64)
     reference_group: Name
+    # 0 (no heterogeneity) or at least MIN_PROPENSITY_CV: below it the Gamma quantiles of
+    # credsim.world.propensity_levels lose their precision (at 1e-150 they run from 0 to 128)
     propensity_cv: Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)] = 0.7
     contacts: Annotated[float, Field(ge=0.0, le=200.0, allow_inf_nan=False)] = 10.0
     homophily: Probability = 0.8
@@ -73,6 +83,10 @@ class Population(Section):
 
     @model_validator(mode="after")
     def _check(self) -> Population:
+        if 0 < self.propensity_cv < MIN_PROPENSITY_CV:
+            raise ValueError(
+                f"population.propensity_cv must be 0 or at least {MIN_PROPENSITY_CV:g}; got {self.propensity_cv:g}"
+            )
         total = sum(g.share for g in self.groups.values())
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             raise ValueError(f"the shares of population.groups must sum to 1; they sum to {total:g}")
@@ -126,9 +140,9 @@ class Records(Switch):
 
 
 class Cameras(Switch):
-    watch: dict[Name, NonNegative] = Field(default_factory=dict)
+    watch: dict[Name, Multiplier] = Field(default_factory=dict)
     false_match_rate: Probability = 0.0
-    false_match_multiplier: dict[Name, NonNegative] = Field(default_factory=dict)
+    false_match_multiplier: dict[Name, Multiplier] = Field(default_factory=dict)
     false_match_alleges: Name | None = None
 
 
@@ -138,7 +152,7 @@ class Informants(Switch):
 
 class MaliciousReports(Switch):
     rate: Probability = 0.0
-    reward_elasticity: NonNegative = 0.0
+    reward_elasticity: Multiplier = 0.0
     other_group_bias: Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)] = 1.0
     alleges: Name | None = None
 
@@ -160,18 +174,18 @@ class Observation(Section):
 
 
 class Association(Switch):
-    penalty: NonNegative = 0.0
+    penalty: Annotated[float, Field(ge=0.0, le=MAX_SCORE, allow_inf_nan=False)] = 0.0
 
 
 class Score(Section):
-    initial: Finite = 1000.0
-    min: Finite = 0.0
-    max: Finite = 1300.0
-    deltas: dict[Name, Finite] = Field(default_factory=dict)
-    informant_reward: Finite = 0.0
+    initial: ScoreValue = 1000.0
+    min: ScoreValue = 0.0
+    max: ScoreValue = 1300.0
+    deltas: dict[Name, ScoreValue] = Field(default_factory=dict)
+    informant_reward: ScoreValue = 0.0
     forgiveness: Probability = 0.0
     association: Association = Association(enabled=False)
-    grades: dict[Annotated[str, Field(min_length=1, max_length=16)], Finite] = Field(
+    grades: dict[Annotated[str, Field(min_length=1, max_length=16)], ScoreValue] = Field(
         default_factory=dict, max_length=32
     )
 
@@ -198,12 +212,12 @@ class Score(Section):
 class Objection(Switch):
     p_wrongful: Probability = 0.5
     p_rightful: Probability = 0.05
-    access: dict[Name, NonNegative] = Field(default_factory=dict)
+    access: dict[Name, Multiplier] = Field(default_factory=dict)
 
 
 class Listing(Switch):
-    threshold: Finite = 850.0
-    exit_threshold: Finite = 950.0
+    threshold: ScoreValue = 850.0
+    exit_threshold: ScoreValue = 950.0
     min_days: Days = 365
     immediate: list[Name] = Field(default_factory=list)
     notice_days: Days = 0
@@ -214,7 +228,7 @@ class Listing(Switch):
 
 
 class Appeal(Switch):
-    capacity_per_million: NonNegative = 10.0
+    capacity_per_million: Annotated[float, Field(ge=0.0, le=1e6, allow_inf_nan=False)] = 10.0  # 1e6: everyone, every day
     daily_rate: Probability = 0.001
     uphold_wrongful: Probability = 0.5
     uphold_rightful: Probability = 0.05
@@ -243,7 +257,7 @@ class Detention(Switch):
 
 
 class GreenChannel(Switch):
-    threshold: Finite = 1050.0
+    threshold: ScoreValue = 1050.0
     income_bonus: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.02
 
 
@@ -261,24 +275,24 @@ class Sanctions(Section):
 
 
 class Deterrence(Switch):
-    strength: NonNegative = 5.0
+    strength: Multiplier = 5.0
 
 
 class Chilling(Switch):
-    strength: NonNegative = 5.0
-    opacity: NonNegative = 1.0
+    strength: Multiplier = 5.0
+    opacity: Multiplier = 1.0
 
 
 class Adaptation(Switch):
     memory_days: Annotated[float, Field(ge=1.0, le=100_000.0, allow_inf_nan=False)] = 30.0
-    own_listing_weight: NonNegative = 1.0
+    own_listing_weight: Multiplier = 1.0
     unshamed_visibility: Probability = 0.3
     deterrence: Deterrence = Deterrence()
     chilling: Chilling = Chilling()
 
 
 class Surveillance(Section):
-    intensity: list[NonNegative] | None = Field(default=None, max_length=10_000)
+    intensity: list[Multiplier] | None = Field(default=None, max_length=10_000)
     adaptive: bool = False
     realloc_days: Annotated[int, Field(ge=1, le=100_000)] = 30
     corrected: bool = False
