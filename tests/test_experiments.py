@@ -809,7 +809,7 @@ def alive(pids: list[int]) -> list[int]:
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow), pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_killing_the_command_leaves_no_pool_worker_running(tmp_path, signum):
-    text = SMALL.replace("replicates = 4", "replicates = 20").replace('"population.days" = 30', '"population.days" = 200')
+    text = TINY.replace("replicates = 4", "replicates = 20").replace('"population.days" = 10', '"population.days" = 200')
     command = [str(Path(sys.executable).parent / "credsim"), "experiment", str(write(tmp_path, text)), "--out", str(tmp_path / "out"), "--workers", "2", "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -909,3 +909,14 @@ def test_sensitivity_warnings_and_the_ranking_check():
     assert ranking_check(morris([0.5, 0.2, 0.0], 0.05), morris([0.4, 0.3, 0.01], 0.05))["same"].all()
     check = ranking_check(morris([0.5, 0.2, 0.0], 0.05), morris([0.2, 0.4, 0.0], 0.05))
     assert not check["same"].any() and check["first"].iloc[0] == "a, b"
+
+
+def test_a_catalog_row_and_the_folder_reproduce_the_run(serial):
+    from credsim import load_scenario, simulate
+
+    out, catalog = serial
+    row = catalog.iloc[6]
+    scenario = with_overrides(load_scenario(out / "base.toml"), {CAP: row[CAP]})
+    assert hashlib.sha256(to_toml(scenario).encode()).hexdigest() == row["scenario_hash"]
+    again = simulate(scenario, int(row["seed"]))
+    assert json.loads((out / "runs" / row["run_id"] / "summary.json").read_text()) == json.loads(json.dumps(again.summary))
