@@ -571,6 +571,8 @@ def test_the_sensitivity_command_prints_and_writes_morris_indices(cli, tmp_path)
     assert "noise floor" in result.stdout and "too few for morris" in result.stderr  # n = 3 trajectories
     noise = pd.read_csv(tmp_path / "out" / "noise.csv")
     assert list(noise.columns) == ["outcome", "runs", "sd", "index", "floor"] and (noise["runs"] == 5).all()
+    page = (tmp_path / "out" / "experiment.html").read_text(encoding="utf-8")
+    assert "Morris screening of overall.appeals_filed" in page and "noise floor" in page
     filed = table[(table["outcome"] == "overall.appeals_filed") & (table["index"] == "mu_star")].set_index("parameter")["value"]
     floor = noise.set_index("outcome").loc["overall.appeals_filed", "floor"]
     # the propensity to object drives how many appeals are filed, above the seed noise
@@ -920,3 +922,53 @@ def test_a_catalog_row_and_the_folder_reproduce_the_run(serial):
     assert hashlib.sha256(to_toml(scenario).encode()).hexdigest() == row["scenario_hash"]
     again = simulate(scenario, int(row["seed"]))
     assert json.loads((out / "runs" / row["run_id"] / "summary.json").read_text()) == json.loads(json.dumps(again.summary))
+
+
+def test_the_experiment_page_draws_in_chromium_at_phone_and_desktop_widths(serial, tmp_path):
+    """experiment.html of the grid experiment, and of a Morris analysis, opens offline: every
+    chart drawn, no console error, no request anywhere."""
+    from credsim.experiments.page import build_page
+
+    chromium = Path("/usr/bin/chromium")
+    if os.environ.get("CREDSIM_SKIP_BROWSER") == "1":
+        pytest.skip("CREDSIM_SKIP_BROWSER=1")
+    assert chromium.exists(), f"{chromium} is missing: run scripts/install-browser.sh as root"
+    from playwright.sync_api import sync_playwright
+
+    out = tmp_path / "exp"
+    shutil.copytree(serial[0], out)
+    problem = {"num_vars": 2, "names": ["a", "b"], "bounds": [[0.0, 1.0], [0.0, 2.0]]}
+    X = sample("morris", problem, 10, seed=1)
+    indices = ex.indices("morris", problem, X, 3 * X[:, 0] - X[:, 1])
+    indices.insert(0, "outcome", "overall.ever_listed")
+    indices.attrs.update(method="morris", noise={"overall.ever_listed": {"floor": 0.5}})
+    paths = {"grid": build_page(out), "morris": build_page(out, indices)}
+    assert paths["grid"] == out / "experiment.html"
+    problems, foreign = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            for width in (390, 1280):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+                page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
+                page.on("request", lambda request: request.url.startswith(("file:", "data:", "about:")) or foreign.append(request.url))
+                page.goto(paths["morris"].as_uri())
+                page.wait_for_function("() => [...document.querySelectorAll('.plot')].every(p => p.querySelector('svg.main-svg'))")
+                count = page.locator(".plot").count()
+                assert count == len(OUTCOMES) + 1  # each outcome against the capacity, and the Morris chart
+                assert "Morris screening of overall.ever_listed" in page.inner_text("body")
+                page.close()
+        finally:
+            browser.close()
+    assert problems == [] and foreign == []
+
+
+def test_the_example_experiments_of_the_readme_and_docs_load():
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for name in ("appeal-capacity", "screening"):
+        assert f"examples/{name}.toml" in readme
+        spec = ex.load_experiment(root / "examples" / f"{name}.toml")
+        assert spec.name == name and spec.seeds == "common"
+    assert ex.load_experiment(root / "examples" / "screening.toml").sampling.method == "morris"
