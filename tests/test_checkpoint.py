@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import re
 import os
 import random
 import shutil
@@ -326,9 +327,46 @@ def test_resume_refuses_a_checkpoint_from_another_world_or_version(small, tmp_pa
     meta = json.loads(arrays["meta"].tobytes())
     meta[field] = value
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    np.savez(folder / checkpoint.FILE, **arrays)
+    _save_with_digest(folder, arrays)
     with pytest.raises(error, match=message):
         credsim.resume(folder)
+
+
+def _save_with_digest(folder, arrays) -> None:
+    """Save edited arrays as a checkpoint with a digest that matches them (as a writer
+    would), so that the check after the digest is the one tested."""
+    arrays = {**arrays, checkpoint.DIGEST: np.frombuffer(checkpoint._arrays_digest(arrays).encode(), np.uint8)}
+    np.savez(folder / checkpoint.FILE, **arrays)
+
+
+@pytest.mark.parametrize("edit", ["a score", "an income", "the day's listing status", "the recorder's rows", "the digest removed", "a flipped byte"])
+def test_an_altered_checkpoint_is_refused_naming_the_file(small, tmp_path, edit):
+    """Each per-person array (and everything else) is covered by the SHA-256 saved with it:
+    one value changed in a consistent, readable file (CRCs and all) is refused on resume,
+    as is a byte flipped in the file."""
+    folder = tmp_path / "ck"
+    credsim.simulate(small, 2, checkpoint_dir=folder, checkpoint_every=20)
+    file = folder / checkpoint.FILE
+    if edit == "a flipped byte":
+        data = bytearray(file.read_bytes())
+        data[len(data) // 3] ^= 0x01
+        file.write_bytes(bytes(data))
+    else:
+        with np.load(file) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        if edit == "the digest removed":
+            del arrays[checkpoint.DIGEST]
+        else:
+            key = {"a score": "state:tracks", "an income": "state:income", "the day's listing status": "state:status",
+                   "the recorder's rows": next(k for k in arrays if k.startswith("daily:"))}[edit]
+            changed = arrays[key].copy()
+            changed.flat[len(changed.flat) // 2] += 1
+            arrays[key] = changed
+        np.savez(file, **arrays)
+    with pytest.raises(CorruptRunError, match=re.escape(str(file))):
+        credsim.resume(folder)
+    with pytest.raises(CorruptRunError, match=re.escape(str(file))):
+        checkpoint.read_plan(folder)
 
 
 @pytest.mark.parametrize("every", ["often", -5, 2.5, True])
@@ -340,7 +378,7 @@ def test_a_checkpoint_with_a_bad_interval_is_a_clear_error(small, tmp_path, ever
     meta = json.loads(arrays["meta"].tobytes())
     meta["every"] = every
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    np.savez(folder / checkpoint.FILE, **arrays)
+    _save_with_digest(folder, arrays)
     with pytest.raises(CorruptRunError, match="'every' is .*expected a whole number of days"):
         checkpoint.read_plan(folder)
 

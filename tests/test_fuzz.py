@@ -590,3 +590,144 @@ def test_total_examples():
         pytest.skip("only part of the file ran, or CREDSIM_FUZZ_SCALE < 1")
     assert total >= 10_000
     assert SIMULATED["runs"] >= 20  # valid, extreme scenarios did run
+
+
+# ------------------------------------------------------------------ the command line's output paths
+
+OUTPUT_KINDS = ["new", "new in a new folder", "existing file", "folder", "fifo", "device", "link to a device",
+                "dangling link", "through a file", "read-only place", "relative"]
+name_pieces = st.one_of(
+    st.characters(codec="utf-8", exclude_characters="/"),
+    st.sampled_from(["\0", "\n", "\r", "\x1b", "\x7f", "[/bold]", "[red]", ".", " ", "~", "*", "$HOME", "\\"]),
+)
+output_names = st.one_of(
+    st.lists(name_pieces, min_size=1, max_size=20).map("".join),
+    st.integers(200, 400).map(lambda n: "x" * n),  # past the file system's 255 bytes, or not
+    st.sampled_from([".", "..", "report.html", "manifest.json", "daily.parquet", "-", "--out"]),
+)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("finished") / "run"
+    return credsim.write_run(credsim.simulate(load_scenario("city", ["population.size=200", "population.days=3"]), 0), folder)
+
+
+def _device(folder: Path) -> Path:
+    """A character device to aim at: a null device made in the sandbox as root (so that a
+    regression cannot replace the machine's own), else /dev/null (a user cannot)."""
+    if os.geteuid() != 0:
+        return Path("/dev/null")
+    import stat as stat_module
+
+    path = folder / "null"
+    os.mknod(path, stat_module.S_IFCHR | 0o666, os.makedev(1, 3))
+    return path
+
+
+def _read_only_place(folder: Path) -> Path:
+    if os.geteuid() != 0:
+        locked = folder / "locked"
+        locked.mkdir(mode=0o500)
+        return locked
+    return Path("/sys")  # refuses even root's writes (checked below: nothing appears there)
+
+
+def _exists(path: str) -> bool:
+    try:
+        return os.path.lexists(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _state(folder: Path) -> dict[str, tuple]:
+    """Every path under ``folder`` with its kind, size, inode and modification time."""
+    out = {}
+    for path in folder.rglob("*"):
+        info = os.lstat(path)
+        out[str(path.relative_to(folder))] = (info.st_mode, info.st_size, info.st_ino, info.st_mtime_ns, info.st_rdev)
+    return out
+
+
+@settings(max_examples=examples(120), **{**FAST, "deadline": None})  # a report takes ~1 s on a busy machine; the alarm still catches a hang
+@given(command=st.sampled_from(["report", "report", "report two", "compare", "compare", "run"]),
+       kind=st.sampled_from(OUTPUT_KINDS), name=output_names)
+def test_cli_output_paths_end_in_a_result_or_one_line(finished_run, command, kind, name):
+    """``report --out``, ``report A B --out``, ``compare --csv`` and ``run --out`` aimed at
+    hostile places (devices, FIFOs, folders, links, paths through a file, read-only places,
+    names with NUL or control characters, 300-character names): exit 0 with the file where
+    asked, or exit 2 with one message; never a traceback, never a special file replaced, and
+    nothing written anywhere else."""
+    count("output paths")
+    sandbox = fresh_folder()
+    cwd = os.getcwd()
+    try:
+        work = sandbox / "work"
+        work.mkdir()
+        (work / "file").write_text("a file")
+        if kind == "new":
+            target = str(work / name)
+        elif kind == "new in a new folder":
+            target = str(work / "a" / "b" / name)
+        elif kind == "existing file":
+            target = str(work / "file")
+        elif kind == "folder":
+            target = str(work)
+        elif kind == "fifo":
+            os.mkfifo(work / "fifo")
+            target = str(work / "fifo")
+        elif kind == "device":
+            target = str(_device(work))
+        elif kind == "link to a device":
+            (work / "link").symlink_to(_device(work))
+            target = str(work / "link")
+        elif kind == "dangling link":
+            (work / "link").symlink_to(work / "nowhere")
+            target = str(work / "link")
+        elif kind == "through a file":
+            target = str(work / "file" / name)
+        elif kind == "read-only place":
+            target = str(_read_only_place(work) / name)
+        else:
+            target = name
+        os.chdir(work)
+        before = _state(sandbox)
+        args = {
+            "report": ["report", str(finished_run), "--out", target],
+            "report two": ["report", str(finished_run), str(finished_run), "--out", target],
+            "compare": ["compare", str(finished_run), str(finished_run), "--csv", target],
+            "run": ["run", "city", "-n", "100", "-d", "2", "-q", "--checkpoint-every", "0", "--out", target],
+        }[command]
+        run_before = _state(finished_run)
+        existed = _exists(target)
+        with time_limit(30):
+            result = CliRunner().invoke(credsim.cli.app, args)
+        output = result.output
+        assert result.exit_code in (0, 2), (result.exit_code, output, result.exception)
+        assert "Traceback" not in output
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        after = _state(sandbox)
+        changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
+        assert _state(finished_run) == run_before  # the run read is never written
+        if kind == "read-only place":
+            assert result.exit_code == 2 and _exists(target) == existed, output
+        for path, info in before.items():
+            if not (info[0] & 0o170000 in (0o100000, 0o040000, 0o120000)):  # a FIFO or device stays what it was
+                assert after.get(path) == info, (path, output)
+        if result.exit_code == 2:
+            assert "error" in output and not changed, (changed, output)
+            return
+        written = Path(target) if os.path.isabs(target) else work / target
+        assert written.is_file() and not written.is_symlink() or command == "run" and written.is_dir(), (target, output)
+        if command == "run":  # the folder asked for (normalised: a/b/.. is a) and the folders made on the way
+            folder = Path(os.path.normpath(written))
+            allowed = {folder, *Path(written).parents}
+            assert all(any(sandbox / p == a or a in (sandbox / p).parents for a in allowed if a == folder) or sandbox / p in allowed
+                       for p in changed), changed
+        else:
+            inside = {str(written.relative_to(sandbox)), *(str(parent.relative_to(sandbox)) for parent in written.parents if sandbox in parent.parents)}
+            assert changed <= inside | {"work"}, (changed, target)
+            assert not [p for p in after if "partial" in p], after
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(sandbox, ignore_errors=True)

@@ -88,6 +88,17 @@ DAMAGES = [
     Damage("manifest not complete", lambda d: _edit_manifest(d, status="writing"), "status is 'writing'"),
     Damage("manifest not JSON", lambda d: (d / MANIFEST).write_text("{"), "manifest.json: unreadable"),
     Damage("manifest escapes the folder", lambda d: _edit_manifest(d, files={"../x": {"bytes": 1, "sha256": "0"}}), "bad entry"),
+    Damage("manifest lists no file", lambda d: _edit_manifest(d, files={}), "does not list scenario.toml, daily.parquet"),
+    Damage("manifest leaves out the daily table", lambda d: _drop_entry(d, "daily.parquet"), "does not list daily.parquet"),
+    Damage("hidden entry", lambda d: _add_entry(d, ".manifest.json.partial"), "bad entry '.manifest.json.partial'"),
+    Damage("entry in a subfolder", lambda d: _add_entry(d, "sub/x"), "bad entry 'sub/x'"),
+    Damage("entry for the manifest", lambda d: _add_entry(d, MANIFEST), "bad entry 'manifest.json'"),
+    Damage("entry with a NUL", lambda d: _add_entry(d, "a\x00b"), "bad entry"),
+    Damage("entry with a control character", lambda d: _add_entry(d, "a\nb"), "bad entry"),
+    Damage("entry without a SHA-256", lambda d: _add_entry(d, "x", {"bytes": 1}), "bad entry 'x'"),
+    Damage("entry with a size in words", lambda d: _add_entry(d, "x", {"bytes": "1", "sha256": "0" * 64}), "bad entry 'x'"),
+    Damage("entry with a size that is a bool", lambda d: _add_entry(d, "x", {"bytes": True, "sha256": "0" * 64}), "bad entry 'x'"),
+    Damage("manifest nested without end", lambda d: (d / MANIFEST).write_text("[" * 100_000), "manifest.json: unreadable"),
     Damage("summary edited", lambda d: (d / "summary.json").write_text((d / "summary.json").read_text().replace('"seed": 3', '"seed": 4')), "summary.json"),
 ]
 
@@ -100,6 +111,18 @@ def _flip(path: Path) -> None:
 
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-10])
+
+
+def _drop_entry(folder: Path, name: str) -> None:
+    manifest = json.loads((folder / MANIFEST).read_text())
+    del manifest["files"][name]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+def _add_entry(folder: Path, name: str, entry: dict | None = None) -> None:
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["files"][name] = entry if entry is not None else {"bytes": 0, "sha256": hashlib.sha256(b"").hexdigest()}
+    (folder / MANIFEST).write_text(json.dumps(manifest))
 
 
 def _edit_manifest(folder: Path, **changes) -> None:
@@ -115,6 +138,36 @@ def test_verify_and_read_summary_refuse_a_damaged_folder_naming_the_file(run_dir
         verify(run_dir)
     with pytest.raises(CorruptRunError):
         credsim.read_summary(run_dir)
+
+
+def test_a_folder_that_is_not_a_run_is_named_as_such(tmp_path):
+    with pytest.raises(CorruptRunError, match="manifest.json and summary.json missing; not a complete credsim run"):
+        credsim.read_summary(tmp_path)
+    with pytest.raises(CorruptRunError, match="no such run folder"):
+        verify(tmp_path / "nowhere")
+    for odd in ("x" * 300, "a\x00b"):  # a name too long for the file system, a NUL: no OSError or ValueError
+        with pytest.raises(CorruptRunError):
+            verify(tmp_path / odd)
+
+
+def test_cover_adds_and_rewrites_an_entry_and_uncover_drops_it(run_dir):
+    from credsim.results.manifest import cover, uncover
+
+    (run_dir / "report.html").write_text("<html>one</html>")
+    cover(run_dir, "report.html")
+    assert verify(run_dir)["files"]["report.html"]["sha256"] == hashlib.sha256(b"<html>one</html>").hexdigest()
+    (run_dir / "report.html").write_text("<html>two</html>")
+    with pytest.raises(CorruptRunError, match="report.html"):
+        verify(run_dir)  # a covered file that changes is caught like any other
+    cover(run_dir, "report.html")
+    verify(run_dir)
+    uncover(run_dir, "report.html")
+    assert "report.html" not in verify(run_dir)["files"]
+    with pytest.raises(CorruptRunError):
+        uncover(run_dir, "daily.parquet")  # a data file is never replaced
+    with pytest.raises(ValueError):
+        cover(run_dir, "../x")
+    assert not list(run_dir.glob(".*"))
 
 
 def test_verify_ignores_files_added_beside_the_run(run_dir):

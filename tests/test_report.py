@@ -315,6 +315,7 @@ def test_a_panel_with_nothing_to_draw_says_so(run_dir, tmp_path):
         index = table.column_names.index(column)
         table = table.set_column(index, column, pa.array(np.zeros(table.num_rows, dtype=np.int64)))
     pq.write_table(table, quiet / "daily.parquet")
+    _remanifest(quiet)
     text = build_report(quiet).read_text(encoding="utf-8")
     appeals = figures_of(text)["appeals"]
     assert [t for t in appeals["data"] if t["yaxis"] == "y2"] == []
@@ -353,7 +354,7 @@ def test_missing_folder_or_summary_is_a_clear_error(run_dir, tmp_path):
     partial = tmp_path / "partial"
     shutil.copytree(run_dir, partial)
     (partial / "summary.json").unlink()
-    with pytest.raises(ReportError, match="no summary.json; not a complete credsim run"):
+    with pytest.raises(credsim.CorruptRunError, match=r"summary\.json: listed in manifest\.json but missing"):
         build_report(partial)
     assert isinstance(ReportError("x"), credsim.CredsimError)
 
@@ -363,9 +364,113 @@ def test_unreadable_parquet_is_a_clear_error(run_dir, tmp_path):
     shutil.copytree(run_dir, broken)
     (broken / "report.html").unlink()
     (broken / "daily.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(credsim.CorruptRunError, match=r"daily\.parquet: .* bytes; manifest\.json says"):
+        build_report(broken)
+    _remanifest(broken)  # a manifest made to match: the file is still read with care
     with pytest.raises(ReportError, match=r"daily\.parquet: cannot read it as Parquet"):
         build_report(broken)
     assert not (broken / "report.html").exists()
+
+
+def _remanifest(folder) -> None:
+    """Rewrite a run folder's manifest to match its files as they are now (a test's edit)."""
+    from credsim.results import manifest
+
+    manifest.write(folder, manifest.build(folder, manifest.DATA_FILES, credsim.__version__))
+
+
+def _flip(path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _listing(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize("damage", ["flip a byte of daily.parquet", "delete manifest.json", "manifest lists nothing"])
+def test_report_checks_the_manifest_before_reading_anything(cli, run_dir, other_dir, tmp_path, damage):
+    """The issue's cases: one flipped byte in daily.parquet gave exit 0 and a wrong chart; a
+    folder without manifest.json was reported as complete. Now exit 2, nothing written."""
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    (broken / "report.html").unlink()
+    _remanifest(broken)
+    if damage.startswith("flip"):
+        _flip(broken / "daily.parquet")
+        expected = "daily.parquet: SHA-256 differs"
+    elif damage.startswith("delete"):
+        (broken / "manifest.json").unlink()
+        expected = "manifest.json: missing"
+    else:
+        record = json.loads((broken / "manifest.json").read_text())
+        (broken / "manifest.json").write_text(json.dumps({**record, "files": {}}))
+        expected = "does not list scenario.toml"
+    before = _listing(broken)
+    for args in ([broken], [broken, "--out", tmp_path / "r.html"], [run_dir, broken, "--out", tmp_path / "c.html"],
+                 [broken, other_dir, "--out", tmp_path / "c.html"]):
+        result = cli("report", *args)
+        assert result.exit_code == 2, result.output
+        assert expected in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert _listing(broken) == before and not (tmp_path / "r.html").exists() and not (tmp_path / "c.html").exists()
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_a_rebuilt_report_is_covered_by_the_manifest(run_dir, tmp_path):
+    from credsim.results.manifest import verify
+
+    folder = tmp_path / "run"
+    shutil.copytree(run_dir, folder)
+    (folder / "report.html").unlink()
+    _remanifest(folder)  # as a run folder written by the library, without a report
+    build_report(folder)
+    entry = verify(folder)["files"]["report.html"]
+    assert entry["sha256"] == hashlib.sha256((folder / "report.html").read_bytes()).hexdigest()
+    (folder / "report.html").write_text("edited")
+    with pytest.raises(credsim.CorruptRunError, match="report.html"):
+        verify(folder)
+    build_report(folder)  # rebuilding the report rewrites its entry
+    assert verify(folder)["files"]["report.html"] == entry
+    build_report(folder, tmp_path / "elsewhere.html")  # a copy elsewhere is not the run's
+    assert set(verify(folder)["files"]) == {"report.html", *json.loads((folder / "manifest.json").read_text())["files"]}
+    assert not list(folder.glob(".*"))
+
+
+def test_a_failed_report_write_leaves_no_claim_in_the_manifest(run_dir, tmp_path, monkeypatch):
+    from credsim.results import outputs
+    from credsim.results.manifest import verify
+
+    folder = tmp_path / "run"
+    shutil.copytree(run_dir, folder)
+    build_report(folder)
+    old_report = (folder / "report.html").read_bytes()
+
+    real = outputs.os.replace
+
+    def disk_full(source, target):
+        if str(target).endswith("report.html"):
+            raise OSError(28, "No space left on device")
+        return real(source, target)
+
+    monkeypatch.setattr(outputs.os, "replace", disk_full)
+    with pytest.raises(credsim.CredsimError, match="No space left on device"):
+        build_report(folder)
+    assert "report.html" not in verify(folder)["files"]  # not claimed while it may be stale
+    assert (folder / "report.html").read_bytes() == old_report and not list(folder.glob(".*"))
+
+
+def test_a_report_is_never_written_over_a_run_file(cli, run_dir, other_dir, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(run_dir, folder)
+    before = _listing(folder)
+    for name in ("daily.parquet", "summary.json", "manifest.json", "scenario.toml"):
+        for args in ([folder], [folder, other_dir]):
+            result = cli("report", *args, "--out", folder / name)
+            assert result.exit_code == 2 and "listed in its manifest.json" in " ".join(result.output.split()), result.output
+    result = cli("report", other_dir, "--out", folder / "report.html")  # another run's report is not this one's
+    assert result.exit_code == 2, result.output
+    assert _listing(folder) == before
 
 
 @pytest.fixture(scope="module")
@@ -395,7 +500,7 @@ def test_command_errors_exit_2(cli, tmp_path):
     result = cli("report", tmp_path / "nowhere")
     assert result.exit_code == 2 and "error:" in result.output and "no such folder" in result.output
     result = cli("report", tmp_path)
-    assert result.exit_code == 2 and "no summary.json" in result.output
+    assert result.exit_code == 2 and "summary.json missing" in result.output
     result = cli("report", tmp_path, tmp_path, tmp_path)
     assert result.exit_code == 2 and "one run folder, or two" in result.output
 
@@ -415,3 +520,11 @@ def test_an_axis_with_nothing_on_it_starts_at_zero(tmp_path):
     assert charts["listed"].figure["layout"]["yaxis"]["range"] == [0, 1]
     assert all(v == 0 for trace in charts["listed"].figure["data"] for v in trace["y"] if v is not None)
     assert "range" not in charts["cameras"].figure["layout"]["yaxis"]  # camera intensity is never 0
+
+
+def test_a_run_compared_with_itself(cli, run_dir, tmp_path):
+    """Found by the fuzzing of output paths: `credsim report A A` ended in a traceback (two
+    RunData of one folder compared their arrays with ==)."""
+    result = cli("report", run_dir, run_dir, "--out", tmp_path / "same.html")
+    assert result.exit_code == 0, result.output
+    assert "small-city (A)" in (tmp_path / "same.html").read_text(encoding="utf-8")

@@ -245,6 +245,34 @@ def test_simultaneous_runs_keep_their_own_results_and_compare(web):
     assert later.get(f"/runs/{ids[1]}/report.html").status_code == 200
 
 
+def test_a_damaged_run_is_refused_by_every_web_reader(web):
+    """The web app reads a run folder through the same check as every reader (the manifest,
+    report included): a flipped byte in a finished run's table is a 409 naming the file for
+    its report and for a comparison (built before or not), and a later server does not take
+    the folder for a finished run."""
+    client, data_dir = web
+    ids = [client.post("/api/runs", json={"scenario": "city", "seed": seed, "parameters": {"population.size": 500, "population.days": 10}}).json()["id"]
+           for seed in (21, 22)]
+    for job_id in ids:
+        assert wait_for(client, job_id)[0]["state"] == "done"
+    assert client.post("/api/compare", json={"a": ids[0], "b": ids[1]}).status_code == 200
+    folder = data_dir / "runs" / ids[1]
+    assert "report.html" in json.loads((folder / "manifest.json").read_text())["files"]  # the served page is covered
+    data = bytearray((folder / "daily.parquet").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (folder / "daily.parquet").write_bytes(bytes(data))
+    report = client.get(f"/runs/{ids[1]}/report.html")
+    assert report.status_code == 409 and "daily.parquet: SHA-256 differs" in report.json()["error"]
+    assert str(data_dir) not in report.json()["error"]  # the server's folders are not shown
+    again = client.post("/api/compare", json={"a": ids[0], "b": ids[1]})
+    assert again.status_code == 409 and again.json()["field"] == "b" and "daily.parquet" in again.json()["error"]
+    later = TestClient(create_app(data_dir), base_url="http://127.0.0.1")
+    assert later.get(f"/api/runs/{ids[0]}").json()["state"] == "done"
+    status = later.get(f"/api/runs/{ids[1]}").json()
+    assert status["state"] == "failed" and "daily.parquet: SHA-256 differs" in status["error"]
+    assert later.get(f"/runs/{ids[1]}/report.html").status_code == 404
+
+
 def test_the_concurrency_cap_queues_the_rest_and_refuses_past_the_queue(tmp_path):
     app = create_app(tmp_path, max_concurrent=1, max_queued=1)
     with TestClient(app, base_url="http://127.0.0.1") as client:

@@ -19,7 +19,10 @@ One checkpoint is kept, ``checkpoint.npz`` in the checkpoint folder (``RUN/.chec
 for the command line). It is written with ``np.savez`` to a temporary file in the same
 folder, flushed to disk (fsync) and moved over the previous one with ``os.replace``: a
 kill or a full disk at any moment leaves either the previous checkpoint or the new one,
-never a half-written file under the real name. Nothing in it is pickled.
+never a half-written file under the real name. Nothing in it is pickled. A SHA-256 over
+every array in it (the per-person state, the logs, the recorder's rows, the meta) is saved
+with them and checked on resume: an altered or damaged checkpoint is a CorruptRunError
+naming the file, never a resumed run with other numbers.
 
 A run resumed from a checkpoint gives outputs byte-identical to the uninterrupted run
 (``tests/test_checkpoint.py`` kills ``credsim run`` with SIGKILL and checks it).
@@ -51,7 +54,8 @@ from credsim.world import World
 
 FOLDER = ".checkpoint"  # inside a run's output folder
 FILE = "checkpoint.npz"
-FORMAT = 3  # 2 added the fast path's sets and sums to the state; 3 its kept set of the listed
+FORMAT = 4  # 2 added the fast path's sets and sums to the state; 3 its kept set of the listed; 4 the digest
+DIGEST = "sha256"  # the member holding the SHA-256 of every other member (arrays and meta)
 BY_CLOCK_SECONDS = 60.0  # by default a run is saved once it has gone this long since the last save...
 BY_CLOCK_SHARE = 0.05  # ... and long enough that saving takes at most this share of its time
 
@@ -145,6 +149,7 @@ class Checkpoints:
         started = _clock()
         arrays = {**_dump_state(state, meta), **_dump_recorder(recorder, days_done)}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
+        arrays[DIGEST] = np.frombuffer(_arrays_digest(arrays).encode("ascii"), np.uint8)
         written = _write_atomic(self.folder, arrays)
         self._since = _clock()
         self._save_seconds = self._since - started
@@ -329,6 +334,8 @@ def _read(file: Path) -> tuple[dict[str, np.ndarray], dict]:
     try:
         with np.load(file, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
+        saved = arrays.pop(DIGEST, None)
+        intact = saved is not None and saved.dtype == np.uint8 and saved.tobytes().decode("ascii", "replace") == _arrays_digest(arrays)
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
     except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError) as error:
         raise CorruptRunError(f"{file}: not a readable credsim checkpoint ({error})") from None
@@ -337,10 +344,26 @@ def _read(file: Path) -> tuple[dict[str, np.ndarray], dict]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise CorruptRunError(f"{file}: checkpoint format {found!r}; this credsim reads format {FORMAT}")
+    if not intact:
+        raise CorruptRunError(f"{file}: the SHA-256 of its arrays is not the one saved with them; "
+                              "the checkpoint was altered or damaged: run again from the start")
     missing = {"credsim_version", "numpy_version", "scenario_toml", "seed", "day", "every", "world", "scalars", "growables", "lists"} - set(meta)
     if missing:
         raise CorruptRunError(f"{file}: checkpoint lacks {', '.join(sorted(missing))}")
     return arrays, meta
+
+
+def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over every array of a checkpoint (the per-person state, the logs, the
+    recorder's rows, the meta), in key order, with each one's name, dtype and shape."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        if key == DIGEST:
+            continue
+        value = np.ascontiguousarray(arrays[key])
+        digest.update(f"{len(key)}:{key} {value.dtype.str} {value.shape}\n".encode("utf-8"))
+        digest.update(value.data if value.size else b"")
+    return digest.hexdigest()
 
 
 def _digest(value, digest) -> None:

@@ -30,6 +30,7 @@ from credsim.report.cli import register as register_report
 from credsim.web.cli import register as register_web
 from credsim.resources import check_disk, check_memory
 from credsim.results import read_summary, write_run
+from credsim.results.outputs import check_file, write_file
 from credsim.scenario import DEFAULT_SCENARIO, builtin_names, describe_builtins, load_scenario
 from credsim.simulate import simulate
 
@@ -140,12 +141,12 @@ def run(
         _fail(_write_failure(error, target))
     checkpoint.discard(target)  # the outputs are complete: the checkpoint has done its job
     try:
-        report = build_report(written)  # a view of the saved outputs, outside the manifest
+        report = build_report(written)  # a view of the saved outputs, added to the manifest
     except (CredsimError, OSError) as error:
         _fail(CredsimError(f"the run is complete in {written}, but its report could not be built: {error}; try `credsim report {written}`"))
     if not quiet:
         out.print(_headline_table(result.summary))
-    out.print(f"wrote {written} (open {report.name} in a browser)")
+    out.print(f"wrote {escape(str(written))} (open {report.name} in a browser)", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -185,7 +186,12 @@ def compare(
 
     Two experiment folders (from `credsim experiment`) are compared point by point: B - A
     with a 95% interval, paired over the seeds they share (unpaired, and saying so, if none)."""
-    experiments = [(Path(x) / "catalog").is_dir() for x in (run_a, run_b)]
+    try:
+        if csv_path is not None:
+            check_file(csv_path, "the comparison table")  # before any work
+        experiments = [(Path(x) / "catalog").is_dir() for x in (run_a, run_b)]
+    except (CredsimError, OSError, ValueError) as error:
+        _fail(error if isinstance(error, CredsimError) else CredsimError(f"compare: {error}"))
     if any(experiments):
         if not all(experiments):
             _fail(CredsimError("compare: give two run folders (or scenarios), or two experiment folders, not one of each"))
@@ -199,15 +205,15 @@ def compare(
             _fail(error)
     rows = compare_summaries(*summaries)
     label_a, label_b = (Path(x).name or x for x in (run_a, run_b))
-    table = Table(title=f"{label_a} vs {label_b}", header_style="bold")
+    table = Table(title=escape(f"{label_a} vs {label_b}"), header_style="bold")
     for column in ("group", "metric", label_a, label_b, "difference"):
-        table.add_column(column, justify="left" if column in ("group", "metric") else "right")
+        table.add_column(escape(column), justify="left" if column in ("group", "metric") else "right")
     for row in rows:
-        table.add_row(row["group"], row["metric"], *(_plain(row[k]) for k in ("a", "b", "difference")))
+        table.add_row(escape(row["group"]), row["metric"], *(_plain(row[k]) for k in ("a", "b", "difference")))
     out.print(table)
     target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
-    _write_text_atomic(target, to_csv(rows, label_a, label_b))
-    out.print(f"wrote {target}")
+    _write_text_atomic(target, to_csv(rows, label_a, label_b), "the comparison table")
+    out.print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
 
 
 def _compare_experiments(dir_a: str, dir_b: str, csv_path: Path | None) -> None:
@@ -270,7 +276,6 @@ def calibrate(
         for row in history:
             past.add_row(row["date"], row["figure"], f"{row['published'] / 1e6:.2f} M", f"{row['simulated'] / 1e6:.2f} M", f"{row['relative_error']:+.1%}")
         out.print(past)
-    target_dir.mkdir(parents=True, exist_ok=True)
     record = {
         "credsim_version": __version__,
         "scenario": scenario,
@@ -281,16 +286,16 @@ def calibrate(
         "iterations": [{"parameters": it.parameters, "results": it.results} for it in result.iterations],
         "history": history,
     }
-    _write_text_atomic(target_dir / "calibration.json", json.dumps(record, indent=2) + "\n")
-    _write_text_atomic(target_dir / "calibration.csv", _rows_csv(rows))
-    out.print(f"wrote {target_dir}")
+    _write_text_atomic(target_dir / "calibration.json", json.dumps(record, indent=2) + "\n", "the calibration")
+    _write_text_atomic(target_dir / "calibration.csv", _rows_csv(rows), "the calibration table")
+    out.print(f"wrote {escape(str(target_dir))}", highlight=False, soft_wrap=True)
 
 
 def _summary_of(source: str, population: int | None, days: int | None, seed: int) -> dict:
     """A run folder's summary, or a fresh run's. A bare built-in name is always the
     scenario, even where a folder of that name exists (write ./NAME for the folder)."""
     path = Path(source)
-    if path.is_dir() and source not in builtin_names():
+    if _is_dir(path) and source not in builtin_names():
         if population is not None or days is not None:
             err.print(f"note: {source} is a finished run; --population and --days do not apply to it")
         try:
@@ -306,6 +311,13 @@ def _summary_of(source: str, population: int | None, days: int | None, seed: int
     check_memory(resolved)
     err.print(f"running {resolved.meta.name}: {resolved.population.size:,} people, {resolved.population.days} days, seed {seed}")
     return simulate(resolved, seed).summary
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name too long, a NUL: not a folder (the loader says what it is)
+        return False
 
 
 def _plain(value: object) -> str:
@@ -324,11 +336,13 @@ def _rows_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.partial")
-    staging.write_text(text, encoding="utf-8")
-    os.replace(staging, path)
+def _write_text_atomic(path: Path, text: str, what: str) -> None:
+    """Write a file the user asked for, or fail with one line (a device, a folder, a
+    read-only place...: :func:`credsim.results.outputs.write_file`)."""
+    try:
+        write_file(path, text, what)
+    except CredsimError as error:
+        _fail(error)
 
 
 def _resume_plan(ctx: typer.Context, folder: Path) -> checkpoint.Plan:
@@ -360,10 +374,13 @@ def _write_failure(error: Exception, target: Path) -> CredsimError:
 
 def _unwritable(target: Path) -> str | None:
     existing = target
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
+    try:
+        while not existing.exists():
+            if existing.parent == existing:
+                break
+            existing = existing.parent
+    except (OSError, ValueError) as error:  # a name too long, a NUL byte
+        return f"not a folder that can be made: {getattr(error, 'strerror', None) or error}"
     if existing.exists() and not existing.is_dir():
         return f"{existing} exists and is not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):

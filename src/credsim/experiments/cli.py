@@ -20,6 +20,7 @@ from rich.table import Table
 from credsim.errors import CredsimError
 from credsim.experiments.catalog import CATALOG, COMPLETE
 from credsim.experiments.spec import Experiment, load_experiment
+from credsim.results.outputs import write_file
 
 # pandas, SciPy, SALib and Dask are imported inside the commands that use them, so that
 # registering these commands costs `credsim --help` nothing
@@ -157,10 +158,12 @@ def compare_folders(dir_a: str, dir_b: str, csv_path: Path | None) -> None:
         err.print("note: some points share no seeds (different root seeds or independent seeds): their differences "
                   "are unpaired, with Welch intervals, and carry all the seed noise", highlight=False)  # fmt: skip
     target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
-    staging = target.with_name(f".{target.name}.partial")
-    frame.rename(columns={"mean_a": f"{label_a}_mean", "mean_b": f"{label_b}_mean"}).to_csv(staging, index=False)
-    staging.replace(target)
-    out.print(f"wrote {target}")
+    text = frame.rename(columns={"mean_a": f"{label_a}_mean", "mean_b": f"{label_b}_mean"}).to_csv(index=False)
+    try:
+        write_file(target, text, "the comparison table")
+    except CredsimError as error:
+        _fail(error)
+    out.print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
 
 
 def differences_table(frame, title: str, names: tuple[str, str] = ("reference", "point")) -> Table:

@@ -44,11 +44,18 @@ def report(
         if len(run_dirs) == 1:
             written = build_report(run_dirs[0], out_path)
         else:
-            label_a, label_b = (path.resolve().name or str(path) for path in run_dirs)
+            label_a, label_b = (_label(path) for path in run_dirs)
             written = build_comparison(run_dirs[0], run_dirs[1], out_path or Path(f"compare-{label_a}-{label_b}.html"))
     except CredsimError as error:
         _fail(error)
-    out.print(f"wrote {written}", highlight=False, soft_wrap=True)
+    out.print(f"wrote {escape(str(written))}", highlight=False, soft_wrap=True)
+
+
+def _label(path: Path) -> str:
+    try:
+        return path.resolve().name or str(path)
+    except (OSError, ValueError, RuntimeError) as error:  # a NUL, a symlink loop
+        raise ReportError(f"{str(path)!r}: not a run folder ({error})") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -3,8 +3,9 @@
 ``load_run(run_dir)`` reads ``summary.json``, ``scenario.toml``, ``daily.parquet``,
 ``regions.parquet`` and ``episodes.parquet`` into a :class:`RunData` of plain NumPy arrays,
 one dictionary of columns per group, so that the figures need neither pandas nor pyarrow.
-Anything missing or unreadable raises :class:`ReportError` with a message that names the
-file.
+The folder is checked against its ``manifest.json`` first
+(:func:`credsim.results.manifest.verify`). Anything missing or unreadable raises
+:class:`ReportError` or :class:`credsim.CorruptRunError` with a message that names the file.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from credsim.errors import CredsimError
+from credsim.results import manifest
 
 DAILY_REQUIRED = ("day", "group", "population", "listed", "pending_cases", "income_mean")
 REGIONS_REQUIRED = ("day", "region", "population", "camera_intensity")
@@ -49,7 +51,7 @@ class Episodes:
         return duration.astype(np.float64), observed
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: the charts find a run with runs.index(run), and a run compared with itself has equal arrays
 class RunData:
     """One run folder, read.
 
@@ -81,12 +83,20 @@ class RunData:
 
 
 def load_run(run_dir: str | Path) -> RunData:
-    """Read a complete run folder (one with a ``summary.json``)."""
+    """Read a complete run folder, after checking it against its ``manifest.json``.
+
+    Raises :class:`credsim.CorruptRunError` when the folder does not match its manifest (or
+    has none), :class:`ReportError` when it is missing or a file cannot be read."""
     path = Path(run_dir)
+    try:
+        path.exists()
+    except (OSError, ValueError) as error:
+        raise ReportError(f"{path}: cannot read it ({error})") from None
     if not path.exists():
         raise ReportError(f"{path}: no such folder")
     if not path.is_dir():
         raise ReportError(f"{path}: not a folder")
+    manifest.verify(path, only=manifest.DATA_FILES)  # before anything is read: a damaged or partial run is refused
     summary = _read_summary(path)
     scenario_path = path / "scenario.toml"
     try:

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from credsim.errors import CorruptRunError
 from credsim.results import manifest
 from credsim.scenario import to_toml
 
-OUTPUT_FILES = ("scenario.toml", "daily.parquet", "regions.parquet", "episodes.parquet", "summary.json")
+OUTPUT_FILES = manifest.DATA_FILES
 
 
 def write_run(result, out_dir: str | Path) -> Path:
@@ -57,8 +58,12 @@ def write_run(result, out_dir: str | Path) -> Path:
 def read_summary(run_dir: str | Path) -> dict:
     """The summary of a complete run folder, after checking every file against its
     ``manifest.json`` (:func:`credsim.results.manifest.verify`; raises CorruptRunError)."""
-    path = Path(run_dir) / "summary.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir}: no summary.json; not a complete credsim run")
     manifest.verify(run_dir)
-    return json.loads(path.read_text(encoding="utf-8"))
+    path = Path(run_dir) / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:
+        raise CorruptRunError(f"{path}: matches {manifest.MANIFEST} but cannot be read ({error})") from None
+    if not isinstance(summary, dict):
+        raise CorruptRunError(f"{path}: not a credsim summary (not a JSON object)")
+    return summary

@@ -12,7 +12,8 @@
 
 Bad input is answered with a 4xx and ``{"error": message}``, never a 500: a body over
 ``max_body_bytes`` 413, a body that is not JSON 400 (415 without a JSON content type), a
-request that does not validate 422, a full queue 429, an unknown route or run 404. Only
+request that does not validate 422, a full queue 429, a finished run whose files no longer
+match their manifest 409, an unknown route or run 404. Only
 loopback Host headers are served unless other hosts are allowed (against DNS rebinding).
 """
 
@@ -36,10 +37,11 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from credsim.errors import CredsimError
+from credsim.errors import CorruptRunError, CredsimError
 from credsim.report import build_comparison
 from credsim.report.build import REPORT_NAME
 from credsim.resources import check_memory
+from credsim.results.manifest import MANIFEST, verify
 from credsim.scenario import DEFAULT_SCENARIO, describe_builtins, load_scenario
 from credsim.web.jobs import JobManager, QueueFull, is_job_id
 from credsim.web.params import RequestError, check_run_request, parameters_for
@@ -170,7 +172,9 @@ async def run_report(request: Request) -> Response:
         raise RequestError(f"No run with id {job_id!r}.", status=404)
     if status["state"] != "done":
         raise RequestError(f"The report of run {job_id} is not ready: the run is {status['state']}.", status=404)
-    return _html_file(state.jobs.folder(job_id) / REPORT_NAME)
+    folder = state.jobs.folder(job_id)
+    await run_in_threadpool(_verify_run, folder, job_id, True)
+    return _html_file(folder / REPORT_NAME)
 
 
 async def compare(request: Request) -> Response:
@@ -186,6 +190,8 @@ async def compare(request: Request) -> Response:
             raise RequestError(f"Run {value} is not a finished run; compare two runs that are done.", field=key)
     if a == b:
         raise RequestError("Pick two different runs to compare.", field="b")
+    for key, value in (("a", a), ("b", b)):  # also when the comparison was built before
+        await run_in_threadpool(_verify_run, state.jobs.folder(value), value, False, key)
     target = state.data_dir / "compare" / f"{a}-{b}.html"
     if not target.is_file():
         try:
@@ -239,6 +245,18 @@ def _build_comparison(state: WebState, a: str, b: str, target: Path) -> None:
     with state.comparisons:
         if not target.is_file():  # another request may have built it meanwhile
             build_comparison(state.jobs.folder(a), state.jobs.folder(b), target)
+
+
+def _verify_run(folder: Path, job_id: str, with_report: bool, field: str | None = None) -> None:
+    """Check a finished run's folder against its manifest (report included when asked), the
+    same check as every reader of a run folder; a 409 naming the file when it fails."""
+    try:
+        files = verify(folder)["files"]
+        if with_report and REPORT_NAME not in files:
+            raise CorruptRunError(f"{folder / REPORT_NAME}: not listed in {folder / MANIFEST}")
+    except CorruptRunError as error:
+        message = str(error).replace(str(folder), f"run {job_id}")
+        raise RequestError(f"The files of run {job_id} do not match their manifest: {message}", status=409, field=field) from None
 
 
 def _not_json(name: str):

@@ -29,8 +29,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from credsim.errors import CorruptRunError
 from credsim.report.build import REPORT_NAME
 from credsim.resources import check_disk
+from credsim.results.manifest import verify
 from credsim.web.params import RunRequest
 from credsim.web.worker import CANCEL, PROGRESS, REQUEST, init_worker, run_job, warm_up, write_json_atomic
 
@@ -193,8 +195,11 @@ class JobManager:
         progress = read_json(folder / PROGRESS) or {}
         days = int(progress.get("days") or 0)
         out = {"id": job_id, "days_done": int(progress.get("days_done", 0)), "days": days, "request": request}
-        if (folder / "summary.json").is_file() and (folder / REPORT_NAME).is_file():
+        damage = _damage(folder)
+        if damage is None:
             out.update(state="done", stage="done", days_done=days, report_url=f"/runs/{job_id}/{REPORT_NAME}")
+        elif progress.get("state") == "done":
+            out.update(state="failed", stage="failed", error=f"the run's files do not match their manifest: {damage}")
         elif progress.get("state") in ("failed", "cancelled"):
             message = "the run failed" if progress["state"] == "failed" else "the run was cancelled"
             out.update(state=progress["state"], stage=progress["state"], error=message)
@@ -230,6 +235,17 @@ class JobManager:
             if process.is_alive():
                 process.terminate()
                 process.join(2.0)
+
+
+def _damage(folder: Path) -> str | None:
+    """None when ``folder`` holds a finished run, its report included, as its manifest says
+    (:func:`credsim.results.manifest.verify`, the check every reader makes); else what is wrong."""
+    try:
+        if REPORT_NAME not in verify(folder)["files"]:
+            return f"{REPORT_NAME} is not listed"
+    except CorruptRunError as error:
+        return str(error).replace(str(folder), "the run")
+    return None
 
 
 def read_json(path: Path) -> dict | None:
