@@ -903,14 +903,19 @@ def test_sensitivity_warnings_and_the_ranking_check():
     assert "sampling.n = 16 base sample N is too few" in said and "S1 = 1.2 is above 1" in said
     assert "b: S1 = -0.3 is negative beyond its interval" in said and "c: S1 = 0.02 is within the noise floor" in said
 
-    def morris(values, floor):
+    def morris(values, half, floor, seeds="common"):
         table = pd.DataFrame({"outcome": "y", "parameter": ["a", "b", "inert"], "index": "mu_star", "value": values})
-        table.attrs.update(method="morris", noise={"y": {"floor": floor}})
+        table["low"] = table["value"] - half
+        table.attrs.update(method="morris", noise={"y": {"floor": floor}}, seeds=seeds)
         return table
 
-    assert ranking_check(morris([0.5, 0.2, 0.0], 0.05), morris([0.4, 0.3, 0.01], 0.05))["same"].all()
-    check = ranking_check(morris([0.5, 0.2, 0.0], 0.05), morris([0.2, 0.4, 0.0], 0.05))
-    assert not check["same"].any() and check["first"].iloc[0] == "a, b"
+    # common random numbers: b is real (its interval excludes 0) though below the floor
+    assert ranking_check(morris([0.5, 0.02, 0.0], 0.01, 0.05), morris([0.4, 0.03, 0.0], 0.01, 0.05))["same"].all()
+    check = ranking_check(morris([0.5, 0.2, 0.0], 0.01, 0.05), morris([0.2, 0.4, 0.0], 0.01, 0.05))
+    assert not check["same"].any() and check["first"].iloc[0] == "a, b" and check["second"].iloc[0] == "b, a"
+    # independent seeds: below the floor is noise, whatever the interval
+    alone = ranking_check(morris([0.5, 0.02, 0.0], 0.01, 0.05, "independent"), morris([0.4, 0.03, 0.0], 0.01, 0.05, "independent"))
+    assert alone["first"].iloc[0] == "a" and alone["floor"].iloc[0] == 0.05
 
 
 def test_a_catalog_row_and_the_folder_reproduce_the_run(serial):

@@ -107,7 +107,8 @@ def sensitivity(
         other = spec.model_copy(update={"seed": check_seed})
         second = _run(other, target / f"check-seed-{check_seed}", workers, scheduler, executor, quiet, run_sensitivity)
         check = ranking_check(frame, second)
-        table = Table(title=f"ranking above the noise floor: seed {spec.seed} against seed {check_seed}", header_style="bold")
+        table = Table(title=f"the parameters whose index is above 0 beyond its interval (and above the floor, with independent "
+                            f"seeds), largest first: seed {spec.seed} against seed {check_seed}", header_style="bold")  # fmt: skip
         for column in check.columns:
             table.add_column(column, overflow="fold")
         for row in check.itertuples(index=False):
