@@ -703,6 +703,14 @@ def test_a_grid_grows_in_place_and_a_morris_design_refuses_to(tmp_path):
     assert sorted(second.ran) == sorted([rid({CAP: 0.0}, 1), rid({CAP: 100.0}, 1), rid({CAP: 1000.0}, 0), rid({CAP: 1000.0}, 1)])
     assert len(catalog) == 6 and set(catalog["status"]) == {"complete"}
     assert json.loads((out / "experiment.json").read_text())["replicates"] == 2
+    # a value put first: the points keep their runs, and each gets its place in the new design
+    first_place = write(tmp_path, grown.replace("values = [0, 100, 1000]", "values = [50, 0, 100, 1000]"), "first.toml")
+    third = Counting()
+    catalog = ex.run_experiment(first_place, out, third)
+    assert sorted(third.ran) == sorted([rid({CAP: 50.0}, 0), rid({CAP: 50.0}, 1)])
+    assert catalog.groupby("set_index")[CAP].agg(set).to_dict() == {0: {50.0}, 1: {0.0}, 2: {100.0}, 3: {1000.0}}
+    table = ex.summarize_replicates(ex.load_catalog(out))  # the stored places collide; the points do not
+    assert sorted(table[table["outcome"] == OUTCOMES[0]][CAP]) == [0.0, 50.0, 100.0, 1000.0] and set(table["n"]) == {2}
     morris = write(tmp_path, MORRIS.replace('"population.size" = 2000', '"population.size" = 300').replace('"population.days" = 30', '"population.days" = 3'), "m.toml")
     ex.run_experiment(morris, tmp_path / "m", ex.SerialExecutor())
     with pytest.raises(ex.ExperimentError) as caught:
