@@ -795,6 +795,17 @@ def test_a_worker_with_other_libraries_is_refused(tmp_path):
     assert not list((tmp_path / "out" / "catalog").glob("*.parquet")), "a refused worker recorded a run"
 
 
+def test_dask_workers_with_other_libraries_are_refused_before_any_run(dask_cluster):
+    address, _ = dask_cluster
+    expected = {key: provenance.environment()[key] for key in provenance.MUST_MATCH}
+    with ex.DaskExecutor(address) as dask:
+        dask.check_workers(expected)  # the same installation: accepted
+        with pytest.raises(ex.ExperimentError) as caught:
+            dask.check_workers({**expected, "pyarrow": "0.0.1"})
+    message = str(caught.value)
+    assert "workers refused" in message and message.count("pyarrow: the client has '0.0.1', this worker") == 2
+
+
 def test_a_missing_dask_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ex.ExperimentError) as caught:

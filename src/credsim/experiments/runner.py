@@ -198,6 +198,8 @@ def run_experiment(
         owned = executor is None
         executor = executor or LocalExecutor()
         try:
+            if todo and hasattr(executor, "check_workers"):
+                executor.check_workers(todo[0].expected)
             futures: dict[Future, RunTask] = {}
             for task in todo:
                 if task.scenario is None:  # nothing to send anywhere: record it here
