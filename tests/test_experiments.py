@@ -571,6 +571,8 @@ def test_the_sensitivity_command_prints_and_writes_morris_indices(cli, tmp_path)
     assert "noise floor" in result.stdout and "too few for morris" in result.stderr  # n = 3 trajectories
     noise = pd.read_csv(tmp_path / "out" / "noise.csv")
     assert list(noise.columns) == ["outcome", "runs", "sd", "index", "floor"] and (noise["runs"] == 5).all()
+    page = (tmp_path / "out" / "experiment.html").read_text(encoding="utf-8")
+    assert "Morris screening of overall.appeals_filed" in page and "noise floor" in page
     filed = table[(table["outcome"] == "overall.appeals_filed") & (table["index"] == "mu_star")].set_index("parameter")["value"]
     floor = noise.set_index("outcome").loc["overall.appeals_filed", "floor"]
     # the propensity to object drives how many appeals are filed, above the seed noise
@@ -701,6 +703,14 @@ def test_a_grid_grows_in_place_and_a_morris_design_refuses_to(tmp_path):
     assert sorted(second.ran) == sorted([rid({CAP: 0.0}, 1), rid({CAP: 100.0}, 1), rid({CAP: 1000.0}, 0), rid({CAP: 1000.0}, 1)])
     assert len(catalog) == 6 and set(catalog["status"]) == {"complete"}
     assert json.loads((out / "experiment.json").read_text())["replicates"] == 2
+    # a value put first: the points keep their runs, and each gets its place in the new design
+    first_place = write(tmp_path, grown.replace("values = [0, 100, 1000]", "values = [50, 0, 100, 1000]"), "first.toml")
+    third = Counting()
+    catalog = ex.run_experiment(first_place, out, third)
+    assert sorted(third.ran) == sorted([rid({CAP: 50.0}, 0), rid({CAP: 50.0}, 1)])
+    assert catalog.groupby("set_index")[CAP].agg(set).to_dict() == {0: {50.0}, 1: {0.0}, 2: {100.0}, 3: {1000.0}}
+    table = ex.summarize_replicates(ex.load_catalog(out))  # the stored places collide; the points do not
+    assert sorted(table[table["outcome"] == OUTCOMES[0]][CAP]) == [0.0, 50.0, 100.0, 1000.0] and set(table["n"]) == {2}
     morris = write(tmp_path, MORRIS.replace('"population.size" = 2000', '"population.size" = 300').replace('"population.days" = 30', '"population.days" = 3'), "m.toml")
     ex.run_experiment(morris, tmp_path / "m", ex.SerialExecutor())
     with pytest.raises(ex.ExperimentError) as caught:
@@ -785,6 +795,17 @@ def test_a_worker_with_other_libraries_is_refused(tmp_path):
     assert not list((tmp_path / "out" / "catalog").glob("*.parquet")), "a refused worker recorded a run"
 
 
+def test_dask_workers_with_other_libraries_are_refused_before_any_run(dask_cluster):
+    address, _ = dask_cluster
+    expected = {key: provenance.environment()[key] for key in provenance.MUST_MATCH}
+    with ex.DaskExecutor(address) as dask:
+        dask.check_workers(expected)  # the same installation: accepted
+        with pytest.raises(ex.ExperimentError) as caught:
+            dask.check_workers({**expected, "pyarrow": "0.0.1"})
+    message = str(caught.value)
+    assert "workers refused" in message and message.count("pyarrow: the client has '0.0.1', this worker") == 2
+
+
 def test_a_missing_dask_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ex.ExperimentError) as caught:
@@ -809,7 +830,7 @@ def alive(pids: list[int]) -> list[int]:
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow), pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_killing_the_command_leaves_no_pool_worker_running(tmp_path, signum):
-    text = SMALL.replace("replicates = 4", "replicates = 20").replace('"population.days" = 30', '"population.days" = 200')
+    text = TINY.replace("replicates = 4", "replicates = 20").replace('"population.days" = 10', '"population.days" = 200')
     command = [str(Path(sys.executable).parent / "credsim"), "experiment", str(write(tmp_path, text)), "--out", str(tmp_path / "out"), "--workers", "2", "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -901,11 +922,77 @@ def test_sensitivity_warnings_and_the_ranking_check():
     assert "sampling.n = 16 base sample N is too few" in said and "S1 = 1.2 is above 1" in said
     assert "b: S1 = -0.3 is negative beyond its interval" in said and "c: S1 = 0.02 is within the noise floor" in said
 
-    def morris(values, floor):
+    def morris(values, half, floor, seeds="common"):
         table = pd.DataFrame({"outcome": "y", "parameter": ["a", "b", "inert"], "index": "mu_star", "value": values})
-        table.attrs.update(method="morris", noise={"y": {"floor": floor}})
+        table["low"] = table["value"] - half
+        table.attrs.update(method="morris", noise={"y": {"floor": floor}}, seeds=seeds)
         return table
 
-    assert ranking_check(morris([0.5, 0.2, 0.0], 0.05), morris([0.4, 0.3, 0.01], 0.05))["same"].all()
-    check = ranking_check(morris([0.5, 0.2, 0.0], 0.05), morris([0.2, 0.4, 0.0], 0.05))
-    assert not check["same"].any() and check["first"].iloc[0] == "a, b"
+    # common random numbers: b is real (its interval excludes 0) though below the floor
+    assert ranking_check(morris([0.5, 0.02, 0.0], 0.01, 0.05), morris([0.4, 0.03, 0.0], 0.01, 0.05))["same"].all()
+    check = ranking_check(morris([0.5, 0.2, 0.0], 0.01, 0.05), morris([0.2, 0.4, 0.0], 0.01, 0.05))
+    assert not check["same"].any() and check["first"].iloc[0] == "a, b" and check["second"].iloc[0] == "b, a"
+    # independent seeds: below the floor is noise, whatever the interval
+    alone = ranking_check(morris([0.5, 0.02, 0.0], 0.01, 0.05, "independent"), morris([0.4, 0.03, 0.0], 0.01, 0.05, "independent"))
+    assert alone["first"].iloc[0] == "a" and alone["floor"].iloc[0] == 0.05
+
+
+def test_a_catalog_row_and_the_folder_reproduce_the_run(serial):
+    from credsim import load_scenario, simulate
+
+    out, catalog = serial
+    row = catalog.iloc[6]
+    scenario = with_overrides(load_scenario(out / "base.toml"), {CAP: row[CAP]})
+    assert hashlib.sha256(to_toml(scenario).encode()).hexdigest() == row["scenario_hash"]
+    again = simulate(scenario, int(row["seed"]))
+    assert json.loads((out / "runs" / row["run_id"] / "summary.json").read_text()) == json.loads(json.dumps(again.summary))
+
+
+def test_the_experiment_page_draws_in_chromium_at_phone_and_desktop_widths(serial, tmp_path):
+    """experiment.html of the grid experiment, and of a Morris analysis, opens offline: every
+    chart drawn, no console error, no request anywhere."""
+    from credsim.experiments.page import build_page
+
+    chromium = Path("/usr/bin/chromium")
+    if os.environ.get("CREDSIM_SKIP_BROWSER") == "1":
+        pytest.skip("CREDSIM_SKIP_BROWSER=1")
+    assert chromium.exists(), f"{chromium} is missing: run scripts/install-browser.sh as root"
+    from playwright.sync_api import sync_playwright
+
+    out = tmp_path / "exp"
+    shutil.copytree(serial[0], out)
+    problem = {"num_vars": 2, "names": ["a", "b"], "bounds": [[0.0, 1.0], [0.0, 2.0]]}
+    X = sample("morris", problem, 10, seed=1)
+    indices = ex.indices("morris", problem, X, 3 * X[:, 0] - X[:, 1])
+    indices.insert(0, "outcome", "overall.ever_listed")
+    indices.attrs.update(method="morris", noise={"overall.ever_listed": {"floor": 0.5}})
+    paths = {"grid": build_page(out), "morris": build_page(out, indices)}
+    assert paths["grid"] == out / "experiment.html"
+    problems, foreign = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            for width in (390, 1280):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+                page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
+                page.on("request", lambda request: request.url.startswith(("file:", "data:", "about:")) or foreign.append(request.url))
+                page.goto(paths["morris"].as_uri())
+                page.wait_for_function("() => [...document.querySelectorAll('.plot')].every(p => p.querySelector('svg.main-svg'))")
+                count = page.locator(".plot").count()
+                assert count == len(OUTCOMES) + 1  # each outcome against the capacity, and the Morris chart
+                assert "Morris screening of overall.ever_listed" in page.inner_text("body")
+                page.close()
+        finally:
+            browser.close()
+    assert problems == [] and foreign == []
+
+
+def test_the_example_experiments_of_the_readme_and_docs_load():
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for name in ("appeal-capacity", "screening"):
+        assert f"examples/{name}.toml" in readme
+        spec = ex.load_experiment(root / "examples" / f"{name}.toml")
+        assert spec.name == name and spec.seeds == "common"
+    assert ex.load_experiment(root / "examples" / "screening.toml").sampling.method == "morris"

@@ -6,9 +6,14 @@
 
 An experiment file (:mod:`credsim.experiments.spec`) names a base scenario, the parameters to
 vary and how, the replicates and one root seed; :mod:`~credsim.experiments.design` turns it
-into parameter sets and per-run seeds; an executor (:mod:`~credsim.experiments.executors`:
-serial, a local process pool, or Dask) runs them; every run writes its folder and one
-catalog row (:mod:`~credsim.experiments.catalog`). docs/experiments.md has the whole story.
+into parameter sets and per-run seeds (common random numbers by default: replicate r of every
+point shares a seed; runs named by their parameter values); an executor
+(:mod:`~credsim.experiments.executors`: serial, a local process pool, or Dask) runs them;
+every run writes its folder and one catalog row (:mod:`~credsim.experiments.catalog`), and
+the runner checks them all against their manifests. :mod:`~credsim.experiments.compare`
+gives paired differences between points and between experiment folders;
+:mod:`~credsim.experiments.page` the folder's ``experiment.html``. docs/experiments.md has
+the whole story.
 
 Names are imported when first used, so that ``credsim --help`` does not pay for pandas,
 SciPy and SALib.

@@ -131,7 +131,7 @@ def analyze(experiment: Experiment, catalog: pd.DataFrame, design: Design | None
         noise = pd.to_numeric(noise_runs[outcome], errors="coerce").dropna().to_numpy(dtype=np.float64)
         floors[outcome] = noise_floor(method, noise, Y, experiment.replicates, experiment.sampling.levels)
     frame = pd.concat(tables, ignore_index=True)[list(COLUMNS)]
-    frame.attrs.update(method=method, skipped=skipped, conf_level=conf_level, noise=floors)
+    frame.attrs.update(method=method, skipped=skipped, conf_level=conf_level, noise=floors, seeds=experiment.seeds)
     frame.attrs["warnings"] = warnings(frame, experiment.sampling.n, floors, experiment.seeds)
     return frame
 
@@ -182,21 +182,27 @@ def warnings(frame: pd.DataFrame, n: int | None, floors: dict[str, dict[str, Any
 
 
 def ranking(frame: pd.DataFrame, outcome: str, floor: float = 0.0) -> list[str]:
-    """The parameters whose main index (mu_star, or ST) for ``outcome`` is above ``floor``,
-    largest first: the "real" parameters, in order."""
+    """The "real" parameters for ``outcome``, largest main index (mu_star, or ST) first: those
+    whose index's interval lies above 0 and whose value is above ``floor``."""
     kind = "mu_star" if frame.attrs.get("method", "morris") == "morris" else "ST"
-    rows = frame[(frame["outcome"] == outcome) & (frame["index"] == kind) & (frame["value"] > (floor if np.isfinite(floor) else 0.0))]
+    rows = frame[(frame["outcome"] == outcome) & (frame["index"] == kind)]
+    floor = floor if np.isfinite(floor) else 0.0
+    rows = rows[(rows["low"] > 0) & (rows["value"] > floor)]
     return list(rows.sort_values("value", ascending=False, kind="stable")["parameter"])
 
 
 def ranking_check(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
-    """Whether two analyses of the same design from two root seeds rank the real parameters
-    alike: per outcome, each one's ranking above its own noise floor (the larger of the two
-    floors), and ``same``."""
+    """Whether two analyses of the same experiment from two root seeds rank the real parameters
+    alike: per outcome, each one's real parameters in order (:func:`ranking`), and ``same``.
+
+    With independent seeds a parameter must also clear the noise floor (the larger of the two
+    measured); with common random numbers the floor does not apply (most seed noise cancels
+    out of each effect), and the index's own interval decides."""
     rows = []
+    independent = "independent" in (first.attrs.get("seeds"), second.attrs.get("seeds"))
     for outcome in dict.fromkeys(first["outcome"]):
-        floor = np.nanmax([first.attrs.get("noise", {}).get(outcome, {}).get("floor", np.nan),
-                           second.attrs.get("noise", {}).get(outcome, {}).get("floor", np.nan), 0.0])  # fmt: skip
+        floors = [f.attrs.get("noise", {}).get(outcome, {}).get("floor", np.nan) for f in (first, second)]
+        floor = float(np.nanmax([*floors, 0.0])) if independent else 0.0
         a, b = ranking(first, outcome, floor), ranking(second, outcome, floor)
         rows.append({"outcome": outcome, "floor": floor, "first": ", ".join(a), "second": ", ".join(b), "same": a == b})
     return pd.DataFrame(rows, columns=["outcome", "floor", "first", "second", "same"])

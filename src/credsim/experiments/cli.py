@@ -71,8 +71,9 @@ def experiment(
         diffs = differences(catalog, reference)
     except CredsimError as error:
         _fail(error)
-    if 0 < len(diffs) <= MAX_TABLE_ROWS:
-        out.print(differences_table(diffs, f"{spec.name}: difference from point {diffs['reference'].iloc[0]}"))
+    if 0 < len(diffs) <= MAX_TABLE_ROWS * len(spec.outcomes):
+        out.print(_differences_pivot(spec, catalog, diffs))
+    _page(target)
     _finish(catalog, target)
 
 
@@ -101,11 +102,13 @@ def sensitivity(
     for line in frame.attrs.get("warnings", []):
         err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
     out.print(f"wrote {target / CSV_NAME} and {target / 'noise.csv'}")
+    _page(target, frame)
     if check_seed is not None:
         other = spec.model_copy(update={"seed": check_seed})
         second = _run(other, target / f"check-seed-{check_seed}", workers, scheduler, executor, quiet, run_sensitivity)
         check = ranking_check(frame, second)
-        table = Table(title=f"ranking above the noise floor: seed {spec.seed} against seed {check_seed}", header_style="bold")
+        table = Table(title=f"the parameters whose index is above 0 beyond its interval (and above the floor, with independent "
+                            f"seeds), largest first: seed {spec.seed} against seed {check_seed}", header_style="bold")  # fmt: skip
         for column in check.columns:
             table.add_column(column, overflow="fold")
         for row in check.itertuples(index=False):
@@ -158,10 +161,10 @@ def compare_folders(dir_a: str, dir_b: str, csv_path: Path | None) -> None:
     target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
     text = frame.rename(columns={"mean_a": f"{label_a}_mean", "mean_b": f"{label_b}_mean"}).to_csv(index=False)
     try:
-        write_file(target, text, "the comparison table")  # never over a device or a folder
+        write_file(target, text, "the comparison table")
     except CredsimError as error:
         _fail(error)
-    out.print(f"wrote {escape(str(target))}", highlight=False)
+    out.print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
 
 
 def differences_table(frame, title: str, names: tuple[str, str] = ("reference", "point")) -> Table:
@@ -234,6 +237,39 @@ def _run(spec: Experiment, target: Path, workers, scheduler, kind, quiet, functi
         if bar is not None:
             bar.stop()
         pool.shutdown()
+
+
+def _page(target: Path, indices=None) -> None:
+    from credsim.experiments.page import build_page
+
+    try:
+        out.print(f"wrote {build_page(target, indices)}")
+    except (CredsimError, OSError) as error:  # the runs are safe; only the page is missing
+        err.print(f"warning: no experiment.html: {escape(str(error))}", highlight=False)
+
+
+def _differences_pivot(spec: Experiment, catalog, diffs) -> Table:
+    """One row per point, one column per outcome: the difference from the reference and its interval."""
+    reference = diffs["reference"].iloc[0]
+    first = catalog[catalog["point"] == reference].iloc[0]
+    parameters = catalog.attrs.get("parameters", [])
+    named = ", ".join(f"{p} = {_plain(first[p])}" for p in parameters) or reference
+    methods = " / ".join(dict.fromkeys(diffs["method"]))
+    table = Table(title=f"{spec.name}: difference from the reference point ({named}) [95% interval], {methods}", header_style="bold")
+    for column in (*parameters, *spec.outcomes):
+        table.add_column(column, justify="right", overflow="fold")
+    for point, group in diffs.groupby("point", sort=False):
+        row = catalog[catalog["point"] == point].iloc[0]
+        by_outcome = {r.outcome: r for r in group.itertuples(index=False)}
+        cells = [_plain(row[p]) for p in parameters]
+        for outcome in spec.outcomes:
+            r = by_outcome.get(outcome)
+            if r is None or math.isnan(r.difference):
+                cells.append("-")
+            else:
+                cells.append(f"{r.difference:.3g}" + ("" if math.isnan(r.ci_low) else f" [{r.ci_low:.3g}, {r.ci_high:.3g}]"))
+        table.add_row(*cells)
+    return table
 
 
 def _finish(catalog, target: Path) -> None:

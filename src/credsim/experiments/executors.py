@@ -143,6 +143,21 @@ class DaskExecutor(_Context):
     def client(self):
         return self._client
 
+    def check_workers(self, expected: dict[str, Any]) -> None:
+        """Refuse the cluster, before any run is sent, when a worker now connected runs other
+        credsim source or libraries than ``expected`` (the client's; a worker that joins
+        later is checked by each run it is given)."""
+        from credsim.experiments import provenance
+        from credsim.experiments.spec import ExperimentError
+
+        found = self._client.run(provenance.environment)
+        problems = [f"{worker}: {'; '.join(differences)}" for worker, where in sorted(found.items())
+                    if (differences := provenance.mismatch(expected, where))]  # fmt: skip
+        if problems:
+            raise ExperimentError(str(self.address or "dask"), problems + [
+                "install the same credsim and libraries on every worker (the source hash and the numpy, numba and "
+                "pyarrow versions are checked), then run the same command again"], heading="workers refused")  # fmt: skip
+
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
         dask_future = self._client.submit(fn, *args, pure=False)
         future: Future = Future()

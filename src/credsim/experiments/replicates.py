@@ -76,9 +76,12 @@ def summarize_replicates(
     parameters = list(parameters if parameters is not None else catalog.attrs.get("parameters", _between(catalog, "error", "seed")))
     outcomes = list(outcomes if outcomes is not None else catalog.attrs.get("outcomes", _after(catalog, "seconds")))
     complete = catalog[(catalog["status"] == "complete") & (catalog["set_index"] >= 0)]
+    # a point is its parameter values (a grown design may have given two points one place)
+    key = "point" if "point" in complete else "set_index"
     rows = []
-    for set_index, runs in complete.groupby("set_index", sort=True):
+    for _, runs in sorted(complete.groupby(key, sort=False), key=lambda item: int(item[1]["set_index"].min())):
         first = runs.iloc[0]
+        set_index = int(runs["set_index"].min())
         for outcome in outcomes:
             values = pd.to_numeric(runs[outcome], errors="coerce").dropna().to_numpy(dtype=np.float64)
             n = len(values)

@@ -198,6 +198,8 @@ def run_experiment(
         owned = executor is None
         executor = executor or LocalExecutor()
         try:
+            if todo and hasattr(executor, "check_workers"):
+                executor.check_workers(todo[0].expected)
             futures: dict[Future, RunTask] = {}
             for task in todo:
                 if task.scenario is None:  # nothing to send anywhere: record it here
@@ -236,6 +238,10 @@ def run_experiment(
     frame = load_catalog(out)
     wanted = {task.run_id for task in plan.tasks}
     selected = frame[frame["run_id"].isin(wanted)].reset_index(drop=True)
+    # each point's place in this design (rows written before the design grew keep their old one)
+    places = {task.point: task.set_index for task in plan.tasks}
+    selected["set_index"] = selected["point"].map(places).astype("int32")
+    selected = selected.sort_values(["set_index", "replicate"], kind="stable").reset_index(drop=True)
     selected.attrs.update(frame.attrs)
     return selected
 
