@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -657,3 +658,75 @@ def test_a_run_compared_with_itself(cli, run_dir, tmp_path):
     result = cli("report", run_dir, run_dir, "--out", tmp_path / "same.html")
     assert result.exit_code == 0, result.output
     assert "small-city (A)" in (tmp_path / "same.html").read_text(encoding="utf-8")
+
+
+def test_the_comparison_report_draws_a_saved_decomposition(tmp_path):
+    """The "What made the difference" section comes from decomposition.json beside the two end
+    runs (as credsim compare --decompose saves it): intervals shown with replicates, metrics
+    undefined somewhere named, not attributed; another folder's file is not used."""
+    import json
+
+    from credsim.report.decomposition import decomposition_section, find_decomposition
+
+    data = {
+        "a": "beijing-2020", "b": "reform", "runs": ["a", "b"], "by": "mechanism", "method": "exact", "permutations": None,
+        "coalitions_run": 4, "seeds": [0, 1, 2], "population": 5000, "days": 90,
+        "changes": [{"name": "appeal", "fields": [{"field": "appeal.capacity_per_million", "a": 1, "b": 100}]},
+                    {"name": "forgiveness", "fields": [{"field": "score.forgiveness", "a": 0.002, "b": 0.005}]}],
+        "metrics": [
+            {"group": "overall", "metric": "wrongful_share", "a": 0.13, "b": 0.04, "total": -0.09, "total_interval": [-0.1, -0.08],
+             "contributions": {"appeal": {"contribution": -0.08, "interval": [-0.09, -0.07]},
+                               "forgiveness": {"contribution": -0.01, "interval": [-0.02, 0.0]}}, "undefined_in": []},
+            {"group": "overall", "metric": "median_days_listed", "a": None, "b": None, "total": None, "total_interval": None,
+             "contributions": None, "undefined_in": ["A", "A + appeal", "A + forgiveness", "B"]},
+        ],
+    }
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "decomposition.json").write_text(json.dumps(data))
+    assert find_decomposition(tmp_path / "a", tmp_path / "b") == data
+    assert find_decomposition(tmp_path / "b", tmp_path / "a") is None  # the ends the other way round
+    html = decomposition_section(data)
+    assert 'id="decomposition"' in html and "appeal.capacity_per_million" in html
+    assert "-0.08 [-0.09, -0.07]" in html  # the contribution with its interval
+    assert "overall: median_days_listed" in html and "undefined in every combination" in html
+    assert html.count("undefined") >= 3  # one cell per change, and the note
+    (tmp_path / "decomposition.json").write_text("{not json")
+    with pytest.raises(ReportError, match="decomposition"):
+        find_decomposition(tmp_path / "a", tmp_path / "b")
+
+
+def test_the_decomposition_section_reads_at_390_px_and_on_a_desktop_in_chromium(tmp_path):
+    """A comparison report with a decomposition, as credsim compare --decompose writes it, in
+    headless Chromium: the section is there, no console error, and its wide table scrolls in
+    its own box instead of widening the page."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("no /usr/bin/chromium")
+    from credsim.decompose import decompose
+
+    a, b = (credsim.load_scenario(n, ["population.size=600", "population.days=10"]) for n in ("beijing-2020", "reform"))
+    result = decompose(a, b, 0)
+    credsim.write_run(result.ends[0], tmp_path / "a")
+    credsim.write_run(result.ends[1], tmp_path / "b")
+    (tmp_path / "decomposition.json").write_text(json.dumps(result.to_dict()))
+    page_path = build_comparison(tmp_path / "a", tmp_path / "b", tmp_path / "report.html")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            for width in (390, 1400):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                problems = []
+                page.on("pageerror", lambda error: problems.append(str(error)))
+                page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+                page.goto(page_path.resolve().as_uri())
+                section = page.locator("#decomposition")
+                assert section.is_visible() and "What made the difference" in section.inner_text()
+                assert "protected-penalties" in section.inner_text()
+                overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+                assert overflow <= 1, (width, overflow)
+                assert not problems, problems
+                page.close()
+        finally:
+            browser.close()

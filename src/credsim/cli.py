@@ -302,18 +302,22 @@ def _compare_decomposed(run_a, run_b, population, days, seed, by, replicates, pe
     else:
         out.print(f"Shapley values, estimated: more than {EXACT_LIMIT} changes, so {result.permutations} random orders were sampled "
                   f"({result.coalitions_run} combinations run); they add up to B - A exactly but each is an estimate.")
-    table = Table(title=f"What made {label_b} - {label_a}" + (f" (mean of {replicates} seeds, ± half of the 95% interval)" if replicates > 1 else ""), header_style="bold")
-    for column in ("group", "metric", label_a, label_b, "B - A", *(c.name for c in result.changes)):
-        table.add_column(column, justify="left" if column in ("group", "metric") else "right")
     undefined = []
-    for row in result.rows:
-        if row.contributions is None:
-            cells = ["undefined"] * len(result.changes)
-            undefined.append(f"{row.group} {row.metric}: undefined in {_where(row.undefined_in, result.coalitions_run)}")
-        else:
-            cells = [_plain(x) + (f" ±{(hi - lo) / 2:.2g}" if row.intervals else "") for x, (lo, hi) in zip(row.contributions, row.intervals or [(0, 0)] * len(row.contributions))]
-        table.add_row(row.group, row.metric, _plain(row.a), _plain(row.b), _plain(row.total), *cells)
-    out.print(table)
+    groups = list(dict.fromkeys(row.group for row in result.rows))
+    spread = f" (mean of {replicates} seeds; ± half the 95% interval)" if replicates > 1 else " (one seed: no interval; see --replicates)"
+    out.print(f"What made {label_b} - {label_a}: each change's share of B - A{spread}")
+    for group in groups:
+        table = Table(title=group, header_style="bold")
+        for column in ("metric", "A", "B", "B - A", *(c.name for c in result.changes)):
+            table.add_column(column, justify="left" if column == "metric" else "right", overflow="fold", no_wrap=column == "metric")
+        for row in (r for r in result.rows if r.group == group):
+            if row.contributions is None:
+                cells = ["undefined"] * len(result.changes)
+                undefined.append(f"{row.group} {row.metric}: undefined in {_where(row.undefined_in, result.coalitions_run)}")
+            else:
+                cells = [_short(x) + (f" ±{(hi - lo) / 2:.2g}" if row.intervals else "") for x, (lo, hi) in zip(row.contributions, row.intervals or [(0, 0)] * len(row.contributions))]
+            table.add_row(row.metric, _short(row.a), _short(row.b), _short(row.total), *cells)
+        out.print(table)
     for line in undefined:
         out.print(f"not attributed: {line} (a median never reached, or no one listed to take a share of)", highlight=False)
     folder = out_dir or Path(f"compare-{label_a}-{label_b}")
@@ -329,6 +333,10 @@ def _compare_decomposed(run_a, run_b, population, days, seed, by, replicates, pe
         _fail(CredsimError(f"compare: cannot write the decomposition: {error}"))
     out.print(f"wrote {folder} (decomposition.json, decomposition.csv, the end runs a/ and b/ with seed {seed}, report.html)"
               + (f" and {csv_path}" if csv_path is not None else ""))
+
+
+def _short(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
 
 
 def _where(coalitions: list[str], run: int) -> str:
