@@ -26,6 +26,7 @@ from credsim.calibration import CALIBRATIONS, HISTORIES, fit
 from credsim.compare import compare_experiments, compare_summaries, to_csv
 from credsim.errors import CredsimError
 from credsim.report import build_report
+from credsim.report.headline import days_text
 from credsim.experiments.cli import register as register_experiments
 from credsim.report.cli import register as register_report
 from credsim.web.cli import register as register_web
@@ -132,7 +133,7 @@ def run(
 
     size, horizon = resolved.population.size, resolved.population.days
     if not quiet:
-        out.print(f"credsim {__version__}: [bold]{resolved.meta.name}[/], {size:,} people, {horizon:,} days, seed {seed}, "
+        out.print(f"credsim {__version__}: [bold]{resolved.meta.name}[/], {size:,} people, {days_text(horizon)}, seed {seed}, "
                   f"into {escape(str(target))}", highlight=False)
     failure = None
     with Stages(err, enabled=not quiet) as stages:
@@ -188,7 +189,7 @@ def validate(
         scenario = load_scenario(file, list(settings or []))
     except CredsimError as error:
         _fail(error)
-    out.print(f"{file}: valid scenario {scenario.meta.name!r} ({scenario.population.size:,} people, {scenario.population.days} days)")
+    out.print(f"{file}: valid scenario {scenario.meta.name!r} ({scenario.population.size:,} people, {days_text(scenario.population.days)})")
 
 
 @app.command()
@@ -368,7 +369,7 @@ def _summary_of(source: str, population: int | None, days: int | None, seed: int
         overrides.append(f"population.days={days}")
     resolved = load_scenario(source, overrides)
     check_memory(resolved)
-    err.print(f"running {resolved.meta.name}: {resolved.population.size:,} people, {resolved.population.days} days, seed {seed}")
+    err.print(f"running {resolved.meta.name}: {resolved.population.size:,} people, {days_text(resolved.population.days)}, seed {seed}")
     return simulate(resolved, seed).summary
 
 
@@ -472,7 +473,7 @@ def _unwritable(target: Path) -> str | None:
 
 def _headline_table(summary: dict) -> Table:
     groups = list(summary["by_group"])
-    table = Table(title=f"{summary['scenario']}: {summary['population']:,} people, {summary['days']} days, seed {summary['seed']}", header_style="bold")
+    table = Table(title=f"{summary['scenario']}: {summary['population']:,} people, {days_text(summary['days'])}, seed {summary['seed']}", header_style="bold")
     table.add_column("")
     for name in [*groups, "overall"]:
         table.add_column(name, justify="right")
