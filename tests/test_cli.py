@@ -257,3 +257,9 @@ def test_write_run_still_replaces_a_run(tmp_path):
     credsim.write_run(credsim.simulate(scenario, 1), tmp_path / "r")
     credsim.write_run(credsim.simulate(scenario, 2), tmp_path / "r")
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["seed"] == 2
+
+
+def test_one_day_is_one_day(credsim_cli, tmp_path):
+    done = credsim_cli("run", "-n", 300, "-d", 1, "--out", tmp_path / "one")
+    assert done.returncode == 0, done.stderr
+    assert "1 days" not in done.stdout + done.stderr and "300 people, 1 day," in flat(done.stdout)

@@ -28,6 +28,7 @@ from credsim.calibration import CALIBRATIONS, HISTORIES, fit
 from credsim.compare import compare_summaries, to_csv
 from credsim.errors import CredsimError
 from credsim.report import build_report
+from credsim.report.headline import days_text
 from credsim.experiments.cli import register as register_experiments
 from credsim.report.cli import register as register_report
 from credsim.web.cli import register as register_web
@@ -139,7 +140,7 @@ def run(
 
     size, horizon = resolved.population.size, resolved.population.days
     if not quiet:
-        out.print(f"credsim {__version__}: [bold]{escape(resolved.meta.name)}[/], {size:,} people, {horizon:,} days, seed {seed}, "
+        out.print(f"credsim {__version__}: [bold]{escape(resolved.meta.name)}[/], {size:,} people, {days_text(horizon)}, seed {seed}, "
                   f"into {escape(str(target))}", highlight=False)
     failure = None
     with Stages(err, enabled=not quiet) as stages:
@@ -200,7 +201,7 @@ def validate(
     except CredsimError as error:
         _fail(error)
     out.print(
-        f"{escape(file)}: valid scenario {escape(repr(scenario.meta.name))} ({scenario.population.size:,} people, {scenario.population.days} days)",
+        f"{escape(file)}: valid scenario {escape(repr(scenario.meta.name))} ({scenario.population.size:,} people, {days_text(scenario.population.days)})",
         highlight=False,
     )
 
@@ -497,7 +498,7 @@ def _summary_of(source: str, population: int | None, days: int | None, seed: int
         overrides.append(f"population.days={days}")
     resolved = load_scenario(source, overrides)
     check_memory(resolved)
-    err.print(f"running {escape(resolved.meta.name)}: {resolved.population.size:,} people, {resolved.population.days} days, seed {seed}", highlight=False)
+    err.print(f"running {escape(resolved.meta.name)}: {resolved.population.size:,} people, {days_text(resolved.population.days)}, seed {seed}", highlight=False)
     return simulate(resolved, seed).summary
 
 
@@ -643,7 +644,7 @@ def _unwritable(target: Path) -> str | None:
 
 def _headline_table(summary: dict) -> Table:
     groups = list(summary["by_group"])
-    table = Table(title=f"{escape(summary['scenario'])}: {summary['population']:,} people, {summary['days']} days, seed {summary['seed']}", header_style="bold")
+    table = Table(title=f"{escape(summary['scenario'])}: {summary['population']:,} people, {days_text(summary['days'])}, seed {summary['seed']}", header_style="bold")
     table.add_column("")
     for name in [*groups, "overall"]:
         table.add_column(escape(name), justify="right")

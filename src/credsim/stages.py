@@ -23,7 +23,8 @@ class _DaysDone(ProgressColumn):
     def render(self, task: Task) -> Text:
         if not task.fields.get("counted"):
             return Text("")
-        return Text(f"{int(task.completed):,}/{int(task.total):,} days", style="progress.download")
+        unit = "day" if task.total == 1 else "days"
+        return Text(f"{int(task.completed):,}/{int(task.total):,} {unit}", style="progress.download")
 
 
 class _TimeLeft(ProgressColumn):
