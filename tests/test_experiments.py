@@ -86,8 +86,9 @@ def write(folder: Path, text: str, name: str = "experiment.toml") -> Path:
 
 
 def comparable(catalog: pd.DataFrame) -> list[dict]:
-    """The catalog's rows without what may differ between executors (who ran it, when)."""
-    rows = catalog.drop(columns=list(TIMINGS)).to_dict("records")
+    """The catalog's rows without what may differ between executors (who ran it, when, and on
+    which checkout state: a commit made while the tests run changes git_commit, not the run)."""
+    rows = catalog.drop(columns=[*TIMINGS, "git_commit", "git_dirty", "cpu", "os"]).to_dict("records")
     for row in rows:
         row["spawn_key"] = tuple(int(k) for k in row["spawn_key"])
         row.update({k: None for k, v in row.items() if not isinstance(v, (tuple, str)) and pd.isna(v)})
