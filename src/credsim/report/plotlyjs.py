@@ -12,7 +12,8 @@ vendored with its MIT licence in ``assets/``:
     TRACE_TYPES      the trace types it contains
 
 Anything else that needs plotly.js (the web app) should take it from here.
-tests/test_report.py checks that the bundle's version is the Python package's and that every trace of every report is of a type in it.
+tests/test_report.py checks that the bundle's version is the Python package's and that
+every trace of every report is of a type in it.
 """
 
 from __future__ import annotations
