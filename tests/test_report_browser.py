@@ -47,7 +47,7 @@ def _click_everything(page, downloads: list, toolbars: int | None) -> int:
         summary.click()
         clicked += 1
     for button in page.locator("button.csv").all():
-        with page.expect_download() as info:
+        with page.expect_download(timeout=90_000) as info:
             button.click()
         downloads.append((info.value.suggested_filename, info.value.path().read_text(encoding="utf-8")))
         clicked += 1
@@ -60,7 +60,7 @@ def _click_everything(page, downloads: list, toolbars: int | None) -> int:
             title = button.get_attribute("data-title") or ""
             titles.append(title)
             if title.startswith("Download this chart as a PNG"):
-                with page.expect_download() as info:
+                with page.expect_download(timeout=90_000) as info:
                     button.click()
                 downloads.append((info.value.suggested_filename, info.value.path().read_bytes()))
             else:

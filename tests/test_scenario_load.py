@@ -163,7 +163,7 @@ def test_set_nonexistent_nested_path_lists_the_fields():
 
 def test_set_wrong_type():
     message = str(error_of("city", ["listing.min_days=abc"]))
-    assert "city (with listing.min_days=abc)" in message and "--set" not in message  # named by what was given
+    assert "'city' (with listing.min_days=abc)" in message and "--set" not in message  # named by what was given
     assert "integer" in message and "'abc'" in message
 
 

@@ -82,9 +82,8 @@ RENDER = r"""
   document.querySelectorAll('button.csv').forEach(function (button) {
     button.addEventListener('click', function () {
       var table = document.querySelector('#' + button.getAttribute('data-table') + ' table');
-      var url = URL.createObjectURL(new Blob([tableCsv(table)], {type: 'text/csv;charset=utf-8'}));
-      save(button.getAttribute('data-file'), url);
-      setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+      // a data: URL, not a blob: one that would have to be revoked (too early on a busy machine loses the file)
+      save(button.getAttribute('data-file'), 'data:text/csv;charset=utf-8,' + encodeURIComponent(tableCsv(table)));
     });
   });
   function png(gd, title, file) {

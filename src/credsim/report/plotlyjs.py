@@ -11,8 +11,9 @@ vendored with its MIT licence in ``assets/``:
     VERSION          the plotly.js version of the bundle
     TRACE_TYPES      the trace types it contains
 
-The web app uses the same text for its pages. tests/test_report.py checks that the bundle's
-version is the Python package's and that every trace of every report is of a type in it.
+Anything else that needs plotly.js (the web app) should take it from here.
+tests/test_report.py checks that the bundle's version is the Python package's and that
+every trace of every report is of a type in it.
 """
 
 from __future__ import annotations
