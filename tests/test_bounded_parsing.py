@@ -133,13 +133,13 @@ def test_valid_toml_within_the_limits_is_never_refused(data):
 
 def test_the_built_in_scenarios_are_far_below_the_limits(monkeypatch):
     """What tomlfile's docstring says of them: lines under 300 characters, keys at most 4
-    parts deep, values nested at most 1 deep, files under 7 KB."""
+    parts deep, values nested at most 3 deep (a ramp of a list field), files under 16 KB."""
     monkeypatch.setattr(tomlfile, "MAX_LINE_CHARS", 299)
     monkeypatch.setattr(tomlfile, "MAX_KEY_DEPTH", 4)
-    monkeypatch.setattr(tomlfile, "MAX_NESTING", 1)
+    monkeypatch.setattr(tomlfile, "MAX_NESTING", 3)
     for name in builtin_names():
         text = builtin_path(name).read_text(encoding="utf-8")
-        assert len(text.encode()) < 7_000 and toml_text_problem(text) is None, name
+        assert len(text.encode()) < 16_000 and toml_text_problem(text) is None, name
         load_scenario(name)
     monkeypatch.setattr(tomlfile, "MAX_KEY_DEPTH", 3)
     assert any(toml_text_problem(builtin_path(n).read_text(encoding="utf-8")) for n in builtin_names())

@@ -118,12 +118,12 @@ def run(
         target = fresh_folder(default_out_dir(resolved.meta.name, seed))
     else:
         target = out_dir
-        refusal = replacement_refusal(target, overwrite)
-        if refusal:
-            _fail(CredsimError(refusal))
-    problem = _unwritable(target)
+    problem = _unwritable(target)  # first: a name the file system cannot take is one line, not an OSError below
     if problem:
         _fail(CredsimError(f"--out {_shown(target)}: {problem}"))
+    refusal = replacement_refusal(target, overwrite) if out_dir is not None and resume_dir is None else None
+    if refusal:
+        _fail(CredsimError(refusal))
     if checkpoint_every is None and resume_dir is not None:
         checkpoint_every = plan.every  # None: by the clock
     try:

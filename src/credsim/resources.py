@@ -21,7 +21,8 @@ from credsim.scenario.schema import Scenario
 # Bytes per person of the state and the fixed traits, measured on the arrays of
 # credsim.state and credsim.world (see docs/performance.md): 4 per float32, 1 per int8/bool...
 PER_PERSON_FIXED = 4 + 1 + 2 + 4 + 1 + 8  # base income, dependents, region, degree, group, indptr
-PER_PERSON_STATE = 4 * 3 + 4 + 1 + 4 + 1 + 4 + 4 + 1 + 1 + 4 + 2 + 4 + 4 + 4 + 4  # see State
+PER_PERSON_STATE = 4 * 3 + 4 + 1 + 4 + 1 + 4 + 4 + 1 + 1 + 4 + 2 + 4 + 4 + 4 + 4 + 1  # see State (the last: case_cause)
+CASE_TERMS_BYTES = 2  # State.terms (int16), only when a timeline changes the terms open cases keep
 # Day-to-day temporaries (the fast path's sets) and allocator slack; the peak measured at
 # 10 M people was 121 bytes a person against 124 estimated here.
 PEAK_FACTOR = 1.15
@@ -44,12 +45,20 @@ def estimate_bytes(scenario: Scenario) -> int:
     per_person = PER_PERSON_FIXED + PER_PERSON_STATE + 4 * pop.contacts
     if pop.propensity_cv > 0:
         per_person += len(scenario.behaviours)  # one byte per behaviour: a propensity class
+    if _changes_case_terms(scenario):
+        per_person += CASE_TERMS_BYTES
     # building the network holds every tie's far end (int32) until the CSR is filled, and
     # draws ties in chunks of 2**20 (about 30 MB of temporaries; 70 MB allowed)
     build = pop.size * pop.contacts / 2 * 4 + 70 * 2**20
     tables = pop.days * (len(pop.groups) * 80 + pop.regions * 3) * 8
     events = expected_events_per_day(scenario) * EVENT_BYTES
     return int(pop.size * per_person * PEAK_FACTOR + build + tables + events)
+
+
+def _changes_case_terms(scenario: Scenario) -> bool:
+    from credsim.scenario import timeline  # as credsim.world decides it keeps State.terms
+
+    return bool(scenario.timeline) and any(change.changes_terms for change in timeline.changes(scenario))
 
 
 # Where the limits are read; tests point these at folders of their own.

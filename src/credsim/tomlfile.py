@@ -8,8 +8,8 @@ Why bounds before parsing: Python's TOML parser takes time quadratic in the dept
 a file whose lines or keys go past the limits below; what is left for the parser is at most
 :data:`MAX_FILE_BYTES` of text whose keys are at most :data:`MAX_KEY_DEPTH` parts deep, so
 any input is answered quickly by construction. The limits are far above any real scenario
-or experiment (the built-in scenarios: under 7 KB, lines under 300 characters, keys at
-most 4 parts deep, values nested at most 1 deep; tests/test_scenario_load.py checks this).
+or experiment (the built-in scenarios: under 16 KB, lines under 300 characters, keys at
+most 4 parts deep, values nested at most 3 deep (a timeline ramp of a list field); tests/test_bounded_parsing.py checks this).
 """
 
 from __future__ import annotations
