@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from credsim.errors import CredsimError, ScenarioError
 from credsim.scenario import Scenario, load_scenario, with_overrides
 from credsim.scenario import timeline
+from credsim.scenario.schema import flatten_paths
 from credsim.scenario.load import _check_path  # the schema walk --set uses: one truth for paths
 from credsim.tomlfile import read_toml
 
@@ -226,9 +227,9 @@ def experiment_from_dict(raw: dict[str, Any], label: str = "<experiment>", folde
     if isinstance(raw.get("parameters"), dict):
         raw["parameters"] = _flatten_parameters(raw["parameters"])
     if isinstance(raw.get("sets"), list):
-        raw["sets"] = [_flatten_overrides(one) if isinstance(one, dict) else one for one in raw["sets"]]
+        raw["sets"] = [flatten_paths(one) if isinstance(one, dict) else one for one in raw["sets"]]
     if isinstance(raw.get("experiment"), dict) and isinstance(raw["experiment"].get("overrides"), dict):
-        raw["experiment"] = {**raw["experiment"], "overrides": _flatten_overrides(raw["experiment"]["overrides"])}
+        raw["experiment"] = {**raw["experiment"], "overrides": flatten_paths(raw["experiment"]["overrides"])}
     # the dotted paths are checked first, so that one message lists them with any other mistake
     problems: list[str] = []
     meta_raw = raw.get("experiment") if isinstance(raw.get("experiment"), dict) else {}
@@ -321,17 +322,6 @@ def _read_toml(path: Path, label: str) -> dict[str, Any]:
     if not path.is_file():
         raise ExperimentError(label, ["no such experiment file"])
     return read_toml(path, label, ExperimentError, "an experiment")
-
-
-def _flatten_overrides(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in table.items():
-        dotted = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
-            flat.update(_flatten_overrides(value, dotted))
-        else:
-            flat[dotted] = value
-    return flat
 
 
 def _flatten_parameters(table: dict[str, Any]) -> dict[str, Any]:

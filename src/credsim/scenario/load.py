@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from credsim.errors import ScenarioError
 from credsim.tomlfile import MAX_FILE_BYTES, read_toml, toml_text_problem  # noqa: F401 - the size cap, read here by callers
 from credsim.scenario import timeline
-from credsim.scenario.paths import check_path, set_path
+from credsim.scenario.paths import check_path, drop_none, set_path
 from credsim.scenario.schema import Scenario
 
 DEFAULT_SCENARIO = "city"
@@ -103,13 +103,13 @@ def _check_timeline(scenario: Scenario, label: str) -> None:
 
 def to_toml(scenario: Scenario) -> str:
     """The fully resolved scenario as TOML: loading it gives the same scenario."""
-    data = _drop_none(scenario.model_dump(mode="python"))
+    data = drop_none(scenario.model_dump(mode="python"))
     data["meta"].pop("extends", None)
     return tomli_w.dumps(data)
 
 
 def dump_dict(scenario: Scenario) -> dict[str, Any]:
-    data = _drop_none(scenario.model_dump(mode="python"))
+    data = drop_none(scenario.model_dump(mode="python"))
     data["meta"].pop("extends", None)
     return data
 
@@ -300,11 +300,3 @@ def _show(value: Any) -> str:
     except RecursionError:
         return "a value nested too deeply to show"
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_none(v) for v in value]
-    return value

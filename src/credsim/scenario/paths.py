@@ -67,3 +67,12 @@ def get_path(raw: dict[str, Any], parts: list[str]) -> Any:
             return None
         node = node[part]
     return node
+
+
+def drop_none(value: Any) -> Any:
+    """``value`` (a scenario dumped to plain data) without its unset (None) fields, at any depth."""
+    if isinstance(value, dict):
+        return {k: drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_none(v) for v in value]
+    return value

@@ -331,7 +331,7 @@ class TimelineEntry(Section):
             data = dict(data)
             for key in ("set", "ramp"):
                 if isinstance(data.get(key), dict):
-                    data[key] = _flatten_paths(data[key])
+                    data[key] = flatten_paths(data[key])
         return data
 
     @model_validator(mode="after")
@@ -359,13 +359,13 @@ class TimelineEntry(Section):
         return self
 
 
-def _flatten_paths(table: dict, prefix: str = "") -> dict:
+def flatten_paths(table: dict, prefix: str = "") -> dict:
     """``{"appeal": {"capacity_per_million": 5}}`` -> ``{"appeal.capacity_per_million": 5}``."""
     flat: dict = {}
     for key, value in table.items():
         path = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, dict) and value:
-            flat.update(_flatten_paths(value, path))
+            flat.update(flatten_paths(value, path))
         else:
             flat[path] = value
     return flat

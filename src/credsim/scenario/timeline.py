@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from credsim.scenario.paths import check_path, get_path, set_path
-from credsim.scenario.schema import Scenario, TimelineEntry, _flatten_paths
+from credsim.scenario.paths import check_path, drop_none, get_path, set_path
+from credsim.scenario.schema import Scenario, TimelineEntry, flatten_paths
 
 # Fields a run cannot change once it has started, and why.
 FIXED = {
@@ -121,7 +121,7 @@ def apply_override(raw: dict[str, Any], parts: list[str], value: Any) -> str | N
     entries[index] = entry
     if parts[2] in ("set", "ramp"):
         table = entry.get(parts[2])
-        table = _flatten_paths(table) if isinstance(table, dict) else {}
+        table = flatten_paths(table) if isinstance(table, dict) else {}
         table[".".join(parts[3:])] = value
         entry[parts[2]] = table
     else:
@@ -131,7 +131,7 @@ def apply_override(raw: dict[str, Any], parts: list[str], value: Any) -> str | N
 
 def base_dict(scenario: Scenario) -> dict[str, Any]:
     """The scenario's base values as a plain mapping, without its timeline."""
-    data = _drop_none(scenario.model_dump(mode="python"))
+    data = drop_none(scenario.model_dump(mode="python"))
     data["meta"].pop("extends", None)
     data.pop("timeline", None)
     return data
@@ -243,11 +243,3 @@ def _steps(entry: TimelineEntry, base: dict[str, Any]) -> list[tuple[int, dict[s
 def _between(first: float, last: float, share: float, whole: bool) -> float | int:
     value = first + (last - first) * share if share < 1 else last
     return int(math.floor(value + 0.5)) if whole else float(value)
-
-
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_none(v) for v in value]
-    return value
