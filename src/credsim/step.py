@@ -30,8 +30,9 @@ def step(world: World, state: State, day: int, seed: int, recorder: Recorder) ->
     rng = day_streams(seed, day)
     tally = Tally(COUNTERS, world.n_groups, world.n_behaviours)
 
-    account(world, state, day, tally)  # what poverty and association will change today
+    account(world, state, day, tally)  # what guilt by association will take today
     events = behave(world, state, day, rng["behave"])
+    tally.add("poverty_events", events.poverty_moved)
     tally.count_behaviours("events", events.behaviour)
     seen = observe(world, state, events, day, rng["observe"], tally)
     tally.count_behaviours("observations", seen.behaviour)

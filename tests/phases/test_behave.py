@@ -345,7 +345,7 @@ def test_the_part_of_the_multiplier_above_one_is_the_same_on_one_core_and_on_all
     split = module._extras(world, state, DAY, plan, who)
     for one, other in zip(serial, split):
         np.testing.assert_array_equal(one, other)
-    above, propensity = serial
+    above, propensity, _ = serial
     rows = np.flatnonzero(plan.extra_row >= 0)
     assert len(rows) >= 3
     for r, b in enumerate(rows):

@@ -1,6 +1,8 @@
-"""What two feedback mechanisms change today, counted for summary.json's ``mechanisms``.
+"""What guilt by association takes today, counted for summary.json's ``mechanisms``.
 
-Read at the start of the day, before behave, from the state as behave and score use it:
+Read at the start of the day, before score, from the state as score uses it. (Poverty
+feedback's count, ``poverty_events``, is made by behave from the values it reads anyway:
+:attr:`credsim.phases.behave.Events.poverty_moved`. It is defined here:)
 
 - ``poverty_events``: the events poverty feedback adds (or removes) today, expected: over the
   people off their base income and not detained, ``rate * region multiplier * propensity *
@@ -20,29 +22,11 @@ import numpy as np
 from credsim.kernels import sorted_union
 from credsim.state import State
 from credsim.tally import Tally
-from credsim.world import POVERTY_CAP, World
+from credsim.world import World
 
 
 def account(world: World, state: State, day: int, tally: Tally) -> None:
-    _poverty(world, state, day, tally)
     _association(world, state, tally)
-
-
-def _poverty(world: World, state: State, day: int, tally: Tally) -> None:
-    rows = np.flatnonzero(world.poverty_elasticity != 0)
-    if len(rows) == 0:
-        return
-    people = state.paid if state.fast else np.flatnonzero(state.income != world.base_income).astype(np.int32)
-    people = people[state.detained_until[people] <= day]
-    if len(people) == 0:
-        return
-    group = world.groups_of(people)
-    base = world.base_income[people].astype(np.float64)
-    ratio = base / np.maximum(state.income[people].astype(np.float64), base / POVERTY_CAP)
-    moved = np.zeros(len(people))
-    for b in rows:
-        moved += world.rate[b, group] * world.region_factor(b, people) * world.propensity_of(b, people) * np.abs(ratio ** world.poverty_elasticity[b] - 1.0)
-    tally.add("poverty_events", np.bincount(group, weights=moved, minlength=world.n_groups))
 
 
 def _association(world: World, state: State, tally: Tally) -> None:

@@ -42,6 +42,10 @@ class Events:
 
     person: np.ndarray  # (E,) int32
     behaviour: np.ndarray  # (E,) int16
+    # (G,) float64: the events poverty feedback added or removed today, expected (summary.json's
+    # mechanisms): rate * region multiplier * propensity * |poverty ** poverty_elasticity - 1|
+    # over the people off their base income and not detained; None where not counted.
+    poverty_moved: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.person)
@@ -96,10 +100,12 @@ def _plan(world: World) -> _Plan:
 def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Events:
     plan = _plan(world)
     disturbed = _disturbed(world, state)
+    above, propensity, poor = _extras(world, state, day, plan, disturbed)
+    moved = _poverty_moved(world, plan, disturbed, propensity, poor)
     arrays = (
         *plan.fixed,
         state.income, world.base_income, POVERTY_CAP, state.risk, state.status, LISTED, state.detained_until, day,
-        disturbed, plan.extra_row, *_extras(world, state, day, plan, disturbed),
+        disturbed, plan.extra_row, above, propensity,
         world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions,
     )
     streams = rng.spawn(STREAMS)
@@ -108,7 +114,7 @@ def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Ev
     drawn = list(pool().map(draw, range(STREAMS)) if world.n_agents >= THREADS_FROM else map(draw, range(STREAMS)))
 
     if STREAMS == 2 and not plan.dense.any():  # every cell thinned: the cells put in order in one pass
-        return Events(*_in_order(plan.owner, drawn[0][0], drawn[0][1], drawn[1][0], drawn[1][1]))
+        return Events(*_in_order(plan.owner, drawn[0][0], drawn[0][1], drawn[1][0], drawn[1][1]), moved)
     people, kinds = [], []
     for b, g, k in plan.cells:
         if plan.thinned[b, g] > 0:
@@ -118,7 +124,7 @@ def behave(world: World, state: State, day: int, rng: np.random.Generator) -> Ev
             found = _dense(world, state, day, b, g, rng)
         people.append(found)
         kinds.append(np.full(len(found), b, np.int16))
-    return Events(np.concatenate(people).astype(np.int32), np.concatenate(kinds))
+    return Events(np.concatenate(people).astype(np.int32), np.concatenate(kinds), moved)
 
 
 def _share(load: np.ndarray) -> np.ndarray:
@@ -132,22 +138,38 @@ def _share(load: np.ndarray) -> np.ndarray:
     return owner
 
 
-def _extras(world: World, state: State, day: int, plan: _Plan, who: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _poverty_moved(world: World, plan: _Plan, who: np.ndarray, propensity: np.ndarray, poor: np.ndarray) -> np.ndarray:
+    """(G,) float64, :attr:`Events.poverty_moved`, from the values :func:`_extras` read (the
+    people off base income are among the disturbed whenever an elasticity is not 0)."""
+    moved = np.zeros(world.n_groups)
+    rows = np.flatnonzero(plan.extra_row >= 0)
+    if len(who) == 0 or not len(rows):
+        return moved
+    group = world.groups_of(who)
+    for r, b in enumerate(rows):
+        if world.poverty_elasticity[b] != 0:
+            moved += np.bincount(group, weights=world.rate[b, group] * propensity[r] * poor[r], minlength=world.n_groups)
+    return moved
+
+
+def _extras(world: World, state: State, day: int, plan: _Plan, who: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each behaviour whose multiplier can exceed 1 (a row of ``plan.extra_row``) and each
     of the sorted people ``who``: the part of the multiplier above 1 (0 where it is at most
-    1) and their propensity. Their values are read once, for every behaviour, on every core
+    1), their propensity (times their region's multiplier), and ``|poverty ** elasticity -
+    1|`` (0 when detained). Their values are read once, for every behaviour, on every core
     (they are scattered over the population: each read is a cache miss)."""
     rows = np.flatnonzero(plan.extra_row >= 0)
     kernel = _extras_parallel if len(who) >= EXTRAS_PARALLEL_FROM else _extras_serial
     above = np.zeros((len(rows), len(who)))
     propensity = np.ones((len(rows), len(who)))
+    poor = np.zeros((len(rows), len(who)))
     if len(rows) and len(who):
         code, level, coded, eta, k, listed_multiplier = plan.fixed[4:10]  # as _thin_cells takes them
         kernel(who, rows, code, level, coded, eta, k, listed_multiplier, POVERTY_CAP,
-               state.income, world.base_income, state.risk, state.status, LISTED, state.detained_until, day, above, propensity)
+               state.income, world.base_income, state.risk, state.status, LISTED, state.detained_until, day, above, propensity, poor)
         if world.regional:  # the region multiplier counts with the propensity
             propensity *= world.region_rate[rows][:, world.layout.region[who]]
-    return above, propensity
+    return above, propensity, poor
 
 
 def _disturbed(world: World, state: State) -> np.ndarray:
@@ -377,23 +399,23 @@ EXTRAS_CHUNK = 4096
 
 @numba.njit(cache=True)
 def _extras_serial(who, rows, code, level, coded, eta, k, listed_multiplier, cap, income, base, risk, status, listed_code,
-                   detained_until, day, above, propensity):  # pragma: no cover - compiled
+                   detained_until, day, above, propensity, poor):  # pragma: no cover - compiled
     for c in range((who.shape[0] + EXTRAS_CHUNK - 1) // EXTRAS_CHUNK):
         _extras_chunk(c, who, rows, code, level, coded, eta, k, listed_multiplier, cap, income, base, risk, status,
-                      listed_code, detained_until, day, above, propensity)
+                      listed_code, detained_until, day, above, propensity, poor)
 
 
 @numba.njit(cache=True, parallel=True)
 def _extras_parallel(who, rows, code, level, coded, eta, k, listed_multiplier, cap, income, base, risk, status, listed_code,
-                     detained_until, day, above, propensity):  # pragma: no cover - compiled
+                     detained_until, day, above, propensity, poor):  # pragma: no cover - compiled
     for c in numba.prange((who.shape[0] + EXTRAS_CHUNK - 1) // EXTRAS_CHUNK):
         _extras_chunk(c, who, rows, code, level, coded, eta, k, listed_multiplier, cap, income, base, risk, status,
-                      listed_code, detained_until, day, above, propensity)
+                      listed_code, detained_until, day, above, propensity, poor)
 
 
 @numba.njit(cache=True, inline="always")
 def _extras_chunk(c, who, rows, code, level, coded, eta, k, listed_multiplier, cap, income, base, risk, status, listed_code,
-                  detained_until, day, above, propensity):  # pragma: no cover - compiled
+                  detained_until, day, above, propensity, poor):  # pragma: no cover - compiled
     """:func:`_extras` for the c-th chunk of ``who``: each array gathered in a pass of its own
     (so that the cache misses overlap), then each row computed from the values read."""
     a = c * EXTRAS_CHUNK
@@ -408,6 +430,8 @@ def _extras_chunk(c, who, rows, code, level, coded, eta, k, listed_multiplier, c
         for j in range(n):
             m = 0.0 if v_held[j] else _multiplier_of(eta[b], k[b], listed_multiplier[b], cap, v_base[j], v_income[j], v_risk[j], v_listed[j])
             above[r, a + j] = m - 1.0 if m > 1.0 else 0.0
+            if eta[b] != 0.0 and not v_held[j]:
+                poor[r, a + j] = abs(power(v_base[j] / max(v_income[j], v_base[j] / cap), eta[b]) - 1.0)
 
 
 @numba.njit(cache=True)
