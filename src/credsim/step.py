@@ -1,5 +1,10 @@
 """One day of the model: the eight phases of docs/model.md, in order.
 
+Beside them the day keeps its accounts (what each mechanism did, for summary.json's
+``mechanisms``): :func:`credsim.phases.account.account` notes what guilt by association
+will take before score reads the state, and the day's events and observations are counted
+per behaviour. Accounts change nothing in the state.
+
 Randomness is an argument: each phase that draws gets its own generator, seeded from the
 run's seed, the day and the phase, so a day's draws depend on nothing drawn before it: the
 state at the start of a day and the seed determine the day.
