@@ -216,7 +216,7 @@ def _write_failure(error: Exception, target: Path) -> CredsimError:
     try:
         day = checkpoint.read_plan(target).day
         message += f"; the last checkpoint (day {day}) is intact: free some space and run credsim run --resume {target}"
-    except CredsimError:
+    except (CredsimError, OSError, ValueError):  # no checkpoint, or a path that cannot hold one
         message += f"; earlier complete outputs in {target}, if any, are intact"
     return CredsimError(message)
 

@@ -15,6 +15,7 @@ from credsim.results.outputs import write_file
 
 out = Console()
 err = Console(stderr=True)
+NAME_MAX = 255  # bytes in one file or folder name, on Linux's file systems
 
 
 def fail(error: Exception) -> None:
@@ -49,6 +50,8 @@ def folder_problem(target: Path) -> str | None:
     """Why ``--out TARGET`` cannot be a folder credsim writes into, or None."""
     if any(ord(c) < 32 or ord(c) == 127 for c in str(target)):  # as for every file credsim writes
         return "the path holds a control character (or a NUL)"
+    if any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in target.parts):
+        return f"a name in the path is longer than {NAME_MAX} bytes, the most a file system takes"
     existing = target
     try:
         while not existing.exists():
