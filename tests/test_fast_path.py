@@ -28,6 +28,20 @@ engine = importlib.import_module("credsim.simulate")  # the module: credsim.simu
 MEANS = ("income_mean", "risk_mean", "score_mean", "score_clean_mean", "score_fair_mean")
 
 
+def assert_same_tables(fast: credsim.RunResult, reference: credsim.RunResult) -> None:
+    """The two paths' daily, regions and episodes tables: identical, the five daily means to 1e-9."""
+    assert fast.state.fast and not reference.state.fast
+    daily_fast, daily_ref = fast.daily.to_pydict(), reference.daily.to_pydict()
+    assert daily_fast.keys() == daily_ref.keys()
+    for column in daily_ref:
+        if column in MEANS:
+            np.testing.assert_allclose(daily_fast[column], daily_ref[column], rtol=1e-9, atol=1e-12, err_msg=column)
+        else:
+            assert daily_fast[column] == daily_ref[column], column
+    assert fast.regions.equals(reference.regions)
+    assert fast.episodes.equals(reference.episodes)
+
+
 def _run(name: str, fast: bool, monkeypatch) -> credsim.RunResult:
     monkeypatch.setattr(engine, "FAST", fast)
     # Big enough for every mechanism to act within the run, small enough for a test.
@@ -38,17 +52,8 @@ def _run(name: str, fast: bool, monkeypatch) -> credsim.RunResult:
 @pytest.mark.parametrize("name", builtin_names())
 def test_fast_path_gives_the_reference_run(name, monkeypatch):
     fast, reference = _run(name, True, monkeypatch), _run(name, False, monkeypatch)
-    assert fast.state.fast and not reference.state.fast
-
-    daily_fast, daily_ref = fast.daily.to_pydict(), reference.daily.to_pydict()
-    assert daily_fast.keys() == daily_ref.keys()
-    for column in daily_ref:
-        if column in MEANS:
-            np.testing.assert_allclose(daily_fast[column], daily_ref[column], rtol=1e-9, atol=1e-12, err_msg=column)
-        else:
-            assert daily_fast[column] == daily_ref[column], column
-    assert fast.regions.equals(reference.regions)
-    assert fast.episodes.equals(reference.episodes)
+    assert_same_tables(fast, reference)
+    daily_ref = reference.daily.to_pydict()
     # The mechanisms' accounts agree: counts exactly, the two read off daily means
     # (forgiveness, from the score mean; deterrence and chilling, from the risk mean) as those.
     accounts_fast, accounts_ref = fast.summary["mechanisms"], reference.summary["mechanisms"]
