@@ -28,10 +28,10 @@ def current_rss_bytes() -> int:
 
 def measure_credsim(scenario: str, n: int, days: int, seed: int) -> dict:
     import credsim
-    from credsim.phases.record import Recorder
-    from credsim.simulate import FAST
+    from credsim.engines.reference.phases.record import Recorder
+    from credsim.engines.reference import FAST
     from credsim.state import initial_state
-    from credsim.step import step
+    from credsim.engines.reference.step import step
     from credsim.world import build_world
     import numpy as np
 

@@ -16,11 +16,11 @@ import time
 import numpy as np
 
 import credsim
-from credsim.phases import Recorder, adapt, appeal, behave, listing, observe, sanction, score
-from credsim.phases.record import COUNTERS
-from credsim.simulate import FAST
+from credsim.engines.reference.phases import Recorder, adapt, appeal, behave, listing, observe, sanction, score
+from credsim.engines.reference.phases.record import COUNTERS
+from credsim.engines.reference import FAST
 from credsim.state import initial_state
-from credsim.step import day_streams
+from credsim.engines.reference.step import day_streams
 from credsim.tally import Tally
 from credsim.world import build_world
 

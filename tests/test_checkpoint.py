@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import importlib
 import json
 import re
 import os
@@ -32,7 +33,7 @@ import credsim
 import credsim.checkpoint as checkpoint
 import credsim.cli
 from credsim.errors import CorruptRunError, CredsimError
-from credsim.phases.record import Recorder
+from credsim.engines.reference.phases.record import Recorder
 from credsim.results.manifest import verify
 from credsim.state import Growable, initial_state
 from credsim.world import build_world
@@ -472,8 +473,8 @@ def test_by_default_a_run_is_saved_by_the_clock(small, tmp_path, monkeypatch, sa
     spent saving). A fake clock: each day takes one second, each save ``save_seconds``."""
     now = [0.0]
     monkeypatch.setattr(checkpoint, "_clock", lambda: now[0])
-    engine = sys.modules["credsim.simulate"]  # ``credsim.simulate`` names the function
-    real_step, real_write = engine.step, checkpoint._write_atomic
+    reference = importlib.import_module("credsim.engines.reference")  # the engine the scenario names
+    real_step, real_write = reference.ENGINE.step, checkpoint._write_atomic
 
     def one_second_a_day(*args):
         now[0] += 1.0
@@ -486,7 +487,7 @@ def test_by_default_a_run_is_saved_by_the_clock(small, tmp_path, monkeypatch, sa
         now[0] += save_seconds
         return real_write(folder, arrays)
 
-    monkeypatch.setattr(engine, "step", one_second_a_day)
+    monkeypatch.setattr(reference, "ENGINE", dataclasses.replace(reference.ENGINE, step=one_second_a_day))
     monkeypatch.setattr(checkpoint, "_write_atomic", timed_write)
     scenario = credsim.scenario.with_overrides(small, {"population.days": 200})
     folder = tmp_path / "by-clock"

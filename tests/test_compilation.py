@@ -20,8 +20,8 @@ CREDSIM = Path(sys.executable).with_name("credsim")
 
 def test_every_kernel_module_is_found():
     names = {kernel.__module__ for kernel in compilation.kernels()}
-    assert {"credsim.kernels", "credsim.world", "credsim.population.network", "credsim.phases.behave",
-            "credsim.phases.observe", "credsim.phases.score", "credsim.phases.sanction"} <= names
+    assert {"credsim.kernels", "credsim.world", "credsim.population.network", "credsim.engines.reference.phases.behave",
+            "credsim.engines.reference.phases.observe", "credsim.engines.reference.phases.score", "credsim.engines.reference.phases.sanction"} <= names
 
 
 def test_cached_after_a_run_and_not_when_a_kernel_is_stale(monkeypatch):

@@ -24,6 +24,7 @@ from credsim.scenario.load import builtin_names
 from credsim.state import LISTED
 
 engine = importlib.import_module("credsim.simulate")  # the module: credsim.simulate is the function
+reference_engine = importlib.import_module("credsim.engines.reference")  # holds FAST
 
 MEANS = ("income_mean", "risk_mean", "score_mean", "score_clean_mean", "score_fair_mean")
 
@@ -43,7 +44,7 @@ def assert_same_tables(fast: credsim.RunResult, reference: credsim.RunResult) ->
 
 
 def _run(name: str, fast: bool, monkeypatch) -> credsim.RunResult:
-    monkeypatch.setattr(engine, "FAST", fast)
+    monkeypatch.setattr(reference_engine, "FAST", fast)
     # Big enough for every mechanism to act within the run, small enough for a test.
     scenario = credsim.load_scenario(name, ["population.size=30000", "population.days=150"])
     return engine.simulate(scenario, seed=7)
@@ -82,10 +83,10 @@ def test_the_listed_are_kept_exactly_through_every_phase(monkeypatch):
     """The fast path keeps the listed as listing and appeal change statuses: after every
     phase of every day, the kept set is what a scan of everyone finds (a short run with
     fast listings, exits by term and by appeal, and detentions)."""
-    from credsim.phases import Recorder, adapt, appeal, behave, listing, observe, sanction, score
-    from credsim.phases.record import COUNTERS
+    from credsim.engines.reference.phases import Recorder, adapt, appeal, behave, listing, observe, sanction, score
+    from credsim.engines.reference.phases.record import COUNTERS
     from credsim.state import initial_state
-    from credsim.step import day_streams
+    from credsim.engines.reference.step import day_streams
     from credsim.tally import Tally
     from credsim.world import build_world
 

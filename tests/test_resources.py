@@ -25,9 +25,9 @@ SCRIPT = f"""
 import json, resource
 import numpy as np
 import credsim
-from credsim.phases.record import Recorder
+from credsim.engines.reference.phases.record import Recorder
 from credsim.state import initial_state
-from credsim.step import step
+from credsim.engines.reference.step import step
 from credsim.world import build_world
 
 def rss():

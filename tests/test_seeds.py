@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from credsim.seeds import Seeds, generator
-from credsim.step import PHASE_STREAMS, day_streams
+from credsim.engines.reference.step import PHASE_STREAMS, day_streams
 
 ENTROPIES = [0, 1, 3, 2**32 - 1, 2**32, 2**40 + 5, 2**63 - 1, 12345678901234567890]
 KEYS = [(), (0,), (1, 0, 0), (1, 364, 4), (1, 10**6, 2), (1, 5, 0, 1), (2**33, 7)]

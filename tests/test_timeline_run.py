@@ -20,6 +20,7 @@ from credsim.state import LISTED
 from test_fast_path import assert_same_tables  # the same comparison of the two paths
 
 engine = importlib.import_module("credsim.simulate")  # the module: credsim.simulate is the function
+reference_engine = importlib.import_module("credsim.engines.reference")  # holds FAST
 
 # Small, and busy: listing at 990 (of 1000 at the start), objecting and appealing often
 SIZE = [
@@ -75,7 +76,7 @@ def test_fast_path_gives_the_reference_run_across_changes(tmp_path, monkeypatch)
     scenario = _scenario(tmp_path, TIMELINE)
     runs = []
     for fast in (True, False):
-        monkeypatch.setattr(engine, "FAST", fast)
+        monkeypatch.setattr(reference_engine, "FAST", fast)
         runs.append(engine.simulate(scenario, seed=7))
     fast, reference = runs
     assert_same_tables(fast, reference)

@@ -23,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-from credsim.phases.record import Recorder, _expected_events
+from credsim.engines.reference.phases.record import Recorder, _expected_events
 from credsim.scenario import timeline
 from credsim.scenario.schema import Scenario
 from credsim.state import FREE, LISTED, State

@@ -7,9 +7,9 @@ about a minute of work, whatever the population. A run shorter than a minute is 
 it is cheaper to run again.
 
 A run is determined by its scenario and seed, and each day's randomness by (seed, day,
-phase) alone (:func:`credsim.step.day_streams`). So what a resumed run needs is only what
+phase) alone (:func:`credsim.engines.reference.step.day_streams`). So what a resumed run needs is only what
 the days so far have changed: every :class:`~credsim.state.State` array and scalar, its two
-growable logs (episodes, appeal queue), and the :class:`~credsim.phases.record.Recorder`'s
+growable logs (episodes, appeal queue), and the :class:`~credsim.engines.reference.phases.record.Recorder`'s
 rows up to the day reached. The :class:`~credsim.world.World` is not saved: it is rebuilt
 from the scenario and the seed, and a fingerprint of it, taken when the checkpoint was
 written, proves on resume that the rebuilt world is the same one (it would not be under a
@@ -45,7 +45,7 @@ import numpy as np
 
 from credsim import __version__
 from credsim.errors import CorruptRunError, CredsimError
-from credsim.phases.record import Recorder
+from credsim.engines.reference.phases.record import Recorder
 from credsim.results.manifest import fsync_folder
 from credsim.scenario import to_toml, validate_dict
 from credsim.scenario.schema import Scenario

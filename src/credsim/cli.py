@@ -80,10 +80,15 @@ def run(
     checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", min=0, help="Save a checkpoint in OUT/.checkpoint every K days; 0: never (default: by the clock, about once a minute, at most 5% of the run's time; runs under a minute are not saved).")] = None,
     resume_dir: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this output folder from its last checkpoint.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run already in --out (only a folder holding a credsim run, i.e. its manifest.json).")] = False,
+    engine: Annotated[Optional[str], typer.Option("--engine", help="The engine that runs the days: reference or event (overrides engine.name; see docs/performance.md).")] = None,
     ctx: typer.Context = None,
 ) -> None:
     """Run a scenario and write its outputs."""
     overrides = list(settings or [])
+    if engine is not None:
+        if resume_dir is not None:
+            fail(CredsimError("--engine and --resume: a resumed run keeps the engine it started with (its checkpoint's scenario names it)"))
+        overrides.append(f"engine.name={engine}")
     if population is not None:
         overrides.append(f"population.size={population}")
     if days is not None:

@@ -31,8 +31,8 @@ WARM_UP_SIZE, WARM_UP_DAYS = 300, 2
 
 def kernels() -> list[CPUDispatcher]:
     """Every kernel compiled on its own (kernels inlined into others have no cache of their own)."""
-    phases = importlib.import_module("credsim.phases")
-    names = [*KERNEL_MODULES, *(f"credsim.phases.{m.name}" for m in pkgutil.iter_modules(phases.__path__))]
+    phases = importlib.import_module("credsim.engines.reference.phases")
+    names = [*KERNEL_MODULES, *(f"credsim.engines.reference.phases.{m.name}" for m in pkgutil.iter_modules(phases.__path__))]
     found = []
     for name in names:
         module = importlib.import_module(name)

@@ -5,7 +5,7 @@ Each entry is ``{"enabled": bool, "activity": float, "unit": str}``. The activit
 the mechanism changed for people or the system -- events caught, listings caused, perks paid,
 score points moved, expected events added or prevented -- never a figure that grows merely
 because days pass: a mechanism whose trigger never fired has activity 0. Everything is read
-off the run's daily tallies (credsim.phases.record) after the run; nothing here touches the
+off the run's daily tallies (credsim.engines.reference.phases.record) after the run; nothing here touches the
 day's hot path. docs/metrics.md defines each entry.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from credsim.phases.record import Recorder
+from credsim.engines.reference.phases.record import Recorder
 from credsim.world import World
 
 

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from credsim.phases.record import Recorder
+from credsim.engines.reference.phases.record import Recorder
 from credsim.state import State
 from credsim.statistics import disparate_impact, four_fifths_ratio, gini, km_median, km_survival_at, median_from_histogram
 from credsim.world import World

@@ -1,9 +1,9 @@
 """Running a scenario: build the world, step through the days, gather the results.
 
 ``simulate(scenario, seed)`` is the whole library API of a run; the command line only wraps
-it. A run is fully determined by its scenario and seed: the population is drawn from
-``SeedSequence(seed, spawn_key=(0,))`` and each day's phases from their own streams
-(see :func:`credsim.step.day_streams`).
+it. A run is fully determined by its scenario (which names its engine, ``[engine] name``)
+and seed: the population is drawn from ``SeedSequence(seed, spawn_key=(0,))`` whatever the
+engine, and each day by the engine from its own random numbers (:mod:`credsim.engines`).
 """
 
 from __future__ import annotations
@@ -18,18 +18,14 @@ import pyarrow as pa
 from credsim import __version__
 from credsim.changes import Schedule, around_changes
 from credsim.checkpoint import Checkpoints
+from credsim.engines import engine as engine_named
 from credsim.mechanisms import mechanisms
 from credsim.metrics import summarize
-from credsim.phases.record import COUNT_LEVELS, COUNTERS, Recorder
+from credsim.engines.reference.phases.record import COUNT_LEVELS, COUNTERS, Recorder
 from credsim.resources import check_memory
 from credsim.scenario.schema import Scenario
-from credsim.state import CLASS_NAMES, EXIT_CENSORED, EXIT_NAMES, State, initial_state
-from credsim.step import step
+from credsim.state import CLASS_NAMES, EXIT_CENSORED, EXIT_NAMES, State
 from credsim.world import World, build_world
-
-# Runs keep the fast path's sets and sums (credsim.state.State.fast). False makes every phase
-# scan the whole population instead: the reference path, for tests/test_fast_path.py.
-FAST = True
 
 Progress = Callable[[int, int], None]
 
@@ -54,12 +50,18 @@ def simulate(
     progress: Progress | None = None,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int | None = None,
+    engine: str | None = None,
 ) -> RunResult:
     """Run ``scenario`` with ``seed``; ``progress(days_done, days)`` is called after each day.
+
+    ``engine`` ("reference" or "event", :mod:`credsim.engines`) replaces the scenario's
+    ``[engine] name``; the run's scenario records the engine that ran it.
 
     With ``checkpoint_dir``, the run is saved there every ``checkpoint_every`` days (0: never;
     default: by the clock, about once a minute and at most 5% of the run's time) and
     :func:`credsim.resume` can continue it (see :mod:`credsim.checkpoint`)."""
+    if engine is not None:
+        scenario = with_engine(scenario, engine)
     checkpoints = Checkpoints(checkpoint_dir, scenario, seed, checkpoint_every) if checkpoint_dir is not None else None
     return run_from(scenario, seed, progress, checkpoints)
 
@@ -67,9 +69,10 @@ def simulate(
 def run_from(scenario: Scenario, seed: int, progress: Progress | None, checkpoints: Checkpoints | None) -> RunResult:
     """The run; ``checkpoints`` saves it as it goes, and may hold the day to start from."""
     check_memory(scenario)
+    runner = engine_named(scenario.engine.name)
     setup = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
     world = build_world(scenario, setup)
-    state = initial_state(world, fast=FAST)
+    state = runner.initial_state(world)
     days = scenario.population.days
     recorder = Recorder(world, days)
     schedule = Schedule(world)
@@ -81,7 +84,7 @@ def run_from(scenario: Scenario, seed: int, progress: Progress | None, checkpoin
         checkpoints.check_regime(world.regime)
     for day in range(first, days):
         world = schedule.start_of(day, world, state, recorder)  # a timeline's changes, on their day
-        step(world, state, day, seed, recorder)
+        runner.step(world, state, day, seed, recorder)
         if checkpoints is not None:
             checkpoints.after_day(world, state, recorder, day + 1)
         if progress is not None:
@@ -95,11 +98,18 @@ def run_from(scenario: Scenario, seed: int, progress: Progress | None, checkpoin
         "seed": seed,
         "population": world.n_agents,
         "days": days,
+        "engine": {"name": runner.name, "random_numbers": runner.random_numbers},
         **summarize(world, state, recorder, episodes),
         "timeline": around_changes(schedule, daily),
         "mechanisms": mechanisms(world, recorder),
     }
     return RunResult(scenario, seed, daily, regions, episodes, summary, world, state)
+
+
+def with_engine(scenario: Scenario, name: str) -> Scenario:
+    """``scenario`` run by the engine ``name``."""
+    engine_named(name)  # an unknown name is a CredsimError naming the engines
+    return scenario.model_copy(update={"engine": scenario.engine.model_copy(update={"name": name})})
 
 
 def daily_table(world: World, recorder: Recorder) -> pa.Table:

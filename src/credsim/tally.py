@@ -2,7 +2,7 @@
 
 Phases count things as they happen (``tally.count("blocked_flight", groups_of_people)``);
 the record phase turns the day's tally into a row per group. Names are declared in
-:data:`credsim.phases.record.COUNTERS`, so a typo fails loudly instead of adding a column.
+:data:`credsim.engines.reference.phases.record.COUNTERS`, so a typo fails loudly instead of adding a column.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ import math
 import numpy as np
 
 import credsim
-from credsim.phases.observe import Observations
+from credsim.engines.reference.phases.observe import Observations
 from credsim.state import FREE, LISTED, NOTICE, NOT_DETAINED, State, initial_state
 from credsim.tally import Tally
-from credsim.phases.record import COUNTERS
+from credsim.engines.reference.phases.record import COUNTERS
 from credsim.world import World, build_world
 
 BEHAVIOURS = (

@@ -1,14 +1,14 @@
 """The expected events poverty feedback moves (counted by behave, Events.poverty_moved) and
-the points guilt by association takes (credsim.phases.account), against per-person loops
-written from credsim.phases.account's docstring; the fast path's kept sets give the same
+the points guilt by association takes (credsim.engines.reference.phases.account), against per-person loops
+written from credsim.engines.reference.phases.account's docstring; the fast path's kept sets give the same
 sums as a scan of everyone."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from credsim.phases.account import account
-from credsim.phases.behave import behave
+from credsim.engines.reference.phases.account import account
+from credsim.engines.reference.phases.behave import behave
 from credsim.state import FREE, LISTED, NOT_DETAINED
 from credsim.world import POVERTY_CAP
 

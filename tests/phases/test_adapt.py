@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from credsim.phases.adapt import adapt
+from credsim.engines.reference.phases.adapt import adapt
 
 from .helpers import FREE, LISTED, NOTICE, contacts, make_world, new_state, ref_exposure, ref_visibility
 

@@ -21,7 +21,7 @@ import math
 import numpy as np
 import pytest
 
-from credsim.phases.appeal import appeal
+from credsim.engines.reference.phases.appeal import appeal
 from credsim.state import EXIT_APPEAL, RULES, WRONGFUL
 
 from .helpers import (

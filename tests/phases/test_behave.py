@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 import credsim
-from credsim.phases.behave import behave
+from credsim.engines.reference.phases.behave import behave
 from credsim.world import POVERTY_CAP
 
 from .helpers import (
@@ -324,7 +324,7 @@ def test_the_part_of_the_multiplier_above_one_is_the_same_on_one_core_and_on_all
     """behave's extra process reads the disturbed people's multipliers from ``_extras``,
     which splits them between cores for many people: the same numbers either way, and the
     documented multiplier's part above 1 (to float32 rounding of the income ratio)."""
-    module = sys.modules["credsim.phases.behave"]  # ``credsim.phases.behave`` names the function
+    module = sys.modules["credsim.engines.reference.phases.behave"]  # ``credsim.engines.reference.phases.behave`` names the function
     world = make_world(
         "behaviours.debt_default.rate={majority = 0.03, minority = 0.03}",
         "behaviours.religious_practice.listed_multiplier=2.0",

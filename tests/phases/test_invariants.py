@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 import credsim
-from credsim.phases.record import Recorder
+from credsim.engines.reference.phases.record import Recorder
 from credsim.state import CLASS_NAMES, FREE, LISTED, initial_state
-from credsim.step import step
+from credsim.engines.reference.step import step
 from credsim.world import build_world
 
 from .helpers import assert_counters_match, recount, ref_exposure, ref_visibility

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from credsim.phases.listing import listing
+from credsim.engines.reference.phases.listing import listing
 from credsim.state import CLASS_NAMES, EXIT_TERM, RULES, UNJUST, WRONGFUL
 
 from .helpers import (

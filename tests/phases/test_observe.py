@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from credsim.phases.behave import Events, behave
-from credsim.phases.observe import observe
+from credsim.engines.reference.phases.behave import Events, behave
+from credsim.engines.reference.phases.observe import observe
 
 from .helpers import (
     BEHAVIOURS,
@@ -360,7 +360,7 @@ def test_many_events_judged_in_parallel_chunks_as_one_by_one():
     finds each event's group and region from the cell blocks: its lists, counts and
     detections against a loop over the events reading world.group and world.region, given
     the same uniforms."""
-    from credsim.phases.observe import SIGHT_CHUNK, SIGHT_PARALLEL_FROM, _sight
+    from credsim.engines.reference.phases.observe import SIGHT_CHUNK, SIGHT_PARALLEL_FROM, _sight
 
     world = make_world(*CHANNELS, "population.size=2000")
     gen = np.random.default_rng(4)

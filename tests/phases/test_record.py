@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from credsim.phases.record import COUNTERS, Recorder
+from credsim.engines.reference.phases.record import COUNTERS, Recorder
 
 from .helpers import BEHAVIOURS, FREE, LISTED, NOTICE, arrange, group_of, make_world, new_state, tally
 

@@ -27,7 +27,7 @@ import math
 import numpy as np
 import pytest
 
-from credsim.phases.sanction import _income_power_sums, sanction
+from credsim.engines.reference.phases.sanction import _income_power_sums, sanction
 from credsim.state import NOT_DETAINED
 
 from .helpers import (

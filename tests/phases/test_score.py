@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from credsim.phases.score import score
+from credsim.engines.reference.phases.score import score
 from credsim.state import LISTED
 
 from .helpers import BEHAVIOURS, clone, contacts, make_world, new_state, observations, ref_visibility
@@ -141,7 +141,7 @@ def test_observations_are_added_alike_on_one_core_and_on_three():
     order, people observed many times included."""
     import sys
 
-    module = sys.modules["credsim.phases.score"]  # ``credsim.phases.score`` names the function
+    module = sys.modules["credsim.engines.reference.phases.score"]  # ``credsim.engines.reference.phases.score`` names the function
     rng = np.random.default_rng(8)
     n, k = 5_000, 60_000
     start = (1000 + 50 * rng.standard_normal((3, n))).astype(np.float32)

@@ -34,6 +34,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from credsim.errors import CredsimError, ScenarioError
+from credsim.engines import engine
 from credsim.scenario import Scenario, load_scenario, with_overrides
 from credsim.scenario import timeline
 from credsim.scenario.schema import flatten_paths
@@ -186,6 +187,9 @@ class Experiment(BaseModel):
             "parameters": {k: (v.model_dump(mode="json") if sampled else None) for k, v in self.parameters.items()},
             "sampling": self.sampling.model_dump(mode="json", exclude={"n", "noise_replicates"}),
             "outcomes": self.outcomes,
+            # the engine that runs every run, and its random numbers: a catalog never mixes
+            # engines, whether named in the base, an override, or taken by default
+            "engine": [self.base.engine.name, engine(self.base.engine.name).random_numbers],
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

@@ -381,6 +381,17 @@ def _rampable(value: Any) -> bool:
 # --------------------------------------------------------------------------- scenario
 
 
+ENGINE_NAMES = ("reference", "event")  # credsim.engines; the first is the default until the event engine's agreement holds
+
+
+class Engine(Section):
+    """Which engine runs the days (credsim.engines). Both run the same model; they draw
+    their random numbers by different schemes, so the same seed gives different (equally
+    valid) people's days, and a run records which engine made it."""
+
+    name: Literal["reference", "event"] = "reference"
+
+
 class Scenario(Section):
     meta: Meta
     population: Population
@@ -393,6 +404,7 @@ class Scenario(Section):
     adaptation: Adaptation
     surveillance: Surveillance
     record: Record = Record()
+    engine: Engine = Engine()
     timeline: list[TimelineEntry] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")

@@ -30,6 +30,7 @@ FIXED = {
     "population": "the population, its groups, regions, network and length are drawn or fixed before day 0",
     "record": "the quantile panel is drawn before day 0",
     "timeline": "a timeline cannot change itself",
+    "engine": "one engine runs the whole run",
     "score.initial": "everyone starts at it on day 0",
     "score.min": "the score's range is fixed for a run",
     "score.max": "the score's range is fixed for a run",

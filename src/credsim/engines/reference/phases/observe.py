@@ -29,7 +29,7 @@ import numba
 import numpy as np
 
 from credsim.draws import uniforms
-from credsim.phases.behave import Events
+from credsim.engines.reference.phases.behave import Events
 from credsim.state import State
 from credsim.tally import Tally
 from credsim.world import World

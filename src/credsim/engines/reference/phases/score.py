@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from credsim.kernels import forget_and_clip, forget_and_find
-from credsim.phases.observe import Observations
+from credsim.engines.reference.phases.observe import Observations
 from credsim.state import FREE, State
 from credsim.world import World
 

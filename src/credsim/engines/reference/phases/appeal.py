@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from credsim.kernels import sorted_union
-from credsim.phases.listing import end_case, file_case
+from credsim.engines.reference.phases.listing import end_case, file_case
 from credsim.state import EXIT_APPEAL, FREE, WRONGFUL, State, case_term, listed_people
 from credsim.tally import Tally
 from credsim.world import World

@@ -55,7 +55,7 @@ COUNTERS = (
     "listings_threshold",  # listings whose notice the score threshold gave
     "listings_immediate",  # listings whose notice an immediate behaviour gave
     "income_cut",  # income-days the listed lost below base to the employment sanction
-    "poverty_events",  # expected events poverty feedback added or removed (credsim.phases.account)
+    "poverty_events",  # expected events poverty feedback added or removed (credsim.engines.reference.phases.account)
     "association_points",  # score points guilt by association took, by the listed person's group
 )
 COUNT_LEVELS = ("population", "on_notice", "listed", "detained", "pending_cases")  # integer levels

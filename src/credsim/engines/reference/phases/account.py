@@ -2,7 +2,7 @@
 
 Read at the start of the day, before score, from the state as score uses it. (Poverty
 feedback's count, ``poverty_events``, is made by behave from the values it reads anyway:
-:attr:`credsim.phases.behave.Events.poverty_moved`. It is defined here:)
+:attr:`credsim.engines.reference.phases.behave.Events.poverty_moved`. It is defined here:)
 
 - ``poverty_events``: the events poverty feedback adds (or removes) today, expected: over the
   people off their base income and not detained, ``rate * region multiplier * propensity *

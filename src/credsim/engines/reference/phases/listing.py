@@ -40,7 +40,7 @@ from credsim.state import (
     case_term,
     cases_and_status,
 )
-from credsim.phases.observe import Observations
+from credsim.engines.reference.phases.observe import Observations
 from credsim.tally import Tally
 from credsim.world import World
 

@@ -1,7 +1,7 @@
 """One day of the model: the eight phases of docs/model.md, in order.
 
 Beside them the day keeps its accounts (what each mechanism did, for summary.json's
-``mechanisms``): :func:`credsim.phases.account.account` notes what guilt by association
+``mechanisms``): :func:`credsim.engines.reference.phases.account.account` notes what guilt by association
 will take before score reads the state, and the day's events and observations are counted
 per behaviour. Accounts change nothing in the state.
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from credsim.phases import Recorder, adapt, appeal, behave, listing, observe, sanction, score
-from credsim.phases.account import account
-from credsim.phases.record import COUNTERS
+from credsim.engines.reference.phases import Recorder, adapt, appeal, behave, listing, observe, sanction, score
+from credsim.engines.reference.phases.account import account
+from credsim.engines.reference.phases.record import COUNTERS
 from credsim.seeds import generator
 from credsim.state import State
 from credsim.tally import Tally

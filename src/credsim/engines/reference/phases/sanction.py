@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 from credsim.kernels import power, sorted_union, without
-from credsim.phases.observe import Observations
+from credsim.engines.reference.phases.observe import Observations
 from credsim.state import FREE, LISTED, State, listed_people
 from credsim.tally import Tally
 from credsim.world import World
