@@ -1,0 +1,15 @@
+"""The event engine: the day of docs/model.md with random numbers that do not depend on how
+the population is split (:mod:`credsim.engines.event.step`)."""
+
+from __future__ import annotations
+
+from credsim.engines import Engine
+from credsim.engines.event.step import RANDOM_NUMBERS, step
+from credsim.state import initial_state
+
+
+def _initial_state(world):
+    return initial_state(world, fast=True)
+
+
+ENGINE = Engine(name="event", random_numbers=RANDOM_NUMBERS, initial_state=_initial_state, step=step)
