@@ -264,7 +264,7 @@ def _load_state(state: State, arrays: dict[str, np.ndarray], meta: dict) -> None
         current = getattr(state, f.name)
         if isinstance(current, np.ndarray):
             saved = _get(arrays, f"state:{f.name}")
-            if f.name in State.VARIABLE and saved.ndim == current.ndim and saved.dtype == current.dtype:
+            if f.name in type(state).VARIABLE and saved.ndim == current.ndim and saved.dtype == current.dtype:
                 setattr(state, f.name, saved.copy())
                 continue
             if saved.shape != current.shape or saved.dtype != current.dtype:

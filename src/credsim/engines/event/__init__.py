@@ -4,12 +4,7 @@ the population is split (:mod:`credsim.engines.event.step`)."""
 from __future__ import annotations
 
 from credsim.engines import Engine
+from credsim.engines.event.state import event_state
 from credsim.engines.event.step import RANDOM_NUMBERS, step
-from credsim.state import initial_state
 
-
-def _initial_state(world):
-    return initial_state(world, fast=True)
-
-
-ENGINE = Engine(name="event", random_numbers=RANDOM_NUMBERS, initial_state=_initial_state, step=step)
+ENGINE = Engine(name="event", random_numbers=RANDOM_NUMBERS, initial_state=event_state, step=step)

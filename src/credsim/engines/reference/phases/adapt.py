@@ -44,6 +44,12 @@ def adapt(world: World, state: State, day: int) -> None:
             )
         else:
             update_risk(state.risk, state.exposure, world.degree, state.status, state.detained_until, np.int32(day), np.int8(LISTED), weight, alpha)
+    follow_detections(world, state, day)
+
+
+def follow_detections(world: World, state: State, day: int) -> None:
+    """Adaptive surveillance's part of the day: count today's detections, and share the
+    cameras between regions again every ``realloc_days``."""
     surveillance = world.scenario.surveillance
     if surveillance.adaptive and surveillance.reallocate_on == "all":
         today = state.detections_today.astype(np.float64)

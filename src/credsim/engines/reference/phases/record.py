@@ -86,7 +86,10 @@ class Recorder:
         self.behaviour_columns = {name: np.zeros((days, world.n_behaviours)) for name in BEHAVIOUR_COUNTERS}
         self.expected = _expected_events(world)
 
-    def record(self, world: World, state: State, day: int, tally: Tally) -> None:
+    def record(self, world: World, state: State, day: int, tally: Tally, tracks_of=None) -> None:
+        """Today's row. ``tracks_of(members)`` gives the (3, len(members)) scores of panel
+        members where the state does not hold them as of today (the event engine keeps
+        scores as of each person's last change); by default they are read off the state."""
         for name, values in tally.values.items():
             self.columns[name][day] = values
         for name, values in tally.by_behaviour.items():
@@ -113,7 +116,8 @@ class Recorder:
             levels["income_mean"][day, g] = total[0]
             levels["risk_mean"][day, g] = total[1]
             members = panel[start[g] : start[g + 1]]
-            quantiles = _quantiles(np.take(state.tracks, members, axis=1))  # 3x faster than tracks[:, members]
+            panel_tracks = np.take(state.tracks, members, axis=1) if tracks_of is None else tracks_of(members)  # take: 3x faster than tracks[:, members]
+            quantiles = _quantiles(panel_tracks)
             for k, (mean, quantile) in enumerate(self.track_columns):
                 mean[day, g] = total[2 + k]
                 for j, column in enumerate(quantile):
@@ -121,7 +125,10 @@ class Recorder:
             # Grade shares: exact for groups that fit in the panel, estimated on it above
             # (within about 1/sqrt(panel) of the true share; counting everyone every day
             # would cost more than the rest of the record phase).
-            scores = state.score[sl] if sl.stop - sl.start == len(members) else state.score[members]
+            if tracks_of is not None:  # the panel, or everyone in a group that fits in it
+                scores = panel_tracks[0]
+            else:
+                scores = state.score[sl] if sl.stop - sl.start == len(members) else state.score[members]
             above = 0
             for column, bound in zip(self.grade_columns, world.grade_bounds):
                 at_least = int(np.count_nonzero(scores >= bound))

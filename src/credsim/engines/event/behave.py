@@ -1,0 +1,235 @@
+"""Phase 1, behave, in the event engine: the events of the day, drawn block by block from
+numbers keyed by where they are, not by what was drawn before.
+
+The model is the reference engine's (:mod:`credsim.engines.reference.phases.behave`, whose
+docstring gives the intensity): each person's events of behaviour b are Poisson with
+``rate[b, g] * region_rate * propensity * multiplier`` (at most one for a Bernoulli
+behaviour), drawn by thinning: candidates at the group's largest intensity, walked by
+exponential gaps, each kept with probability (own intensity / largest), and the part of
+the multiplier above 1 drawn directly for the few people who have it.
+
+What differs is where the numbers come from. People are cut into blocks of ``BLOCK``
+(a fixed size), and the walk restarts at each block's edge (a Poisson process on disjoint
+intervals is independent Poisson processes on each). The j-th candidate of behaviour b in
+group g and block k takes its two uniforms from Philox at counter (k, b * G + g, j, 0)
+under the key of (seed, day, behave) (:mod:`credsim.engines.event.philox`); the j-th extra
+event at (k, b * G + g, j, 1). So a block's events depend on the seed, the day, the block
+and the state of its own people, and on nothing else: not on the blocks drawn before it,
+nor on how many threads or processes share the blocks. Perceived risk is read as of the
+end of yesterday through :func:`credsim.engines.event.lazy.risk_of` (the state keeps it
+as of its last change).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from credsim.draws import pool
+from credsim.engines.event.lazy import RISK_KEEP, risk_of
+from credsim.engines.event.philox import key, uniform_pair
+from credsim.engines.reference.phases.behave import Events, _multiplier_of, _response_strengths
+from credsim.kernels import power, sorted_union
+from credsim.engines.event.state import EventState
+from credsim.state import LISTED
+from credsim.world import POVERTY_CAP, World
+
+BLOCK = 1 << 16  # people per block: the unit of the random numbers
+PHASE = 0  # behave's index among the day's drawing phases (credsim.engines.event.streams.PHASES)
+THREADS_FROM = 200_000  # people; below this the two halves of the units are drawn one after the other
+U = np.uint64
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What behave derives from the world alone, once per world."""
+
+    units: np.ndarray  # (U, 5) int64: behaviour, group, first person, end, block; in (b, g, block) order
+    halves: tuple[np.ndarray, np.ndarray]  # the units of each thread: two runs of consecutive units
+    peak: np.ndarray  # (B, G) float64: the thinning intensity, rate * largest propensity
+    strength: np.ndarray  # (B,) float64: k in exp(-k * risk)
+    rows: np.ndarray  # behaviours whose multiplier can exceed 1 (poverty, listing multiplier above 1)
+
+
+_plans: dict[int, tuple[weakref.ref, _Plan]] = {}
+
+
+def _plan(world: World) -> _Plan:
+    known = _plans.get(id(world))
+    if known is not None and known[0]() is world:
+        return known[1]
+    peak = world.rate * world.propensity_max
+    start = world.layout.group_start
+    units, load = [], []
+    for b in range(world.n_behaviours):
+        for g in range(world.n_groups):
+            if peak[b, g] <= 0:
+                continue
+            for k in range(int(start[g]) // BLOCK, (int(start[g + 1]) + BLOCK - 1) // BLOCK):
+                first, end = max(int(start[g]), k * BLOCK), min(int(start[g + 1]), (k + 1) * BLOCK)
+                if end > first:
+                    units.append((b, g, first, end, k))
+                    load.append(peak[b, g] * (end - first))
+    units = np.array(units, np.int64).reshape(-1, 5)
+    # Two runs of consecutive units of about equal expected work: the events come out in unit order.
+    cut = int(np.searchsorted(np.cumsum(load), 0.5 * sum(load))) + 1 if load else 0
+    halves = (units[:cut], units[cut:])
+    above = (world.poverty_elasticity != 0) | (world.listed_multiplier > 1)
+    plan = _Plan(units, halves, peak, _response_strengths(world), np.flatnonzero(above).astype(np.int64))
+    _plans.clear()  # one world at a time; do not keep old worlds alive
+    _plans[id(world)] = (weakref.ref(world), plan)
+    return plan
+
+
+def behave(world: World, state: EventState, day: int, seed: int) -> Events:
+    plan = _plan(world)
+    disturbed = _disturbed(world, state, plan)
+    k0, k1 = key(seed, day, PHASE)
+    coded = world.propensity_code is not None
+    arrays = (
+        k0, k1, world.rate, plan.peak, world.propensity_code if coded else np.zeros((world.n_behaviours, 1), np.uint8),
+        world.propensity_level, coded, world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions,
+        world.poverty_elasticity, plan.strength, world.listed_multiplier, world.bernoulli, POVERTY_CAP,
+        state.income, world.base_income, state.status, LISTED, state.detained_until, day,
+        state.risk, state.rstamp, state.target, state.params[RISK_KEEP], disturbed,
+    )
+    draw = lambda units: _draw_units(units, *arrays)  # noqa: E731
+    # Threads pay off only with work to share; the units give the same events either way.
+    halves = list(pool().map(draw, plan.halves) if world.n_agents >= THREADS_FROM else map(draw, plan.halves))
+    person = np.concatenate([h[0] for h in halves])
+    ends = np.concatenate([h[1] for h in halves])
+    counts = np.diff(np.concatenate([[0], ends[: len(plan.halves[0])], ends[len(plan.halves[0]) :] + len(halves[0][0])]))
+    behaviour = np.repeat(plan.units[:, 0].astype(np.int16), counts)
+    moved = _poverty_moved(world, state, disturbed, day, plan)
+    return Events(person, behaviour, moved)
+
+
+def _disturbed(world: World, state: EventState, plan: _Plan) -> np.ndarray:
+    """Sorted people whose multiplier may be above 1 for some behaviour: off their base
+    income (a poverty elasticity) or listed (a listing multiplier above 1)."""
+    if not len(plan.rows):
+        return np.zeros(0, np.int32)
+    listed = state.listed if (world.listed_multiplier > 1).any() else state.listed[:0]
+    return sorted_union(state.paid if (world.poverty_elasticity != 0).any() else listed[:0], listed)
+
+
+def _poverty_moved(world: World, state: EventState, who: np.ndarray, day: int, plan: _Plan) -> np.ndarray:
+    """(G,) float64, :attr:`Events.poverty_moved`: over the people off base income and not
+    detained, ``rate * region multiplier * propensity * |poverty ** elasticity - 1|``."""
+    moved = np.zeros(world.n_groups)
+    if len(who) == 0:
+        return moved
+    free = who[state.detained_until[who] <= day]
+    group = world.groups_of(free)
+    base = world.base_income[free].astype(np.float64)
+    income = np.maximum(state.income[free].astype(np.float64), base / POVERTY_CAP)
+    for b in plan.rows:
+        eta = world.poverty_elasticity[b]
+        if eta != 0:
+            poor = np.abs((base / income) ** eta - 1.0)
+            weight = world.rate[b, group] * world.propensity_of(b, free) * world.region_factor(b, free) * poor
+            moved += np.bincount(group, weights=weight, minlength=world.n_groups)
+    return moved
+
+
+@numba.njit(cache=True, nogil=True)
+def _draw_units(units, k0, k1, rate, peak, code, level, coded, region_rate, regional, cell_bounds, n_regions,
+                eta, strength, listed_multiplier, bernoulli, cap, income, base, status, listed_code, detained_until, day,
+                risk, rstamp, target, risk_keep, disturbed):  # pragma: no cover - compiled
+    """The events of ``units`` (rows of (behaviour, group, first, end, block)), in unit
+    order, each unit's in person order; and where each unit's events end. Without the GIL,
+    so that two runs of units are drawn side by side."""
+    n_groups = peak.shape[1]
+    out = np.empty(1024, np.int32)
+    ends = np.empty(units.shape[0], np.int64)
+    n = 0
+    extra = np.empty(64, np.int32)
+    for r in range(units.shape[0]):
+        b, g, first, end, block = units[r, 0], units[r, 1], units[r, 2], units[r, 3], units[r, 4]
+        lam = peak[b, g]
+        c0, c1 = U(block), U(b * n_groups + g)
+        # 1. The extra events (the multiplier above 1), a Poisson process along the disturbed
+        # people's extra intensities laid end to end: person j has a Poisson count of them.
+        ne = 0
+        if eta[b] != 0.0 or listed_multiplier[b] > 1.0:
+            d = np.searchsorted(disturbed, first)
+            walked, j = 0.0, 0
+            u, _ = uniform_pair(c0, c1, U(0), U(1), k0, k1)
+            next_at = -np.log1p(-u)
+            while d < disturbed.shape[0] and disturbed[d] < end:
+                i = disturbed[d]
+                d += 1
+                if detained_until[i] > day:
+                    continue
+                m = _multiplier_of(eta[b], strength[b], listed_multiplier[b], cap, base[i], income[i],
+                                   risk_of(i, day - 1, risk, rstamp, target, risk_keep), status[i] == listed_code)
+                if m <= 1.0:
+                    continue
+                p = level[code[b, i]] if coded else 1.0
+                if regional:
+                    cell = np.searchsorted(cell_bounds, i, side="right") - 1
+                    p *= region_rate[b, cell % n_regions]
+                walked += rate[b, g] * p * (m - 1.0)
+                while next_at < walked:
+                    j += 1
+                    u, _ = uniform_pair(c0, c1, U(j), U(1), k0, k1)
+                    next_at += -np.log1p(-u)
+                    if ne == extra.shape[0]:
+                        extra = _grown(extra)
+                    extra[ne] = i
+                    ne += 1
+        # 2. Candidates at the peak intensity, each kept with probability (own / peak),
+        # merged with the extra events in person order (an extra event first on a tie).
+        e, last = 0, -1
+        j = 0
+        u, v = uniform_pair(c0, c1, U(0), U(0), k0, k1)
+        x = first - np.log1p(-u) / lam
+        cell_low, cell_high, cell_region = 0, 0, 0
+        while True:
+            i = int(x) if x < end else end
+            while e < ne and extra[e] <= i:
+                who = extra[e]
+                e += 1
+                if not (bernoulli[b] and who == last):
+                    out = _room(out, n)
+                    out[n] = who
+                    n += 1
+                    last = who
+            if i >= end:
+                break
+            accept = v * lam  # the candidate's second uniform, times the peak
+            p = level[code[b, i]] if coded else 1.0
+            if regional:
+                if i < cell_low or i >= cell_high:
+                    cell = np.searchsorted(cell_bounds, i, side="right") - 1
+                    cell_low, cell_high, cell_region = cell_bounds[cell], cell_bounds[cell + 1], cell % n_regions
+                p *= region_rate[b, cell_region]
+            p *= rate[b, g]
+            if accept < p and detained_until[i] <= day:
+                m = _multiplier_of(eta[b], strength[b], listed_multiplier[b], cap, base[i], income[i],
+                                   risk_of(i, day - 1, risk, rstamp, target, risk_keep), status[i] == listed_code)
+                if accept < p * min(m, 1.0) and not (bernoulli[b] and i == last):
+                    out = _room(out, n)
+                    out[n] = i
+                    n += 1
+                    last = i
+            j += 1
+            u, v = uniform_pair(c0, c1, U(j), U(0), k0, k1)
+            x += -np.log1p(-u) / lam
+        ends[r] = n
+    return out[:n].copy(), ends
+
+
+@numba.njit(cache=True, inline="always")
+def _room(out, n):  # pragma: no cover - compiled
+    return out if n < out.shape[0] else _grown(out)
+
+
+@numba.njit(cache=True)
+def _grown(out):  # pragma: no cover - compiled
+    grown = np.empty(2 * out.shape[0], out.dtype)
+    grown[: out.shape[0]] = out
+    return grown

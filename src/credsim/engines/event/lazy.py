@@ -1,0 +1,376 @@
+"""Scores and perceived risk between events, in closed form; the sums per group they make;
+and the calendar of the crossings they will make.
+
+Between two changes of a person (an observation, a change of what their contacts show,
+of their own status, an upheld appeal), their day is the same affine map, day after day:
+
+- each score track (docs/model.md, score): ``x -> clip(keep * (x - penalty * exposure) + pull)``
+  with ``keep = 1 - forgiveness`` and ``pull = forgiveness * initial`` (keep 1 and pull 0
+  without forgetting), i.e. ``x -> clip(keep * x + c)`` with ``c = pull - keep * penalty *
+  exposure``. Unclipped, k days later x is ``s + (x - s) * keep ** k`` with ``s = c / (1 -
+  keep)`` (``x + c * k`` when keep is 1): it moves monotonically toward s, so it is clipped
+  only once it has passed a bound it never comes back from, and from then on it stays at
+  that bound ("held");
+- perceived risk: ``r -> r + alpha * (target - r)``, so k days later ``target + (r - target)
+  * (1 - alpha) ** k``.
+
+So a person's values are kept as of their last change (``EventState.stamp``/``rstamp``) and
+computed when read. The sums per group are kept the same way, in aggregate: the sum of the
+unheld scores of a group obeys ``F -> keep * F + (sum of their c)`` each day, and that of
+risk ``R -> (1 - alpha) * R + alpha * (sum of targets)``; a person changes them only when
+their own values change (:func:`unregister`, then :func:`register`). What a phase decides
+by a threshold -- free people below the listing threshold, the green channel, a score
+reaching a bound -- happens on a day computed when the person changes (:func:`next_day`)
+and kept in a binary heap of (day, person): that day the person is brought up to date
+(:func:`pop_due`). The work of a day is proportional to the people something happens to.
+
+The arithmetic is float64 from the float32 values kept; the reference engine iterates in
+float32. ``tests/engines/test_lazy.py`` checks the closed forms against the iteration in
+float64 (equal to 1e-9) and against the reference engine's float32 sweep (within the
+rounding it accumulates), and the sums and crossing days against a plain loop over everyone.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from credsim.engines.event.state import NEVER, EventState
+from credsim.state import FREE, LISTED
+from credsim.world import World
+
+# Positions in EventState.params
+KEEP, PULL, KEEP_PENALTY, LOW, HIGH, LIST, GREEN, RISK_KEEP, ALPHA, WEIGHT, DAYS = range(11)
+PARAMS = 11
+NO_STEP = np.int64(1) << np.int64(40)  # a number of days past any run's end
+SHIFT = np.int64(32)
+LOW_BITS = np.int64(0xFFFFFFFF)
+
+
+def params_of(world: World) -> np.ndarray:
+    """The rules of ``world`` that the closed forms use, as the reference engine rounds them
+    (float32), in float64."""
+    scenario = world.scenario
+    rules, listing, green, adaptation = scenario.score, scenario.listing, scenario.sanctions.green_channel, scenario.adaptation
+    f32 = lambda v: float(np.float32(v))  # noqa: E731
+    forgetting = rules.forgiveness > 0
+    keep = f32(1.0 - rules.forgiveness) if forgetting else 1.0
+    pull = f32(rules.forgiveness * rules.initial) if forgetting else 0.0
+    penalty = f32(rules.association.penalty) if rules.association.enabled else 0.0
+    alpha = f32(1.0 / adaptation.memory_days) if adaptation.enabled else 0.0
+    params = np.zeros(PARAMS)
+    params[[KEEP, PULL, KEEP_PENALTY, LOW, HIGH]] = keep, pull, keep * penalty, f32(rules.min), f32(rules.max)
+    params[LIST] = f32(listing.threshold) if listing.enabled else -np.inf
+    params[GREEN] = f32(green.threshold) if green.enabled else np.inf
+    params[[RISK_KEEP, ALPHA, WEIGHT]] = 1.0 - alpha, alpha, f32(adaptation.own_listing_weight) if adaptation.enabled else 0.0
+    params[DAYS] = scenario.population.days
+    return params
+
+
+# ------------------------------------------------------------------ closed forms
+
+
+@numba.njit(cache=True, inline="always")
+def path(x, c, keep, k):  # pragma: no cover - compiled
+    """An unclipped score k days after x: the affine map ``x -> keep * x + c`` k times."""
+    if k <= 0:
+        return x
+    if keep == 1.0:
+        return x + c * k
+    s = c / (1.0 - keep)
+    return s + (x - s) * keep**k
+
+
+@numba.njit(cache=True, inline="always")
+def held(x, c, keep, low, high):  # pragma: no cover - compiled
+    """A score at a bound that the next day's map would take past it: it stays there."""
+    step = keep * x + c
+    return (x <= low and step < low) or (x >= high and step > high)
+
+
+@numba.njit(cache=True, inline="always")
+def value(x, c, keep, k, low, high):  # pragma: no cover - compiled
+    """The score k days after x (a value within [low, high]), clipped as each day clips it."""
+    if k <= 0 or held(x, c, keep, low, high):
+        return x
+    return min(max(path(x, c, keep, k), low), high)
+
+
+@numba.njit(cache=True, inline="always")
+def risk_of(i, t, risk, rstamp, target, keep):  # pragma: no cover - compiled
+    """Person i's perceived risk after the adapt phase of day t (t >= rstamp[i])."""
+    r = np.float64(risk[i])
+    k = t - rstamp[i]
+    if k <= 0:
+        return r
+    x = np.float64(target[i])
+    return x + (r - x) * keep**k
+
+
+@numba.njit(cache=True)
+def first_below(x, c, keep, level, steps):  # pragma: no cover - compiled
+    """The fewest days k >= 1 after which the unclipped path from x is below ``level``;
+    NO_STEP if not within ``steps`` days."""
+    if x < level:
+        return np.int64(1)
+    if keep == 1.0:
+        if c >= 0.0:
+            return NO_STEP
+        guess = (x - level) / -c
+    else:
+        s = c / (1.0 - keep)
+        if s >= level:
+            return NO_STEP
+        guess = np.log((level - s) / (x - s)) / np.log(keep)
+    if not guess < steps:  # also a NaN
+        return NO_STEP
+    k = max(np.int64(1), np.int64(guess))
+    while k > 1 and path(x, c, keep, k - 1) < level:
+        k -= 1
+    while path(x, c, keep, k) >= level:
+        k += 1
+        if k > steps:
+            return NO_STEP
+    return k
+
+
+@numba.njit(cache=True)
+def first_at_least(x, c, keep, level, steps):  # pragma: no cover - compiled
+    """The fewest days k >= 1 after which the unclipped path from x is at least ``level``;
+    NO_STEP if not within ``steps`` days."""
+    if x >= level:
+        return np.int64(1)
+    if keep == 1.0:
+        if c <= 0.0:
+            return NO_STEP
+        guess = (level - x) / c
+    else:
+        s = c / (1.0 - keep)
+        if s <= level:
+            return NO_STEP
+        guess = np.log((s - level) / (s - x)) / np.log(keep)
+    if not guess < steps:
+        return NO_STEP
+    k = max(np.int64(1), np.int64(guess))
+    while k > 1 and path(x, c, keep, k - 1) >= level:
+        k -= 1
+    while path(x, c, keep, k) < level:
+        k += 1
+        if k > steps:
+            return NO_STEP
+    return k
+
+
+@numba.njit(cache=True)
+def next_day(i, t, tracks, exposure, status, params):  # pragma: no cover - compiled
+    """The first day after t on which person i (kept as of day t) crosses something a phase
+    decides by: a score bound (the sums must then count them as held), the listing threshold
+    while free, the green-channel threshold either way. NEVER if none before the run ends."""
+    keep, low, high = params[KEEP], params[LOW], params[HIGH]
+    c = params[PULL] - params[KEEP_PENALTY] * exposure[i]
+    steps = np.int64(params[DAYS]) - t
+    best = NO_STEP
+    for j in range(3):
+        x = np.float64(tracks[j, i])
+        if not held(x, c, keep, low, high):
+            best = min(best, first_below(x, c, keep, low, steps), first_at_least(x, c, keep, np.nextafter(high, np.inf), steps))
+    x = np.float64(tracks[0, i])
+    level = params[LIST]
+    if status[i] == FREE and level > low:
+        if x < level:
+            best = 1  # free and already below: the next day's list phase must see them
+        elif not held(x, c, keep, low, high):
+            best = min(best, first_below(x, c, keep, level, steps))
+    level = params[GREEN]
+    if level <= high and not held(x, c, keep, low, high):
+        if x >= level:
+            if level > low:
+                best = min(best, first_below(x, c, keep, level, steps))
+        else:
+            best = min(best, first_at_least(x, c, keep, level, steps))
+    return NEVER if best > steps else np.int32(t + best)
+
+
+# ------------------------------------------------------------------ bookkeeping
+
+
+@numba.njit(cache=True)
+def unregister(people, t, write, tracks, exposure, stamp, group, params, free_sums, drift, held_sums):  # pragma: no cover - compiled
+    """Take ``people`` (kept as of their stamps) out of the sums as they stand on day t, and
+    write their scores as of day ``write`` (t or t - 1), with that stamp."""
+    keep, low, high = params[KEEP], params[LOW], params[HIGH]
+    for j in range(people.shape[0]):
+        i = people[j]
+        g = group[i]
+        k = t - stamp[i]
+        c = params[PULL] - params[KEEP_PENALTY] * exposure[i]
+        for r in range(3):
+            x = np.float64(tracks[r, i])
+            if held(x, c, keep, low, high):
+                held_sums[r, g] -= x
+            else:
+                free_sums[r, g] -= path(x, c, keep, k)
+                drift[r, g] -= c
+                tracks[r, i] = np.float32(value(x, c, keep, write - stamp[i], low, high))
+        stamp[i] = write
+
+
+@numba.njit(cache=True)
+def register(people, t, tracks, exposure, stamp, status, due, group, params, free_sums, drift, held_sums, heap, size):  # pragma: no cover - compiled
+    """Put ``people`` (their scores as of day t) into the sums, and their next crossing into
+    the calendar; returns the calendar."""
+    keep, low, high = params[KEEP], params[LOW], params[HIGH]
+    for j in range(people.shape[0]):
+        i = people[j]
+        g = group[i]
+        c = params[PULL] - params[KEEP_PENALTY] * exposure[i]
+        for r in range(3):
+            x = np.float64(tracks[r, i])
+            if held(x, c, keep, low, high):
+                held_sums[r, g] += x
+            else:
+                free_sums[r, g] += x
+                drift[r, g] += c
+        stamp[i] = t
+        d = next_day(i, t, tracks, exposure, status, params)
+        due[i] = d
+        if d != NEVER:
+            heap, size = push(heap, size, (np.int64(d) << SHIFT) | np.int64(i))
+    return heap, size
+
+
+@numba.njit(cache=True)
+def step_observed(people, tracks, exposure, params):  # pragma: no cover - compiled
+    """The day's map once, for people whose scores are as of yesterday plus today's
+    observations: ``clip(keep * x + c)``."""
+    keep, low, high = params[KEEP], params[LOW], params[HIGH]
+    for j in range(people.shape[0]):
+        i = people[j]
+        c = params[PULL] - params[KEEP_PENALTY] * exposure[i]
+        for r in range(3):
+            tracks[r, i] = np.float32(min(max(keep * np.float64(tracks[r, i]) + c, low), high))
+
+
+@numba.njit(cache=True)
+def settle_risk(people, t, risk, rstamp, target, group, keep, targets):  # pragma: no cover - compiled
+    """Bring ``people``'s perceived risk to the end of day t (the last adapt phase) and take
+    their targets out of the group sums: their targets are about to change. The sum of risk
+    does not change: their risk is the same number, kept as of a later day."""
+    for j in range(people.shape[0]):
+        i = people[j]
+        risk[i] = np.float32(risk_of(i, t, risk, rstamp, target, keep))
+        rstamp[i] = t
+        targets[group[i]] -= np.float64(target[i])
+
+
+@numba.njit(cache=True)
+def values_at(people, t, tracks, exposure, stamp, params):  # pragma: no cover - compiled
+    """(3, len(people)) float32: the scores of ``people`` after the score phase of day t,
+    for a reader that must not change the state (the record phase's panel)."""
+    keep, low, high = params[KEEP], params[LOW], params[HIGH]
+    out = np.empty((3, people.shape[0]), np.float32)
+    for j in range(people.shape[0]):
+        i = people[j]
+        c = params[PULL] - params[KEEP_PENALTY] * exposure[i]
+        for r in range(3):
+            out[r, j] = np.float32(value(np.float64(tracks[r, i]), c, keep, t - stamp[i], low, high))
+    return out
+
+
+# ------------------------------------------------------------------ the calendar
+
+
+@numba.njit(cache=True)
+def push(heap, size, key):  # pragma: no cover - compiled
+    if size == heap.shape[0]:
+        grown = np.empty(2 * heap.shape[0], np.int64)
+        grown[:size] = heap[:size]
+        heap = grown
+    k = size
+    heap[k] = key
+    while k > 0:
+        parent = (k - 1) >> 1
+        if heap[parent] <= heap[k]:
+            break
+        heap[parent], heap[k] = heap[k], heap[parent]
+        k = parent
+    return heap, size + 1
+
+
+@numba.njit(cache=True)
+def pop_due(heap, size, t, due):  # pragma: no cover - compiled
+    """The people whose crossing falls on day t (or before), each once, sorted; entries a
+    later change replaced (their day is no longer the person's ``due``) are dropped."""
+    out = np.empty(64, np.int32)
+    n = 0
+    while size > 0 and (heap[0] >> SHIFT) <= t:
+        key = heap[0]
+        size -= 1
+        heap[0] = heap[size]
+        k = 0
+        while True:  # sift down
+            a, b, m = 2 * k + 1, 2 * k + 2, k
+            if a < size and heap[a] < heap[m]:
+                m = a
+            if b < size and heap[b] < heap[m]:
+                m = b
+            if m == k:
+                break
+            heap[m], heap[k] = heap[k], heap[m]
+            k = m
+        day, i = np.int32(key >> SHIFT), np.int32(key & LOW_BITS)
+        if due[i] == day:
+            due[i] = NEVER
+            if n == out.shape[0]:
+                grown = np.empty(2 * n, np.int32)
+                grown[:n] = out
+                out = grown
+            out[n] = i
+            n += 1
+    found = np.sort(out[:n])
+    return found, heap, size
+
+
+# ------------------------------------------------------------------ building
+
+
+def targets_of(world: World, state: EventState, people: np.ndarray, day: int, params: np.ndarray) -> np.ndarray:
+    """(len(people),) float32: what perceived risk moves toward after day ``day``:
+    ``exposure / degree`` (0 without contacts) plus the own-listing weight while listed or
+    detained, as the reference engine's adapt phase computes it."""
+    if params[ALPHA] == 0.0:
+        return np.zeros(len(people), np.float32)
+    degree = world.degree[people]
+    seen = np.where(degree > 0, state.exposure[people] / np.maximum(degree, np.float32(1)), np.float32(0)).astype(np.float32)
+    own = (state.status[people] == LISTED) | (state.detained_until[people] > day)
+    return np.where(own, seen + np.float32(params[WEIGHT]), seen).astype(np.float32)
+
+
+def build(world: World, state: EventState, day: int) -> None:
+    """At the start of ``day`` (0, or a change of rules): bring everyone to the end of the
+    day before under the rules they were kept by, and build the sums and the calendar again
+    under the world's rules. The one step that reads everyone; a run does it once per regime."""
+    new = params_of(world)
+    everyone = np.arange(world.n_agents, dtype=np.int32)
+    if state.built:
+        old = state.params
+        state.tracks[:] = values_at(everyone, day - 1, state.tracks, state.exposure, state.stamp, old)
+        for i in range(0, world.n_agents, 1 << 20):  # risk as of the end of yesterday, in slices
+            part = everyone[i : i + (1 << 20)]
+            k = (day - 1) - state.rstamp[part]
+            x = state.target[part].astype(np.float64)
+            state.risk[part] = (x + (state.risk[part] - x) * old[RISK_KEEP] ** k).astype(np.float32)
+    state.stamp[:] = day - 1
+    state.rstamp[:] = day - 1
+    state.target[:] = targets_of(world, state, everyone, day - 1, new)
+    for sums in (state.free_sums, state.drift, state.held_sums):
+        sums[:] = 0.0
+    state.due[:] = NEVER
+    state.heap, state.heap_size = register(
+        everyone, day - 1, state.tracks, state.exposure, state.stamp, state.status, state.due, world.group, new,
+        state.free_sums, state.drift, state.held_sums, np.zeros(1024, np.int64), 0,
+    )
+    state.targets = np.bincount(world.group, weights=state.target, minlength=world.n_groups).astype(np.float64)
+    state.risks = np.bincount(world.group, weights=state.risk, minlength=world.n_groups).astype(np.float64)
+    state.green = np.flatnonzero(state.score >= new[GREEN]).astype(np.int32) if np.isfinite(new[GREEN]) else np.zeros(0, np.int32)
+    state.params, state.built, state.regime = new, True, world.regime

@@ -1,0 +1,90 @@
+"""Phase 3, score, in the event engine: only the people something happens to today.
+
+The rules are the reference engine's (:mod:`credsim.engines.reference.phases.score`):
+observations change the three tracks, informants are paid, guilt by association takes its
+penalty, forgetting pulls toward ``initial``, and the tracks are clipped. Here the day's map
+is applied in closed form (:mod:`credsim.engines.event.lazy`): the group sums advance by
+one day in aggregate, and a person is brought up to date only when they are observed or
+paid, when a crossing of theirs falls today, or when a later phase reads them (their case
+is open). From those people come the free people below the listing threshold (the list
+phase's ``below``) and the green channel's changes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from credsim.engines.event.lazy import GREEN, KEEP, LIST, pop_due, register, step_observed, unregister
+from credsim.engines.event.state import EventState
+from credsim.engines.reference.phases.observe import Observations
+from credsim.engines.reference.phases.score import _add_observed
+from credsim.kernels import sorted_union, without
+from credsim.state import FREE
+from credsim.world import World
+
+
+def score(world: World, state: EventState, obs: Observations, day: int) -> None:
+    params = state.params
+    state.free_sums *= params[KEEP]  # every unheld score's day, in aggregate
+    state.free_sums += state.drift
+    due, state.heap, state.heap_size = pop_due(state.heap, state.heap_size, day, state.due)
+
+    reward = world.scenario.score.informant_reward
+    paid = obs.informant if reward != 0 else obs.informant[:0]
+    observed = np.unique(np.concatenate([obs.person, paid])).astype(np.int32)
+    if len(observed):
+        unregister(observed, day, day - 1, *_keeping(world, state))  # as of yesterday, then today's changes
+        _add_observed(state.tracks, obs.person, obs.behaviour, obs.true, world.delta, world.fair_delta)
+        if len(paid):  # as the reference engine pays them
+            np.add.at(state.score, paid, np.float32(reward))
+            honest = paid[obs.informant_true]
+            np.add.at(state.score_clean, honest, np.float32(reward))
+            np.add.at(state.score_fair, honest, np.float32(reward))
+        step_observed(observed, state.tracks, state.exposure, params)
+        _register(world, state, observed, day)
+    # Crossings due today, and the open cases the list and appeal phases read.
+    others = without(sorted_union(due, state.cases), observed)
+    if len(others):
+        unregister(others, day, day, *_keeping(world, state))
+        _register(world, state, others, day)
+    touched = sorted_union(observed, others)
+    below = touched[(state.score[touched] < params[LIST]) & (state.status[touched] == FREE)] if np.isfinite(params[LIST]) else touched[:0]
+    state.below = below
+    follow_green(state, touched)
+    state.track_sums = state.free_sums + state.held_sums
+
+
+def follow_green(state: EventState, touched: np.ndarray) -> None:
+    """Keep the set of people at or above the green-channel threshold exact for the sorted
+    ``touched`` (everyone else has not crossed it: a crossing is a day in the calendar)."""
+    level = state.params[GREEN]
+    if np.isfinite(level) and len(touched):
+        up = state.score[touched] >= level
+        state.green = sorted_union(without(state.green, touched[~up]), touched[up])
+    state.above = state.green
+
+
+def _keeping(world: World, state: EventState) -> tuple:
+    """The arguments after (people, t, write) of :func:`credsim.engines.event.lazy.unregister`."""
+    return (state.tracks, state.exposure, state.stamp, world.group, state.params, state.free_sums, state.drift, state.held_sums)
+
+
+def _register(world: World, state: EventState, people: np.ndarray, day: int) -> None:
+    state.heap, state.heap_size = register(
+        people, day, state.tracks, state.exposure, state.stamp, state.status, state.due, world.group, state.params,
+        state.free_sums, state.drift, state.held_sums, state.heap, state.heap_size,
+    )
+
+
+def rescore(world: World, state: EventState, people: np.ndarray, before: np.ndarray, day: int) -> None:
+    """After a phase set the recorded score of ``people`` (kept as of today) from ``before``
+    to what it is now (an upheld appeal): the sums and calendar follow."""
+    if len(people) == 0:
+        return
+    now = state.score[people].copy()
+    state.score[people] = before
+    unregister(people, day, day, *_keeping(world, state))
+    state.score[people] = now
+    _register(world, state, people, day)
+    follow_green(state, people)
+    state.track_sums = state.free_sums + state.held_sums

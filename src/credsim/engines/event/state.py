@@ -1,0 +1,64 @@
+"""The event engine's state: the reference state, with each person's scores and perceived
+risk kept as of their last change (:mod:`credsim.engines.event.lazy`).
+
+``tracks[:, i]`` hold person i's three scores after the score phase of day ``stamp[i]``,
+``risk[i]`` their perceived risk after the adapt phase of day ``rstamp[i]``; between changes
+both follow closed forms. The sums per group that the record phase reads are kept by the
+same closed forms, in aggregate, and each person's next crossing (of a threshold, or of the
+score's range) waits in a calendar (``heap``) for its day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from credsim.state import State, initial_state
+from credsim.world import World
+
+NEVER = np.iinfo(np.int32).max  # a crossing that does not come
+
+
+@dataclass
+class EventState(State):
+    stamp: np.ndarray = None  # (N,) int32: tracks[:, i] are the scores after the score phase of this day
+    rstamp: np.ndarray = None  # (N,) int32: risk[i] is the perceived risk after the adapt phase of this day
+    target: np.ndarray = None  # (N,) float32: what perceived risk moves toward: exposure / degree + own weight
+    due: np.ndarray = None  # (N,) int32: the day of the person's next crossing; NEVER: none
+    heap: np.ndarray = None  # (H,) int64: crossings waiting, day * 2**32 + person, a binary min-heap of heap_size
+    heap_size: int = 0
+    green: np.ndarray = None  # sorted int32: exactly the people whose score is at least the green-channel threshold
+    params: np.ndarray = None  # (PARAMS,) float64: the rules the sums and the calendar were built under
+    free_sums: np.ndarray = None  # (3, G) float64: per track, the sum of the scores not held at a bound
+    drift: np.ndarray = None  # (3, G) float64: per track, the sum of those people's daily constant c
+    held_sums: np.ndarray = None  # (3, G) float64: per track, the sum of the scores held at a bound
+    targets: np.ndarray = None  # (G,) float64: the sum of targets
+    risks: np.ndarray = None  # (G,) float64: the sum of perceived risk, as of the last adapt phase
+    built: bool = False  # the sums and the calendar have been built (on day 0, and at each change of rules)
+    regime: int = -1  # the timeline regime they were built under
+
+    VARIABLE = (*State.VARIABLE, "heap", "green", "params")
+
+
+def event_state(world: World) -> EventState:
+    """Everyone free, at the initial score, their base income and no perceived risk; the
+    sums and the calendar are built at the start of day 0."""
+    base = initial_state(world, fast=True)
+    n, g = world.n_agents, world.n_groups
+    fields = {name: getattr(base, name) for name in base.__dataclass_fields__}
+    return EventState(
+        **fields,
+        stamp=np.full(n, -1, np.int32),
+        rstamp=np.full(n, -1, np.int32),
+        target=np.zeros(n, np.float32),
+        due=np.full(n, NEVER, np.int32),
+        heap=np.zeros(1024, np.int64),
+        green=np.zeros(0, np.int32),
+        params=np.zeros(0),
+        free_sums=np.zeros((3, g)),
+        drift=np.zeros((3, g)),
+        held_sums=np.zeros((3, g)),
+        targets=np.zeros(g),
+        risks=np.zeros(g),
+    )
