@@ -209,8 +209,16 @@ def _draw_units(units, k0, k1, rate, peak, code, level, coded, region_rate, regi
                 p *= region_rate[b, cell_region]
             p *= rate[b, g]
             if accept < p and detained_until[i] <= day:
-                m = _multiplier_of(eta[b], strength[b], listed_multiplier[b], cap, base[i], income[i],
-                                   risk_of(i, day - 1, risk, rstamp, target, risk_keep), status[i] == listed_code)
+                # The multiplier, each value read only when the behaviour depends on it.
+                m = 1.0
+                if eta[b] != 0.0:
+                    m *= power(base[i] / max(income[i], base[i] / cap), eta[b])
+                if strength[b] != 0.0:
+                    fear = risk_of(i, day - 1, risk, rstamp, target, risk_keep)
+                    if fear != 0.0:
+                        m *= np.exp(-strength[b] * fear)
+                if listed_multiplier[b] != 1.0 and status[i] == listed_code:
+                    m *= listed_multiplier[b]
                 if accept < p * min(m, 1.0) and not (bernoulli[b] and i == last):
                     out = _room(out, n)
                     out[n] = i

@@ -101,9 +101,9 @@ def risk_of(i, t, risk, rstamp, target, keep):  # pragma: no cover - compiled
     """Person i's perceived risk after the adapt phase of day t (t >= rstamp[i])."""
     r = np.float64(risk[i])
     k = t - rstamp[i]
-    if k <= 0:
-        return r
     x = np.float64(target[i])
+    if k <= 0 or r == x:  # most people: no risk, nothing to fear
+        return r
     return x + (r - x) * keep**k
 
 
@@ -161,37 +161,42 @@ def first_at_least(x, c, keep, level, steps):  # pragma: no cover - compiled
     return k
 
 
-@numba.njit(cache=True)
-def next_day(i, t, tracks, exposure, status, params):  # pragma: no cover - compiled
-    """The first day after t on which person i (kept as of day t) crosses something a phase
-    decides by: a score bound (the sums must then count them as held), the listing threshold
-    while free, the green-channel threshold either way. NEVER if none before the run ends."""
+@numba.njit(cache=True, inline="always")
+def next_day(x0, x1, x2, c, free, t, params):  # pragma: no cover - compiled
+    """The first day after t on which a person whose scores are (x0, x1, x2) on day t, with
+    daily constant c, crosses something a phase decides by: a score bound (the sums must
+    then count them as held), the listing threshold while ``free``, the green-channel
+    threshold either way. NEVER if none before the run ends."""
     keep, low, high = params[KEEP], params[LOW], params[HIGH]
-    c = params[PULL] - params[KEEP_PENALTY] * exposure[i]
     steps = np.int64(params[DAYS]) - t
     best = NO_STEP
-    for j in range(3):
-        x = np.float64(tracks[j, i])
+    above = np.nextafter(high, np.inf)
+    for x in (x0, x1, x2):
         if not held(x, c, keep, low, high):
-            best = min(best, first_below(x, c, keep, low, steps), first_at_least(x, c, keep, np.nextafter(high, np.inf), steps))
-    x = np.float64(tracks[0, i])
+            best = min(best, first_below(x, c, keep, low, steps), first_at_least(x, c, keep, above, steps))
     level = params[LIST]
-    if status[i] == FREE and level > low:
-        if x < level:
+    if free and level > low:
+        if x0 < level:
             best = 1  # free and already below: the next day's list phase must see them
-        elif not held(x, c, keep, low, high):
-            best = min(best, first_below(x, c, keep, level, steps))
+        elif not held(x0, c, keep, low, high):
+            best = min(best, first_below(x0, c, keep, level, steps))
     level = params[GREEN]
-    if level <= high and not held(x, c, keep, low, high):
-        if x >= level:
+    if level <= high and not held(x0, c, keep, low, high):
+        if x0 >= level:
             if level > low:
-                best = min(best, first_below(x, c, keep, level, steps))
+                best = min(best, first_below(x0, c, keep, level, steps))
         else:
-            best = min(best, first_at_least(x, c, keep, level, steps))
+            best = min(best, first_at_least(x0, c, keep, level, steps))
     return NEVER if best > steps else np.int32(t + best)
 
 
 # ------------------------------------------------------------------ bookkeeping
+# People are taken CHUNK at a time, and each array is gathered for the chunk in a pass of
+# its own before anything is computed: the touched people are scattered over the
+# population, so each read is a cache miss, and misses that do not wait on each other are
+# served side by side.
+
+CHUNK = 2048
 
 
 @numba.njit(cache=True)
@@ -199,20 +204,31 @@ def unregister(people, t, write, tracks, exposure, stamp, group, params, free_su
     """Take ``people`` (kept as of their stamps) out of the sums as they stand on day t, and
     write their scores as of day ``write`` (t or t - 1), with that stamp."""
     keep, low, high = params[KEEP], params[LOW], params[HIGH]
-    for j in range(people.shape[0]):
-        i = people[j]
-        g = group[i]
-        k = t - stamp[i]
-        c = params[PULL] - params[KEEP_PENALTY] * exposure[i]
+    for a in range(0, people.shape[0], CHUNK):
+        mine = people[a : a + CHUNK]
+        x = np.empty((3, mine.shape[0]), np.float64)
         for r in range(3):
-            x = np.float64(tracks[r, i])
-            if held(x, c, keep, low, high):
-                held_sums[r, g] -= x
-            else:
-                free_sums[r, g] -= path(x, c, keep, k)
-                drift[r, g] -= c
-                tracks[r, i] = np.float32(value(x, c, keep, write - stamp[i], low, high))
-        stamp[i] = write
+            row = tracks[r]
+            for j in range(mine.shape[0]):
+                x[r, j] = row[mine[j]]
+        e, st, gr = exposure[mine], stamp[mine], group[mine]
+        for j in range(mine.shape[0]):
+            g, k = gr[j], t - st[j]
+            c = params[PULL] - params[KEEP_PENALTY] * e[j]
+            for r in range(3):
+                v = x[r, j]
+                if held(v, c, keep, low, high):
+                    held_sums[r, g] -= v
+                else:
+                    free_sums[r, g] -= path(v, c, keep, k)
+                    drift[r, g] -= c
+                    x[r, j] = value(v, c, keep, write - st[j], low, high)
+        for r in range(3):
+            row = tracks[r]
+            for j in range(mine.shape[0]):
+                row[mine[j]] = np.float32(x[r, j])
+        for j in range(mine.shape[0]):
+            stamp[mine[j]] = write
 
 
 @numba.njit(cache=True)
@@ -220,22 +236,29 @@ def register(people, t, tracks, exposure, stamp, status, due, group, params, fre
     """Put ``people`` (their scores as of day t) into the sums, and their next crossing into
     the calendar; returns the calendar."""
     keep, low, high = params[KEEP], params[LOW], params[HIGH]
-    for j in range(people.shape[0]):
-        i = people[j]
-        g = group[i]
-        c = params[PULL] - params[KEEP_PENALTY] * exposure[i]
+    for a in range(0, people.shape[0], CHUNK):
+        mine = people[a : a + CHUNK]
+        x = np.empty((3, mine.shape[0]), np.float64)
         for r in range(3):
-            x = np.float64(tracks[r, i])
-            if held(x, c, keep, low, high):
-                held_sums[r, g] += x
-            else:
-                free_sums[r, g] += x
-                drift[r, g] += c
-        stamp[i] = t
-        d = next_day(i, t, tracks, exposure, status, params)
-        due[i] = d
-        if d != NEVER:
-            heap, size = push(heap, size, (np.int64(d) << SHIFT) | np.int64(i))
+            row = tracks[r]
+            for j in range(mine.shape[0]):
+                x[r, j] = row[mine[j]]
+        e, gr, free = exposure[mine], group[mine], status[mine] == FREE
+        for j in range(mine.shape[0]):
+            i, g = mine[j], gr[j]
+            c = params[PULL] - params[KEEP_PENALTY] * e[j]
+            for r in range(3):
+                v = x[r, j]
+                if held(v, c, keep, low, high):
+                    held_sums[r, g] += v
+                else:
+                    free_sums[r, g] += v
+                    drift[r, g] += c
+            stamp[i] = t
+            d = next_day(x[0, j], x[1, j], x[2, j], c, free[j], t, params)
+            due[i] = d
+            if d != NEVER:
+                heap, size = push(heap, size, (np.int64(d) << SHIFT) | np.int64(i))
     return heap, size
 
 
@@ -263,17 +286,34 @@ def settle_risk(people, t, risk, rstamp, target, group, keep, targets):  # pragm
         targets[group[i]] -= np.float64(target[i])
 
 
-@numba.njit(cache=True)
-def values_at(people, t, tracks, exposure, stamp, params):  # pragma: no cover - compiled
+def values_at(people, t, tracks, exposure, stamp, params):
     """(3, len(people)) float32: the scores of ``people`` after the score phase of day t,
-    for a reader that must not change the state (the record phase's panel)."""
+    for a reader that must not change the state (the record phase's panel). Each array is
+    gathered in one pass (their cache misses overlap), then the closed forms computed."""
+    return _values(np.take(tracks, people, axis=1), exposure[people], stamp[people], t, params)
+
+
+@numba.njit(cache=True)
+def _values(x, exposure, stamp, t, params):  # pragma: no cover - compiled
     keep, low, high = params[KEEP], params[LOW], params[HIGH]
-    out = np.empty((3, people.shape[0]), np.float32)
-    for j in range(people.shape[0]):
-        i = people[j]
-        c = params[PULL] - params[KEEP_PENALTY] * exposure[i]
+    out = np.empty(x.shape, np.float32)
+    for j in range(x.shape[1]):
+        k = t - stamp[j]
+        c = params[PULL] - params[KEEP_PENALTY] * exposure[j]
+        if k <= 0:
+            for r in range(3):
+                out[r, j] = x[r, j]
+            continue
+        if keep == 1.0:
+            for r in range(3):
+                v = np.float64(x[r, j])
+                out[r, j] = x[r, j] if held(v, c, keep, low, high) else np.float32(min(max(v + c * k, low), high))
+            continue
+        s = c / (1.0 - keep)
+        q = keep**k  # once for the three tracks
         for r in range(3):
-            out[r, j] = np.float32(value(np.float64(tracks[r, i]), c, keep, t - stamp[i], low, high))
+            v = np.float64(x[r, j])
+            out[r, j] = x[r, j] if held(v, c, keep, low, high) else np.float32(min(max(s + (v - s) * q, low), high))
     return out
 
 
