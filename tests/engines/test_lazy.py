@@ -24,7 +24,9 @@ import pytest
 import credsim
 from credsim.engines.event import lazy
 from credsim.engines.event.state import NEVER, event_state
+from credsim.changes import Schedule
 from credsim.engines.reference.phases import Recorder
+from credsim.engines.reference.phases.score import _add_observed
 from credsim.kernels import forget_and_clip, update_risk
 from credsim.state import FREE, LISTED
 from credsim.world import build_world
@@ -81,31 +83,34 @@ def test_calendar_pops_each_day_in_order_and_drops_replaced_entries():
 
 
 SCENARIOS = {
-    "city": [],
+    "city": ["population.size=4000", "population.days=150"],
     "busy": [  # guilt by association, forgetting, the green channel: every closed form at work
-        "score.association.enabled=true", "score.association.penalty=2", "score.forgiveness=0.01",
+        "population.size=4000", "population.days=150", "score.association.enabled=true", "score.association.penalty=2", "score.forgiveness=0.01",
         "sanctions.green_channel.enabled=true", "sanctions.green_channel.threshold=1002", "sanctions.shaming.enabled=true",
     ],
-    "no-forgetting": ["score.association.enabled=true", "score.association.penalty=20", "score.forgiveness=0"],
+    "no-forgetting": ["population.size=4000", "population.days=150", "score.association.enabled=true",
+                      "score.association.penalty=20", "score.forgiveness=0"],
+    # a timeline: the rules change on day 60 (forgetting, thresholds, the listing's terms)
+    "late-reform": ["population.size=3000", "population.days=120", "timeline.0.day=60"],
 }
 
 
-def _shadowed_run(overrides: list[str], n: int = 4000, days: int = 150, seed: int = 5) -> dict:
+def _shadowed_run(name: str, seed: int = 5) -> dict:
     """The event engine's days (credsim.engines.event.step.step, phase by phase) with a shadow
     kept by the reference engine's sweeps; returns the largest differences seen."""
-    scenario = credsim.load_scenario("city", [f"population.size={n}", f"population.days={days}", *overrides])
+    scenario = credsim.load_scenario("late-reform" if name == "late-reform" else "city", SCENARIOS[name])
+    n, days = scenario.population.size, scenario.population.days
     world = build_world(scenario, np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,)))))
+    schedule = Schedule(world)
     state, recorder = event_state(world), Recorder(world, days)
     shadow_tracks, shadow_risk = state.tracks.copy(), state.risk.copy()
-    rules, adaptation = scenario.score, scenario.adaptation
     everyone = np.arange(world.n_agents, dtype=np.int32)
     worst = {"score": 0.0, "risk": 0.0, "sums": 0.0}
     real = event_step.score
 
     def score_with_shadow(world, state, seen, day):
         # the reference engine's score phase on the shadow: observations, rewards, then the sweep
-        from credsim.engines.reference.phases.score import _add_observed
-
+        rules = world.scenario.score
         _add_observed(shadow_tracks, seen.person, seen.behaviour, seen.true, world.delta, world.fair_delta)
         if rules.informant_reward != 0 and len(seen.informant):
             np.add.at(shadow_tracks[0], seen.informant, np.float32(rules.informant_reward))
@@ -125,7 +130,9 @@ def _shadowed_run(overrides: list[str], n: int = 4000, days: int = 150, seed: in
     event_step.score, event_step.rescore = score_with_shadow, rescore_with_shadow
     try:
         for day in range(days):
+            world = schedule.start_of(day, world, state, recorder)
             event_step.step(world, state, day, seed, recorder)
+            adaptation = world.scenario.adaptation
             if adaptation.enabled:
                 update_risk(shadow_risk, state.exposure, world.degree, state.status, state.detained_until, np.int32(day),
                             np.int8(LISTED), np.float32(adaptation.own_listing_weight), np.float32(1.0 / adaptation.memory_days))
@@ -143,13 +150,16 @@ def _shadowed_run(overrides: list[str], n: int = 4000, days: int = 150, seed: in
     finally:
         event_step.score, event_step.rescore = real, real_rescore
     worst["listed"] = int(state.n_listed.sum())
+    worst["regime"] = world.regime
     return worst
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_the_event_engines_day_keeps_the_iterations_scores(name):
+    worst = _shadowed_run(name)
     days = 150
-    worst = _shadowed_run(SCENARIOS[name], days=days)
+    if name == "late-reform":
+        assert worst["regime"] == 1  # the change came
     ulp_score = float(np.spacing(np.float32(1300.0)))
     assert worst["score"] <= days * 2 * ulp_score, worst
     assert worst["risk"] <= days * 2 * float(np.spacing(np.float32(2.0))), worst
