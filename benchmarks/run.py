@@ -46,13 +46,23 @@ SUITES = {
     + [("credsim", "city", 1_000_000, d) for d in (30, 90, 730)],
     "peer": [(engine, REFERENCE, n, 365) for n in (10_000, 100_000) for engine in ("credsim", "mesa")],
     "big": [("credsim", "city", 100_000_000, 30)],
+    # the two engines side by side, interleaved run by run (on a shared machine absolute
+    # times move with load; their ratio much less)
+    "engines": [(e, s, n, d) for s, n, d in ((REFERENCE, 100_000, 365), (REFERENCE, 1_000_000, 365), ("city", 1_000_000, 365),
+                                             ("city", 10_000_000, 365), ("beijing-2020", 21_500_000, 365))
+                for e in ("credsim-reference", "credsim-event")],
 }
+CORES = None  # --cores: run each measurement on this many cores (taskset, NUMBA_NUM_THREADS)
 console = Console()
 
 
 def measure(engine: str, scenario: str, n: int, days: int, seed: int) -> dict:
     command = [sys.executable, str(HERE / "measure.py"), engine, scenario, str(n), str(days), str(seed)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    if CORES:
+        command = ["taskset", "-c", f"0-{CORES - 1}", *command]
+        env["NUMBA_NUM_THREADS"] = str(CORES)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -63,17 +73,32 @@ ONCE_FROM = 10_000_000  # people: measured once, whatever --repeats says
 
 def run_case(engine: str, scenario: str, n: int, days: int, repeats: int) -> dict:
     repeats = 1 if n >= ONCE_FROM else repeats
-    runs = [measure(engine, scenario, n, days, seed) for seed in range(repeats)]
+    return summarize(engine, scenario, n, days, [measure(engine, scenario, n, days, seed) for seed in range(repeats)])
+
+
+def run_pair(cases: list[tuple[str, str, int, int]], repeats: int) -> list[dict]:
+    """Cases that differ only in engine, measured interleaved: each seed runs every engine in
+    turn, so that a change of load falls on all of them."""
+    repeats = 1 if cases[0][2] >= ONCE_FROM else repeats
+    runs = {case: [] for case in cases}
+    for seed in range(repeats):
+        for case in cases:
+            runs[case].append(measure(case[0], case[1], case[2], case[3], seed))
+    return [summarize(*case, runs[case]) for case in cases]
+
+
+def summarize(engine: str, scenario: str, n: int, days: int, runs: list[dict]) -> dict:
     failed = [r for r in runs if "error" in r]
     if failed:
         return {"engine": engine, "scenario": Path(scenario).stem, "people": n, "days": days, "error": failed[0]["error"]}
     simulate_s = statistics.median(r["simulate_s"] for r in runs)
-    return {
+    row = {
         "engine": engine,
         "scenario": Path(scenario).stem,
         "people": n,
         "days": days,
-        "repeats": repeats,
+        "repeats": len(runs),
+        "cores": CORES or os.cpu_count(),
         "build_s": statistics.median(r["build_s"] for r in runs),
         "simulate_s": simulate_s,
         "person_days_per_s": n * days / simulate_s,
@@ -82,13 +107,17 @@ def run_case(engine: str, scenario: str, n: int, days: int, repeats: int) -> dic
         "listed": runs[0]["listed"],
         "runs": runs,
     }
+    if "events" in runs[0]:  # the floors: events a day, and the time of a day per event
+        row["events_per_day"] = statistics.median(r["events"] for r in runs) / days
+        row["ns_per_event"] = 1e9 * simulate_s / max(statistics.median(r["events"] for r in runs), 1.0)
+    return row
 
 
 def peer_checks(rows: list[dict]) -> list[dict]:
     checks = []
     for n in sorted({r["people"] for r in rows if r["scenario"] == "reference"}):
         pair = {r["engine"]: r for r in rows if r["scenario"] == "reference" and r["people"] == n and "error" not in r}
-        if len(pair) < 2:
+        if "credsim" not in pair or "mesa" not in pair:
             continue
         ours, theirs = pair["credsim"], pair["mesa"]
         check = {
@@ -107,6 +136,19 @@ def peer_checks(rows: list[dict]) -> list[dict]:
     return checks
 
 
+def engine_ratios(rows: list[dict]) -> list[dict]:
+    """The event engine's throughput over the reference engine's, case by case."""
+    out = []
+    for row in rows:
+        if row.get("engine") != "credsim-event" or "error" in row:
+            continue
+        other = next((r for r in rows if r.get("engine") == "credsim-reference" and r["scenario"] == row["scenario"]
+                      and r["people"] == row["people"] and r["days"] == row["days"] and "error" not in r), None)
+        if other:
+            out.append({"scenario": row["scenario"], "people": row["people"], "ratio": row["person_days_per_s"] / other["person_days_per_s"]})
+    return out
+
+
 def machine() -> dict:
     cpu = platform.processor()
     try:
@@ -122,8 +164,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=[*SUITES, "all"], action="append", help="repeatable [default: all]")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cores", type=int, default=None, help="run each measurement on this many cores (taskset; NUMBA_NUM_THREADS)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file [default: benchmarks/results/DATE-HHMM.json]")
     args = parser.parse_args()
+    global CORES
+    CORES = args.cores
     chosen = [s for s in (args.suite or []) if s != "all"] or list(SUITES)
     out = args.out or HERE / "results" / f"{dt.datetime.now():%Y-%m-%d-%H%M}.json"
     problem = _unwritable(out)
@@ -135,15 +180,20 @@ def main() -> None:
     for column in ("suite", "engine", "scenario", "people", "days", "build s", "simulate s", "person-days/s", "bytes/person"):
         table.add_column(column, justify="left" if column in ("suite", "engine", "scenario") else "right")
     for suite in chosen:
-        for engine, scenario, n, days in SUITES[suite]:
-            console.print(f"[dim]{suite}: {engine} {Path(scenario).stem} {n:,} x {days} days ...[/]")
-            row = {"suite": suite, **run_case(engine, scenario, n, days, args.repeats)}
-            rows.append(row)
-            if "error" in row:
-                table.add_row(suite, engine, row["scenario"], f"{n:,}", str(days), "", "", "failed: " + row["error"][:40], "")
-            else:
-                table.add_row(suite, engine, row["scenario"], f"{n:,}", str(days), f"{row['build_s']:.2f}", f"{row['simulate_s']:.2f}",
-                              f"{row['person_days_per_s']:.3g}", f"{row['bytes_per_person']:.0f}")
+        cases = SUITES[suite]
+        groups = [cases[k : k + 2] for k in range(0, len(cases), 2)] if suite == "engines" else [[case] for case in cases]
+        for group in groups:
+            engine, scenario, n, days = group[0]
+            console.print(f"[dim]{suite}: {', '.join(c[0] for c in group)} {Path(scenario).stem} {n:,} x {days} days ...[/]")
+            done = run_pair(group, args.repeats) if len(group) > 1 else [run_case(*group[0], args.repeats)]
+            for row in done:
+                row = {"suite": suite, **row}
+                rows.append(row)
+                if "error" in row:
+                    table.add_row(suite, row["engine"], row["scenario"], f"{n:,}", str(days), "", "", "failed: " + row["error"][:40], "")
+                else:
+                    table.add_row(suite, row["engine"], row["scenario"], f"{n:,}", str(days), f"{row['build_s']:.2f}", f"{row['simulate_s']:.2f}",
+                                  f"{row['person_days_per_s']:.3g}", f"{row['bytes_per_person']:.0f}")
     console.print(table)
     checks = peer_checks(rows)
     for check in checks:
@@ -154,7 +204,10 @@ def main() -> None:
             + ("same within sampling error" if check["same_within_sampling_error"] else "DIFFERENT")
         )
     staging = out.with_name(f".{out.name}.partial")  # a file already there stays whole until replaced
-    staging.write_text(json.dumps({"machine": machine(), "repeats": args.repeats, "rows": rows, "peer": checks}, indent=2) + "\n")
+    for ratio in engine_ratios(rows):
+        console.print(f"engines on {ratio['scenario']} at {ratio['people']:,}: event / reference throughput {ratio['ratio']:.2f}")
+    staging.write_text(json.dumps({"machine": machine(), "repeats": args.repeats, "cores": CORES, "rows": rows, "peer": checks,
+                                   "engines": engine_ratios(rows)}, indent=2) + "\n")
     os.replace(staging, out)
     console.print(f"wrote {out}")
 
