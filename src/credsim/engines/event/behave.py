@@ -10,11 +10,12 @@ the multiplier above 1 drawn directly for the few people who have it.
 
 What differs is where the numbers come from. People are cut into blocks of ``BLOCK``
 (a fixed size), and the walk restarts at each block's edge (a Poisson process on disjoint
-intervals is independent Poisson processes on each). The j-th candidate of behaviour b in
-group g and block k takes its two uniforms from Philox at counter (k, b * G + g, j, 0)
-under the key of (seed, day, behave) (:mod:`credsim.engines.event.philox`); the j-th extra
-event at (k, b * G + g, j, 1). So a block's events depend on the seed, the day, the block
-and the state of its own people, and on nothing else: not on the blocks drawn before it,
+intervals is independent Poisson processes on each). The candidates of behaviour b in
+group g and block k draw their uniforms, two each, in order, from a stream that starts at
+the Philox words of counter (k, b * G + g, 0, 0) under the key of (seed, day, behave)
+(:mod:`credsim.engines.event.philox`); the extra events from the stream at (k, b * G + g,
+0, 1). So a block's events depend on the seed, the day, the block and the state of its
+own people, and on nothing else: not on the blocks drawn before it,
 nor on how many threads or processes share the blocks. Perceived risk is read as of the
 end of yesterday through :func:`credsim.engines.event.lazy.risk_of` (the state keeps it
 as of its last change).
@@ -30,7 +31,7 @@ import numpy as np
 
 from credsim.draws import pool
 from credsim.engines.event.lazy import RISK_KEEP, risk_of
-from credsim.engines.event.philox import key, uniform_pair
+from credsim.engines.event.philox import key, next_uniform, stream
 from credsim.engines.reference.phases.behave import Events, _multiplier_of, _response_strengths
 from credsim.kernels import power, sorted_union
 from credsim.engines.event.state import EventState
@@ -40,6 +41,7 @@ from credsim.world import POVERTY_CAP, World
 BLOCK = 1 << 16  # people per block: the unit of the random numbers
 PHASE = 0  # behave's index among the day's drawing phases (credsim.engines.event.streams.PHASES)
 THREADS_FROM = 200_000  # people; below this the two halves of the units are drawn one after the other
+BATCH = 256  # candidates drawn before their people's values are read
 U = np.uint64
 
 
@@ -147,6 +149,16 @@ def _draw_units(units, k0, k1, rate, peak, code, level, coded, region_rate, regi
     ends = np.empty(units.shape[0], np.int64)
     n = 0
     extra = np.empty(64, np.int32)
+    at = np.empty(BATCH, np.int64)  # a batch's candidates, their accept uniforms (times the peak), propensities
+    accept = np.empty(BATCH)
+    p = np.empty(BATCH)
+    kept = np.empty(BATCH, np.int64)  # which of the batch pass on propensity, and their values
+    held = np.empty(BATCH, np.int32)
+    v_base = np.empty(BATCH, np.float32)
+    v_income = np.empty(BATCH, np.float32)
+    v_risk = np.empty(BATCH)
+    v_listed = np.empty(BATCH, np.bool_)
+    chosen = np.empty(BATCH, np.int32)
     for r in range(units.shape[0]):
         b, g, first, end, block = units[r, 0], units[r, 1], units[r, 2], units[r, 3], units[r, 4]
         lam = peak[b, g]
@@ -156,8 +168,9 @@ def _draw_units(units, k0, k1, rate, peak, code, level, coded, region_rate, regi
         ne = 0
         if eta[b] != 0.0 or listed_multiplier[b] > 1.0:
             d = np.searchsorted(disturbed, first)
-            walked, j = 0.0, 0
-            u, _ = uniform_pair(c0, c1, U(0), U(1), k0, k1)
+            walked = 0.0
+            extras = stream(c0, c1, U(0), U(1), k0, k1)
+            extras, u = next_uniform(extras)
             next_at = -np.log1p(-u)
             while d < disturbed.shape[0] and disturbed[d] < end:
                 i = disturbed[d]
@@ -168,65 +181,99 @@ def _draw_units(units, k0, k1, rate, peak, code, level, coded, region_rate, regi
                                    risk_of(i, day - 1, risk, rstamp, target, risk_keep), status[i] == listed_code)
                 if m <= 1.0:
                     continue
-                p = level[code[b, i]] if coded else 1.0
+                own = level[code[b, i]] if coded else 1.0
                 if regional:
                     cell = np.searchsorted(cell_bounds, i, side="right") - 1
-                    p *= region_rate[b, cell % n_regions]
-                walked += rate[b, g] * p * (m - 1.0)
+                    own *= region_rate[b, cell % n_regions]
+                walked += rate[b, g] * own * (m - 1.0)
                 while next_at < walked:
-                    j += 1
-                    u, _ = uniform_pair(c0, c1, U(j), U(1), k0, k1)
+                    extras, u = next_uniform(extras)
                     next_at += -np.log1p(-u)
                     if ne == extra.shape[0]:
                         extra = _grown(extra)
                     extra[ne] = i
                     ne += 1
         # 2. Candidates at the peak intensity, each kept with probability (own / peak),
+        # BATCH at a time: their places and uniforms drawn first, then each value they need
+        # read in a pass of its own (the reads are cache misses that then overlap), then
         # merged with the extra events in person order (an extra event first on a tie).
         e, last = 0, -1
-        j = 0
-        u, v = uniform_pair(c0, c1, U(0), U(0), k0, k1)
+        draws = stream(c0, c1, U(0), U(0), k0, k1)
+        draws, u = next_uniform(draws)
+        draws, v = next_uniform(draws)
         x = first - np.log1p(-u) / lam
         cell_low, cell_high, cell_region = 0, 0, 0
-        while True:
-            i = int(x) if x < end else end
-            while e < ne and extra[e] <= i:
-                who = extra[e]
-                e += 1
-                if not (bernoulli[b] and who == last):
-                    out = _room(out, n)
-                    out[n] = who
-                    n += 1
-                    last = who
-            if i >= end:
-                break
-            accept = v * lam  # the candidate's second uniform, times the peak
-            p = level[code[b, i]] if coded else 1.0
-            if regional:
-                if i < cell_low or i >= cell_high:
-                    cell = np.searchsorted(cell_bounds, i, side="right") - 1
-                    cell_low, cell_high, cell_region = cell_bounds[cell], cell_bounds[cell + 1], cell % n_regions
-                p *= region_rate[b, cell_region]
-            p *= rate[b, g]
-            if accept < p and detained_until[i] <= day:
-                # The multiplier, each value read only when the behaviour depends on it.
-                m = 1.0
-                if eta[b] != 0.0:
-                    m *= power(base[i] / max(income[i], base[i] / cap), eta[b])
-                if strength[b] != 0.0:
-                    fear = risk_of(i, day - 1, risk, rstamp, target, risk_keep)
-                    if fear != 0.0:
-                        m *= np.exp(-strength[b] * fear)
-                if listed_multiplier[b] != 1.0 and status[i] == listed_code:
+        poverty, afraid, listing = eta[b] != 0.0, strength[b] != 0.0, listed_multiplier[b] != 1.0
+        done = False
+        while not done:
+            nb = 0
+            while nb < BATCH:
+                if x >= end:
+                    done = True
+                    break
+                at[nb] = int(x)
+                accept[nb] = v * lam  # the candidate's second uniform, times the peak
+                nb += 1
+                draws, u = next_uniform(draws)
+                draws, v = next_uniform(draws)
+                x += -np.log1p(-u) / lam
+            for c in range(nb):
+                p[c] = level[code[b, at[c]]] if coded else 1.0
+            if regional:  # people in order: the cell (and its region) changes seldom
+                for c in range(nb):
+                    if at[c] < cell_low or at[c] >= cell_high:
+                        cell = np.searchsorted(cell_bounds, at[c], side="right") - 1
+                        cell_low, cell_high, cell_region = cell_bounds[cell], cell_bounds[cell + 1], cell % n_regions
+                    p[c] *= region_rate[b, cell_region]
+            nk = 0
+            for c in range(nb):
+                p[c] *= rate[b, g]
+                if accept[c] < p[c]:
+                    kept[nk] = c
+                    nk += 1
+            for c in range(nk):
+                held[c] = detained_until[at[kept[c]]]
+            if poverty:
+                for c in range(nk):
+                    v_base[c] = base[at[kept[c]]]
+                for c in range(nk):
+                    v_income[c] = income[at[kept[c]]]
+            if afraid:
+                for c in range(nk):
+                    v_risk[c] = risk_of(at[kept[c]], day - 1, risk, rstamp, target, risk_keep)
+            if listing:
+                for c in range(nk):
+                    v_listed[c] = status[at[kept[c]]] == listed_code
+            nc = 0
+            for c in range(nk):
+                if held[c] > day:
+                    continue
+                m = 1.0  # the multiplier, from the values the behaviour depends on
+                if poverty:
+                    m *= power(v_base[c] / max(v_income[c], v_base[c] / cap), eta[b])
+                if afraid and v_risk[c] != 0.0:
+                    m *= np.exp(-strength[b] * v_risk[c])
+                if listing and v_listed[c]:
                     m *= listed_multiplier[b]
-                if accept < p * min(m, 1.0) and not (bernoulli[b] and i == last):
+                j = kept[c]
+                if accept[j] < p[j] * min(m, 1.0):
+                    chosen[nc] = at[j]
+                    nc += 1
+            for c in range(nc + (1 if done else 0)):
+                i = chosen[c] if c < nc else end  # after the last batch, the extras left
+                while e < ne and extra[e] <= i:
+                    who = extra[e]
+                    e += 1
+                    if not (bernoulli[b] and who == last):
+                        out = _room(out, n)
+                        out[n] = who
+                        n += 1
+                        last = who
+                if c < nc and not (bernoulli[b] and i == last):
                     out = _room(out, n)
                     out[n] = i
                     n += 1
                     last = i
-            j += 1
-            u, v = uniform_pair(c0, c1, U(j), U(0), k0, k1)
-            x += -np.log1p(-u) / lam
         ends[r] = n
     return out[:n].copy(), ends
 

@@ -5,7 +5,10 @@ SC11, 2011) is a keyed bijection of a 128-bit counter: the numbers at counter ``
 key ``k`` are a function of ``(k, c)`` alone, so any of them can be drawn without drawing
 the ones before it. The event engine keys it by (seed, day, phase) and puts the block of
 people, the behaviour and group, and the draw's index in the counter: a block's numbers
-are then the same whichever process, thread or order draws them.
+are then the same whichever process, thread or order draws them. Where a unit of work
+draws many numbers in order, Philox gives its stream's starting state and SplitMix64 the
+numbers that follow (:func:`stream`, :func:`next_uniform`): still a function of the key
+and the counter alone.
 
 ``tests/engines/test_philox.py`` checks the known-answer vectors of the Random123 library
 that defines it.
@@ -56,6 +59,32 @@ def uniform_pair(c0, c1, c2, c3, k0, k1):  # pragma: no cover - compiled
     u = np.float64((a >> FIVE) * HIGH_27 + (b >> SIX)) * TO_53
     v = np.float64((c >> FIVE) * HIGH_27 + (d >> SIX)) * TO_53
     return u, v
+
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # SplitMix64's increment
+MIX1, MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+S30, S27, S31, S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+
+
+@numba.njit(cache=True, inline="always")
+def stream(c0, c1, c2, c3, k0, k1):  # pragma: no cover - compiled
+    """The starting state of a sequential stream keyed by one counter: 64 bits of the Philox
+    words there. A unit of work draws its numbers from its own stream, in order (Philox's
+    ten rounds for every number would cost three times the rest of a candidate's work)."""
+    a, b, _, _ = philox(c0, c1, c2, c3, k0, k1)
+    return (a << SHIFT) | b
+
+
+@numba.njit(cache=True, inline="always")
+def next_uniform(state):  # pragma: no cover - compiled
+    """SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators",
+    OOPSLA 2014): the next state and a uniform in [0, 1) from its 53 high bits."""
+    state = state + GOLDEN
+    z = state
+    z = (z ^ (z >> S30)) * MIX1
+    z = (z ^ (z >> S27)) * MIX2
+    z = z ^ (z >> S31)
+    return state, np.float64(z >> S11) * TO_53
 
 
 @numba.njit(cache=True)
