@@ -10,7 +10,9 @@ seed share them too): ``d_r = y_B(seed_r) - y_A(seed_r)`` over the common seeds,
 interval is Student's t over the ``d_r``. Seed noise common to both sides cancels, so the
 interval is as narrow as the parameters' effect allows. Without common seeds (independent
 seeds, or two folders of different root seeds) the difference is **unpaired**, and says so:
-the difference of the means with Welch's t interval. Either interval is clipped to the range a
+the difference of the means with Welch's t interval. Two folders made by different engines
+share their seeds' populations but not the days' random numbers: a difference between them
+includes the sampling noise of two random-number schemes, and its ``method`` says so. Either interval is clipped to the range a
 difference of the outcome can take (``[-1, 1]`` for a share; :func:`difference_range`).
 """
 
@@ -69,13 +71,32 @@ def compare_folders(dir_a: str | Path, dir_b: str | Path, *, confidence: float =
     if not common:
         raise ExperimentError(f"{dir_a} and {dir_b}", ["no parameter point is in both experiments (points are matched by "
                                                        "their parameter values)"], heading="cannot compare")  # fmt: skip
+    engines = engine_of(a), engine_of(b)
+    other_engines = None not in engines and engines[0] != engines[1]
     rows = []
     for point in common:
         left, right = runs_a[runs_a["point"] == point], runs_b[runs_b["point"] == point]
         for outcome in outcomes:
-            rows.append({"point": point, "parameters": _label(left.iloc[0], parameters), "outcome": outcome,
-                         "reference": "A", **difference(left, right, outcome, confidence)})  # fmt: skip
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+            row = {"point": point, "parameters": _label(left.iloc[0], parameters), "outcome": outcome,
+                   "reference": "A", **difference(left, right, outcome, confidence)}  # fmt: skip
+            if other_engines:
+                row["method"] += f"; {ENGINES_DIFFER.format(*engines)}"
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame.attrs["engines"] = engines
+    return frame
+
+
+ENGINES_DIFFER = "engines {} and {}: not common random numbers"
+
+
+def engine_of(catalog: pd.DataFrame) -> str | None:
+    """The engine that made an experiment's runs (its catalog's ``engine`` column), or None
+    for a catalog that does not record it."""
+    if "engine" not in catalog:
+        return None
+    names = catalog["engine"].dropna().unique()
+    return str(names[0]) if len(names) == 1 else None
 
 
 def difference(a: pd.DataFrame, b: pd.DataFrame, outcome: str, confidence: float = 0.95) -> dict:
