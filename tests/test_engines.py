@@ -133,6 +133,11 @@ def test_simulate_engine_overrides_the_scenario_and_an_unknown_one_is_refused():
     scenario = credsim.load_scenario("city", ["population.size=300", "population.days=3"])
     result = credsim.simulate(scenario, 1, engine="event")
     assert result.scenario.engine.name == "event" and result.summary["engine"] == EVENT
+    # one seed, two engines: the same people (the population is drawn before any engine runs)
+    other = credsim.simulate(scenario, 1)
+    assert other.summary["engine"] == REFERENCE
+    for name in ("base_income", "dependents", "degree"):
+        assert (getattr(result.world, name) == getattr(other.world, name)).all(), name
     with pytest.raises(credsim.CredsimError, match="the engines are reference, event"):
         credsim.simulate(scenario, 1, engine="evnt")
     assert ENGINE_NAMES == ("reference", "event")
