@@ -49,7 +49,7 @@ def ran(credsim_cli, tmp_path_factory):
     (root / "event.toml").write_text('[meta]\nname = "on-events"\nextends = "city"\n\n[engine]\nname = "event"\n', encoding="utf-8")
     jobs = {
         "event": ("run", *SMALL, "--engine", "event", "--out", root / "event"),
-        "event-again": ("run", *SMALL, "--engine", "event", "--out", root / "event-again"),
+        "event-again": ("run", *SMALL[:-1], "--engine", "event", "--out", root / "event-again"),  # not quiet
         "reference": ("run", *SMALL, "--out", root / "reference"),
         "unknown": ("run", *SMALL, "--engine", "evnt", "--out", root / "unknown"),
         "unknown-in-file": ("run", root / "bad-engine.toml", "-n", 500, "-d", 20, "-q", "--out", root / "unknown-in-file"),
@@ -90,6 +90,7 @@ def test_run_engine_event_is_recorded_in_scenario_and_summary(ran):
 def test_the_same_seed_and_engine_give_identical_outputs_and_the_engine_matters(ran):
     a, b, reference = (ran["root"] / name for name in ("event", "event-again", "reference"))
     assert ran["event-again"].returncode == 0 and ran["reference"].returncode == 0
+    assert "seed 4, event engine, into" in " ".join(ran["event-again"].stdout.split())  # the run says which engine
     for name in DATA_FILES:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     # the same seed, the other engine: the same people, other days (--engine is not ignored)

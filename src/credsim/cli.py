@@ -135,7 +135,7 @@ def run(
     size, horizon = resolved.population.size, resolved.population.days
     if not quiet:
         out.print(f"credsim {__version__}: [bold]{escape(resolved.meta.name)}[/], {size:,} people, {days_text(horizon)}, seed {seed}, "
-                  f"into {escape(str(target))}", highlight=False)
+                  f"{resolved.engine.name} engine, into {escape(str(target))}", highlight=False)
     failure = None
     with Stages(err, enabled=not quiet) as stages:
         try:
