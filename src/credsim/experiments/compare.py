@@ -10,10 +10,12 @@ seed share them too): ``d_r = y_B(seed_r) - y_A(seed_r)`` over the common seeds,
 interval is Student's t over the ``d_r``. Seed noise common to both sides cancels, so the
 interval is as narrow as the parameters' effect allows. Without common seeds (independent
 seeds, or two folders of different root seeds) the difference is **unpaired**, and says so:
-the difference of the means with Welch's t interval. Two folders made by different engines
-share their seeds' populations but not the days' random numbers: a difference between them
-includes the sampling noise of two random-number schemes, and its ``method`` says so. Either interval is clipped to the range a
+the difference of the means with Welch's t interval. Either interval is clipped to the range a
 difference of the outcome can take (``[-1, 1]`` for a share; :func:`difference_range`).
+
+Two folders made by different engines (their catalogs' ``engine`` column) share their seeds'
+populations but not the days' random numbers: a difference between them includes the
+sampling noise of two random-number schemes, and its ``method`` says so.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from credsim.experiments.design import NOISE
 from credsim.experiments.replicates import difference_range, t_interval
 from credsim.experiments.spec import ExperimentError
 
+ENGINES_DIFFER = "engines {} and {}: not common random numbers"  # added to the method of two engines' differences
 COLUMNS = ("point", "parameters", "outcome", "reference", "mean_a", "mean_b", "difference", "ci_low", "ci_high", "n", "method")
 
 
@@ -85,9 +88,6 @@ def compare_folders(dir_a: str | Path, dir_b: str | Path, *, confidence: float =
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame.attrs["engines"] = engines
     return frame
-
-
-ENGINES_DIFFER = "engines {} and {}: not common random numbers"
 
 
 def engine_of(catalog: pd.DataFrame) -> str | None:
