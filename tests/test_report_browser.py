@@ -125,6 +125,8 @@ def test_every_control_stays_on_the_machine(pages, which, toolbars):
                 registered = set(page.evaluate("() => Object.keys(Plotly.PlotSchema.get().traces)"))
                 drawn = set(page.evaluate("() => [...document.querySelectorAll('.plot')].flatMap(p => p.data.map(t => t.type || 'scatter'))"))
                 assert drawn and drawn <= registered, drawn - registered
+                facts = page.locator(".scenario dl.facts").first
+                assert facts.is_visible() and re.search(r"engine\s*reference \(\S+\)", facts.inner_text()), facts.inner_text()
                 overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, f"{which} at {width}px is {overflow}px wider than the window"
                 downloads: list = []

@@ -31,6 +31,7 @@ from credsim.resources import check_disk, check_memory, out_of_memory_message
 from credsim.results import write_run
 from credsim.results.manifest import MANIFEST
 from credsim.scenario import DEFAULT_SCENARIO, describe_builtins, load_scenario
+from credsim.scenario.schema import ENGINE_NAMES
 from credsim.simulate import simulate
 from credsim.stages import Stages
 from credsim.terminal import err, fail, folder_problem, out, shown
@@ -88,6 +89,8 @@ def run(
     if engine is not None:
         if resume_dir is not None:
             fail(CredsimError("--engine and --resume: a resumed run keeps the engine it started with (its checkpoint's scenario names it)"))
+        if engine not in ENGINE_NAMES:
+            fail(CredsimError(f"--engine {engine!r}: no such engine; the engines are {', '.join(ENGINE_NAMES)}"))
         overrides.append(f"engine.name={engine}")
     if population is not None:
         overrides.append(f"population.size={population}")
@@ -132,7 +135,7 @@ def run(
     size, horizon = resolved.population.size, resolved.population.days
     if not quiet:
         out.print(f"credsim {__version__}: [bold]{escape(resolved.meta.name)}[/], {size:,} people, {days_text(horizon)}, seed {seed}, "
-                  f"into {escape(str(target))}", highlight=False)
+                  f"{resolved.engine.name} engine, into {escape(str(target))}", highlight=False)
     failure = None
     with Stages(err, enabled=not quiet) as stages:
         try:
@@ -192,7 +195,8 @@ def validate(
     except CredsimError as error:
         fail(error)
     out.print(
-        f"{escape(file)}: valid scenario {escape(repr(scenario.meta.name))} ({scenario.population.size:,} people, {days_text(scenario.population.days)})",
+        f"{escape(file)}: valid scenario {escape(repr(scenario.meta.name))} ({scenario.population.size:,} people, {days_text(scenario.population.days)}, "
+        f"{scenario.engine.name} engine)",
         highlight=False,
     )
 

@@ -32,6 +32,26 @@ METRICS = (
 )
 
 
+def engine_name(summary: dict) -> str:
+    """The engine that made a run (its summary's ``engine.name``). A summary that does not
+    record one is older than the engines (credsim.engines): the reference engine made it."""
+    engine = summary.get("engine")
+    return str(engine.get("name", "reference")) if isinstance(engine, dict) else "reference"
+
+
+def engines_warning(a: dict, b: dict, label_a: str = "A", label_b: str = "B") -> str | None:
+    """A sentence saying that two runs were made by different engines, or None when one engine
+    made both. Runs of one engine with one seed share their random numbers (common random
+    numbers), so their differences are the settings' effects; across engines the same seed
+    gives the same population but other days, so a difference also holds sampling noise."""
+    x, y = engine_name(a), engine_name(b)
+    if x == y:
+        return None
+    return (f"{label_a} was made by the {x} engine and {label_b} by the {y} engine: the same seed gives the same "
+            "population but not common random numbers, so each difference includes the sampling noise of two "
+            "random-number schemes, not only the effect of the settings")
+
+
 def compare_summaries(a: dict, b: dict) -> list[dict]:
     """Rows of (group, metric, a, b, difference b - a), overall first, then each group."""
     groups = ["overall", *a["by_group"], *(g for g in b["by_group"] if g not in a["by_group"])]

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from credsim.compare import compare_summaries, to_csv
+from credsim.compare import compare_summaries, engines_warning, to_csv
 from credsim.errors import CredsimError
 from credsim.report.headline import days_text
 from credsim.resources import check_memory
@@ -76,6 +76,9 @@ def compare(
     for row in rows:
         table.add_row(escape(row["group"]), row["metric"], *(plain(row[k]) for k in ("a", "b", "difference")))
     out.print(table)
+    warning = engines_warning(*summaries, label_a, label_b)
+    if warning:
+        err.print(f"warning: {escape(warning)}", highlight=False, soft_wrap=True)
     target = csv_path or Path(f"compare-{label_a}-{label_b}.csv")
     write_user_file(target, to_csv(rows, label_a, label_b), "the comparison table")
     out.print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
@@ -99,6 +102,10 @@ def _compare_decomposed(run_a, run_b, population, days, seed, by, replicates, pe
         a, b = (with_overrides(s, {"population.size": size, "population.days": length}) for s in scenarios)
         check_memory(a)
         check_memory(b)
+        if a.engine.name != b.engine.name:
+            err.print(f"warning: A names the {a.engine.name} engine and B the {b.engine.name} engine: the 'engine' change's share is "
+                      "the sampling noise of two random-number schemes, not an effect (each other change is measured "
+                      "with common random numbers within one engine); name one engine in both to leave it out", highlight=False, soft_wrap=True)
         err.print(f"decomposing {label_a} -> {label_b}: {size:,} people, {length} days, seeds {seed}..{seed + replicates - 1}, the same seeds for every combination of changes")
         with Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
             task = bar.add_task("runs", total=None)

@@ -75,6 +75,7 @@ MECHANISMS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("behaviour", ("behaviours.*",), "what people do: rates and which behaviours are protected"),
     ("population", ("population.*",), "who the people are"),
     ("record", ("record.*",), "what is recorded"),
+    ("engine", ("engine.*",), "the engine: its share is the sampling noise of two random-number schemes, not an effect"),
 )
 
 MISSING = object()  # a field set in one scenario only

@@ -20,6 +20,7 @@ Columns, in order (see docs/experiments.md):
     seed_entropy      int64      the experiment's root seed
     spawn_key         list<int64> the run's SeedSequence spawn key (see design.py)
     scenario_hash     string     SHA-256 of the resolved scenario's TOML (null if it did not validate)
+    engine            string     the engine that ran it ([engine] name; one for the whole folder)
     credsim_version   string     all of these from the worker that ran it:
     git_commit        string     the credsim checkout's commit, or null
     git_dirty         bool       uncommitted changes in that checkout (null: not a checkout)
@@ -71,6 +72,7 @@ def catalog_schema(parameters: dict[str, str], outcomes: list[str]) -> pa.Schema
         pa.field("seed_entropy", pa.int64()),
         pa.field("spawn_key", pa.list_(pa.int64())),
         pa.field("scenario_hash", pa.string()),
+        pa.field("engine", pa.string()),
         pa.field("credsim_version", pa.string()),
         pa.field("git_commit", pa.string()),
         pa.field("git_dirty", pa.bool_()),

@@ -155,6 +155,11 @@ def compare_folders(dir_a: str, dir_b: str, csv_path: Path | None) -> None:
         _fail(CredsimError(f"compare: {error}"))
     label_a, label_b = (Path(x).name or x for x in (dir_a, dir_b))
     out.print(differences_table(frame, f"{label_b} - {label_a}, per point", names=(label_a, label_b)))
+    engines = frame.attrs.get("engines", (None, None))
+    if None not in engines and engines[0] != engines[1]:
+        err.print(f"warning: {label_a} was made by the {engines[0]} engine and {label_b} by the {engines[1]} engine: the same "
+                  "seeds give the same populations but not common random numbers, so each difference includes the "
+                  "sampling noise of two random-number schemes", highlight=False)  # fmt: skip
     if not frame["method"].str.startswith("paired").all():
         err.print("note: some points share no seeds (different root seeds or independent seeds): their differences "
                   "are unpaired, with Welch intervals, and carry all the seed noise", highlight=False)  # fmt: skip

@@ -12,6 +12,10 @@ interval is as narrow as the parameters' effect allows. Without common seeds (in
 seeds, or two folders of different root seeds) the difference is **unpaired**, and says so:
 the difference of the means with Welch's t interval. Either interval is clipped to the range a
 difference of the outcome can take (``[-1, 1]`` for a share; :func:`difference_range`).
+
+Two folders made by different engines (their catalogs' ``engine`` column) share their seeds'
+populations but not the days' random numbers: a difference between them includes the
+sampling noise of two random-number schemes, and its ``method`` says so.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from credsim.experiments.design import NOISE
 from credsim.experiments.replicates import difference_range, t_interval
 from credsim.experiments.spec import ExperimentError
 
+ENGINES_DIFFER = "engines {} and {}: not common random numbers"  # added to the method of two engines' differences
 COLUMNS = ("point", "parameters", "outcome", "reference", "mean_a", "mean_b", "difference", "ci_low", "ci_high", "n", "method")
 
 
@@ -69,13 +74,29 @@ def compare_folders(dir_a: str | Path, dir_b: str | Path, *, confidence: float =
     if not common:
         raise ExperimentError(f"{dir_a} and {dir_b}", ["no parameter point is in both experiments (points are matched by "
                                                        "their parameter values)"], heading="cannot compare")  # fmt: skip
+    engines = engine_of(a), engine_of(b)
+    other_engines = None not in engines and engines[0] != engines[1]
     rows = []
     for point in common:
         left, right = runs_a[runs_a["point"] == point], runs_b[runs_b["point"] == point]
         for outcome in outcomes:
-            rows.append({"point": point, "parameters": _label(left.iloc[0], parameters), "outcome": outcome,
-                         "reference": "A", **difference(left, right, outcome, confidence)})  # fmt: skip
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+            row = {"point": point, "parameters": _label(left.iloc[0], parameters), "outcome": outcome,
+                   "reference": "A", **difference(left, right, outcome, confidence)}  # fmt: skip
+            if other_engines:
+                row["method"] += f"; {ENGINES_DIFFER.format(*engines)}"
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame.attrs["engines"] = engines
+    return frame
+
+
+def engine_of(catalog: pd.DataFrame) -> str | None:
+    """The engine that made an experiment's runs (its catalog's ``engine`` column), or None
+    for a catalog that does not record it."""
+    if "engine" not in catalog:
+        return None
+    names = catalog["engine"].dropna().unique()
+    return str(names[0]) if len(names) == 1 else None
 
 
 def difference(a: pd.DataFrame, b: pd.DataFrame, outcome: str, confidence: float = 0.95) -> dict:

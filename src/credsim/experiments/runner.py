@@ -74,6 +74,7 @@ class RunTask:
     schema: pa.Schema
     expected: dict[str, Any] = field(default_factory=dict)  # the client's environment (provenance.MUST_MATCH)
     invalid: str | None = None  # the validation error, when scenario is None
+    engine: str = "reference"  # the experiment's engine (a catalog never mixes engines)
 
     def row(self, **values: Any) -> dict[str, Any]:
         where = provenance.environment()
@@ -90,6 +91,7 @@ class RunTask:
             "seed_entropy": self.seed.entropy,
             "spawn_key": list(self.seed.spawn_key),
             "scenario_hash": self.scenario_hash,
+            "engine": self.engine,
             **{name: where[name] for name in provenance.ENVIRONMENT_COLUMNS},
             "worker": f"{socket.gethostname()}:{os.getpid()}",
             **{name: None for name in self.outcomes},
@@ -131,7 +133,7 @@ def plan_runs(experiment: Experiment, out_dir: str | Path) -> Plan:
             plan.tasks.append(
                 RunTask(out, run_id(point, replicate, kind), point, kind, set_index, replicate, parameters, scenario,
                         run_seed(experiment.seed, point, replicate, experiment.seeds, kind), digest, experiment.outcomes,
-                        schema, expected, invalid)  # fmt: skip
+                        schema, expected, invalid, experiment.base.engine.name)  # fmt: skip
             )
     return plan
 
@@ -362,6 +364,15 @@ def _prepare_folder(experiment: Experiment, out: Path) -> None:
              "numbers). Run the experiment into a new --out (or remove this folder) to run it again"],
             heading="folder from an older credsim",
         )  # fmt: skip
+    made_by = (info or {}).get("engine") or {}
+    if made_by.get("name") not in (None, experiment.engine["name"]):
+        raise ExperimentError(
+            str(out),
+            [f"its runs were made by the {made_by['name']!r} engine ({made_by.get('random_numbers')}), and this experiment "
+             f"runs the {experiment.engine['name']!r} engine ({experiment.engine['random_numbers']}); a catalog never mixes "
+             "engines. Run it into another --out, and compare the two folders with credsim compare"],
+            heading="folder made by another engine",
+        )  # fmt: skip
     if info is not None and info.get("fingerprint") != experiment.fingerprint:
         raise ExperimentError(
             str(out),
@@ -392,6 +403,7 @@ def _prepare_folder(experiment: Experiment, out: Path) -> None:
         "list": experiment.sets,
         "parameter_types": column_kinds(experiment, design),
         "outcomes": experiment.outcomes,
+        "engine": experiment.engine,
         "sets": len(design.sets),
         "runs": len(design.sets) * experiment.replicates + (experiment.noise_replicates if design.centre else 0),
         "credsim_version": __version__,

@@ -53,7 +53,7 @@ DEFAULT_OUTCOMES = (
 RESERVED = frozenset(
     {
         "run_id", "point", "kind", "set_index", "replicate", "status", "error", "seed", "seed_entropy", "spawn_key",
-        "scenario_hash", "credsim_version", "git_commit", "git_dirty", "source_hash", "python", "numpy",
+        "scenario_hash", "engine", "credsim_version", "git_commit", "git_dirty", "source_hash", "python", "numpy",
         "numba", "pyarrow", "cpu", "os", "started", "finished", "seconds", "worker",
     }
 )  # fmt: skip
@@ -171,6 +171,11 @@ class Experiment(BaseModel):
         return 5 if self.sampling.method in ("sobol", "morris") else 0
 
     @property
+    def engine(self) -> dict[str, str]:
+        """The engine that runs every run and its random numbers (as in a run's summary.json)."""
+        return {"name": self.base.engine.name, "random_numbers": engine(self.base.engine.name).random_numbers}
+
+    @property
     def fingerprint(self) -> str:
         """SHA-256 of what decides every run's seed and scenario: a folder holds one fingerprint.
 
@@ -189,7 +194,7 @@ class Experiment(BaseModel):
             "outcomes": self.outcomes,
             # the engine that runs every run, and its random numbers: a catalog never mixes
             # engines, whether named in the base, an override, or taken by default
-            "engine": [self.base.engine.name, engine(self.base.engine.name).random_numbers],
+            "engine": [self.engine["name"], self.engine["random_numbers"]],
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -276,6 +281,8 @@ def experiment_from_dict(raw: dict[str, Any], label: str = "<experiment>", folde
             continue  # reported above
         if dotted in meta.overrides:
             problems.append(f"parameters.{dotted}: also fixed in experiment.overrides; keep one")
+        if _engine_path(dotted):
+            problems.append(f"parameters.{dotted}: {ONE_ENGINE}")
         field_types[dotted] = _field_type(dotted)
         problems.extend(_method_problems(dotted, parameter, spec.sampling.method))
     sets = None
@@ -284,6 +291,8 @@ def experiment_from_dict(raw: dict[str, Any], label: str = "<experiment>", folde
             if not _path_problem(dotted):
                 if dotted in meta.overrides:
                     problems.append(f"sets[0].{dotted}: also fixed in experiment.overrides; keep one")
+                if _engine_path(dotted):
+                    problems.append(f"sets[0].{dotted}: {ONE_ENGINE}")
                 field_types[dotted] = _field_type(dotted)
         sets = [{k: float(v) if field_types.get(k) == "float" and type(v) is int else v for k, v in one.items()} for one in spec.sets]
     problems.extend(_sampling_problems(spec))
@@ -344,6 +353,14 @@ def _flatten_parameters(table: dict[str, Any]) -> dict[str, Any]:
     for key, node in table.items():
         walk(str(key), node)
     return flat
+
+
+ONE_ENGINE = ("an experiment runs one engine, so that its catalog never mixes two random-number schemes; name it in "
+              "experiment.overrides or the base scenario, and run each engine as its own experiment")
+
+
+def _engine_path(dotted: str) -> bool:
+    return dotted == "engine" or dotted.startswith("engine.")
 
 
 def _path_problem(dotted: str) -> str | None:

@@ -73,6 +73,8 @@ def decomposition_section(data: dict) -> str:
            "run with --replicates to see how much of each figure is noise")
         + ". "
         + (f"Not attributed, because the metric is undefined in some combination: {'; '.join(undefined)}." if undefined else "")
+        + (" A and B name different engines: the engine's share is the sampling noise of two random-number schemes, "
+           "not an effect." if any(c["name"] == "engine" for c in data["changes"]) else "")
     )
     return (
         "<section id=\"decomposition\"><h2>What made the difference</h2>"

@@ -14,6 +14,7 @@ import json
 import re
 from html import escape
 
+from credsim.compare import engines_warning
 from credsim.report.accounts import mechanisms_table, noise_table
 from credsim.report.data import RunData
 from credsim.report.definitions import FOUR_FIFTHS, METRICS
@@ -262,6 +263,7 @@ def scenario_section(run: RunData, report_version: str, heading: str = "The scen
         ("description", meta.get("description") or "(none given)"),
         ("extends", meta.get("extends")),
         ("seed", summary.get("seed")),
+        ("engine", engine_text(summary)),
         ("people", f"{summary.get('population', 0):,}"),
         ("days", f"{summary['days']:,}"),
         ("reference group", summary.get("reference_group")),
@@ -280,6 +282,14 @@ def scenario_section(run: RunData, report_version: str, heading: str = "The scen
         f"<details><summary>scenario.toml ({lines} lines): with the seed it repeats the run exactly</summary>"
         f"<pre>{escape(run.scenario_text)}</pre></details>\n</section>"
     )
+
+
+def engine_text(summary: dict) -> str | None:
+    """"event (philox4x64-day-phase)": the engine and its random numbers; None for a run older than the engines."""
+    engine = summary.get("engine")
+    if not isinstance(engine, dict):
+        return None
+    return f"{engine.get('name')} ({engine.get('random_numbers')})"
 
 
 def accounts_section(summary: dict) -> str:
@@ -321,6 +331,11 @@ def report_page(run: RunData, charts: list[Chart], plotly_js: str, version: str)
     return document(title, body, plotly_js, source=f"credsim {version}: {run.label}, {run_line(summary)} Synthetic people only.")
 
 
+def _engines(a: RunData, b: RunData) -> list[str]:
+    warning = engines_warning(a.summary, b.summary, f"Run {a.label}", f"run {b.label}")
+    return [warning[0].upper() + warning[1:] + "."] if warning else []
+
+
 def comparison_page(runs: list[RunData], charts: list[Chart], plotly_js: str, version: str, decomposition: str = "") -> str:
     """``decomposition``: the HTML of the "What made the difference" section, if any."""
     a, b = runs
@@ -338,7 +353,7 @@ def comparison_page(runs: list[RunData], charts: list[Chart], plotly_js: str, ve
         f"<section id=\"headline\"><h2>In plain words</h2><h3>What changed from {escape(a.label)} to {escape(b.label)}</h3>"
         f"{sentence_list(change_sentences(a.summary, b.summary, a.label, b.label), 'lead')}"
         f"<h3>Each run</h3><div class=\"headline\">{cards}</div>"
-        f"{sentence_list(_unique(caveats(a.summary) + caveats(b.summary)), 'note caveats')}</section>",
+        f"{sentence_list(_unique(_engines(a, b) + caveats(a.summary) + caveats(b.summary)), 'note caveats')}</section>",
         f"<section id=\"summary\"><h2>Side by side</h2>{html_table(comparison_table(runs), scroll=False)}</section>",
         decomposition,
         "<section id=\"charts\"><h2>Charts</h2>",
