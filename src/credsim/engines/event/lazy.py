@@ -40,8 +40,8 @@ from credsim.state import FREE, LISTED
 from credsim.world import World
 
 # Positions in EventState.params
-KEEP, PULL, KEEP_PENALTY, LOW, HIGH, LIST, GREEN, RISK_KEEP, ALPHA, WEIGHT, DAYS = range(11)
-PARAMS = 11
+KEEP, PULL, KEEP_PENALTY, LOW, HIGH, LIST, GREEN, RISK_KEEP, ALPHA, WEIGHT, DAYS, PAST_HIGH = range(12)
+PARAMS = 12
 NO_STEP = np.int64(1) << np.int64(40)  # a number of days past any run's end
 SHIFT = np.int64(32)
 LOW_BITS = np.int64(0xFFFFFFFF)
@@ -64,6 +64,7 @@ def params_of(world: World) -> np.ndarray:
     params[GREEN] = f32(green.threshold) if green.enabled else np.inf
     params[[RISK_KEEP, ALPHA, WEIGHT]] = 1.0 - alpha, alpha, f32(adaptation.own_listing_weight) if adaptation.enabled else 0.0
     params[DAYS] = scenario.population.days
+    params[PAST_HIGH] = np.nextafter(params[HIGH], np.inf)  # a path past the top is clipped
     return params
 
 
@@ -166,26 +167,34 @@ def next_day(x0, x1, x2, c, free, t, params):  # pragma: no cover - compiled
     """The first day after t on which a person whose scores are (x0, x1, x2) on day t, with
     daily constant c, crosses something a phase decides by: a score bound (the sums must
     then count them as held), the listing threshold while ``free``, the green-channel
-    threshold either way. NEVER if none before the run ends."""
+    threshold either way. NEVER if none before the run ends. A path moves monotonically
+    toward its limit s, so it can cross a level only if s lies past it: that test alone
+    settles most people, with no logarithm."""
     keep, low, high = params[KEEP], params[LOW], params[HIGH]
     steps = np.int64(params[DAYS]) - t
+    if keep == 1.0:  # no forgetting: the path is x + c * k
+        falls, rises, s = c < 0.0, c > 0.0, 0.0
+    else:
+        s = c / (1.0 - keep)
+        falls, rises = False, False
     best = NO_STEP
-    above = np.nextafter(high, np.inf)
     for x in (x0, x1, x2):
-        if not held(x, c, keep, low, high):
-            best = min(best, first_below(x, c, keep, low, steps), first_at_least(x, c, keep, above, steps))
+        if (falls or (keep != 1.0 and s < low)) and not held(x, c, keep, low, high):
+            best = min(best, first_below(x, c, keep, low, steps))
+        if (rises or (keep != 1.0 and s > high)) and not held(x, c, keep, low, high):
+            best = min(best, first_at_least(x, c, keep, params[PAST_HIGH], steps))
     level = params[LIST]
     if free and level > low:
         if x0 < level:
             best = 1  # free and already below: the next day's list phase must see them
-        elif not held(x0, c, keep, low, high):
+        elif (falls or (keep != 1.0 and s < level)) and not held(x0, c, keep, low, high):
             best = min(best, first_below(x0, c, keep, level, steps))
     level = params[GREEN]
     if level <= high and not held(x0, c, keep, low, high):
         if x0 >= level:
-            if level > low:
+            if level > low and (falls or (keep != 1.0 and s < level)):
                 best = min(best, first_below(x0, c, keep, level, steps))
-        else:
+        elif rises or (keep != 1.0 and s > level):
             best = min(best, first_at_least(x0, c, keep, level, steps))
     return NEVER if best > steps else np.int32(t + best)
 
@@ -290,7 +299,18 @@ def values_at(people, t, tracks, exposure, stamp, params):
     """(3, len(people)) float32: the scores of ``people`` after the score phase of day t,
     for a reader that must not change the state (the record phase's panel). Each array is
     gathered in one pass (their cache misses overlap), then the closed forms computed."""
-    return _values(np.take(tracks, people, axis=1), exposure[people], stamp[people], t, params)
+    return _values(_gather(tracks, people), exposure[people], stamp[people], t, params)
+
+
+@numba.njit(cache=True)
+def _gather(tracks, people):  # pragma: no cover - compiled
+    """tracks[:, people], each row in a pass of its own (np.take copies a strided array first)."""
+    out = np.empty((3, people.shape[0]), np.float32)
+    for r in range(3):
+        row = tracks[r]
+        for j in range(people.shape[0]):
+            out[r, j] = row[people[j]]
+    return out
 
 
 @numba.njit(cache=True)

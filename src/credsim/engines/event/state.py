@@ -41,17 +41,32 @@ class EventState(State):
     VARIABLE = (*State.VARIABLE, "heap", "green", "params")
 
 
+# What a touched person's day reads and writes, together: one 32-byte record a person, so
+# that bringing someone up to date is one cache miss rather than one an array. The state's
+# arrays of these values (tracks, exposure, risk, target, stamp, rstamp) are views into it.
+RECORD = np.dtype([
+    ("score", "<f4"), ("score_clean", "<f4"), ("score_fair", "<f4"), ("exposure", "<f4"),
+    ("risk", "<f4"), ("target", "<f4"), ("stamp", "<i4"), ("rstamp", "<i4"),
+])
+
+
 def event_state(world: World) -> EventState:
     """Everyone free, at the initial score, their base income and no perceived risk; the
     sums and the calendar are built at the start of day 0."""
     base = initial_state(world, fast=True)
     n, g = world.n_agents, world.n_groups
+    record = np.zeros(n, RECORD)
+    tracks = np.lib.stride_tricks.as_strided(record["score"], shape=(3, n), strides=(4, RECORD.itemsize))
+    tracks[:] = base.tracks
+    record["stamp"] = -1
+    record["rstamp"] = -1
     fields = {name: getattr(base, name) for name in base.__dataclass_fields__}
-    return EventState(
+    fields.update(tracks=tracks, exposure=record["exposure"], risk=record["risk"])
+    state = EventState(
         **fields,
-        stamp=np.full(n, -1, np.int32),
-        rstamp=np.full(n, -1, np.int32),
-        target=np.zeros(n, np.float32),
+        stamp=record["stamp"],
+        rstamp=record["rstamp"],
+        target=record["target"],
         due=np.full(n, NEVER, np.int32),
         heap=np.zeros(1024, np.int64),
         green=np.zeros(0, np.int32),
@@ -62,3 +77,5 @@ def event_state(world: World) -> EventState:
         targets=np.zeros(g),
         risks=np.zeros(g),
     )
+    state.record = record  # not a field: checkpoints save and restore it through its views
+    return state

@@ -28,7 +28,7 @@ from credsim.engines.reference.phases.record import COUNTERS
 from credsim.tally import Tally
 from credsim.world import World
 
-RANDOM_NUMBERS = "philox4x32-block (behave), philox4x64-day-phase (observe, list, appeal, sanction)"
+RANDOM_NUMBERS = "philox-block (behave), philox-day-phase (later phases)"
 
 
 def step(world: World, state: EventState, day: int, seed: int, recorder: Recorder) -> None:

@@ -14,7 +14,6 @@ import numpy as np
 from credsim.seeds import Seeds
 
 PHASES = ("behave", "observe", "list", "appeal", "sanction")
-RANDOM_NUMBERS = "philox4x64-day-phase"  # the later phases; behave has its own (credsim.engines.event.behave)
 
 
 def day_streams(seed: int, day: int) -> dict[str, np.random.Generator]:
