@@ -9,7 +9,8 @@ two-sample t-test, and the family of K tests is held to a false-alarm rate of ``
 What one run gives, per group ``g`` (``name/g``):
 
 - ``listed``, ``on_notice``, ``detained``: the daily level as a share of the group,
-  averaged over the days;
+  averaged over the days, and over each quarter of them (``.../q1`` to ``.../q4``: the
+  trajectory's shape, so that a level reached early or late is seen);
 - ``score_mean``, ``score_p10``, ``score_p50``, ``score_p90``: averaged over the days
   (``.../avg``) and on the last day (``.../last``);
 - ``risk_mean``: averaged over the days;
@@ -44,6 +45,7 @@ import credsim
 ALPHA = 0.001  # the false-alarm rate of the whole family of tests (Holm)
 
 LEVELS = ("listed", "on_notice", "detained")
+QUARTERS = 4
 SCORES = ("score_mean", "score_p10", "score_p50", "score_p90")
 MEANS = ("risk_mean",)
 CLASSES = ("wrongful", "unjust", "rules")
@@ -96,16 +98,20 @@ class Comparison:
     def row(self, name: str) -> Row:
         return next(r for r in self.rows if r.name == name)
 
-    def report(self, top: int = 8) -> str:
-        """The family's decision and the ``top`` smallest p-values, for a failing assertion."""
+    def report(self, top: int = 8, everything: bool = False) -> str:
+        """The family's decision and the ``top`` smallest p-values (``everything``: every
+        statistic, the untested ones last), for a failing assertion or a reader."""
         k = len(self.tested)
         lines = [
             f"{'REJECTED' if self.rejected else 'not rejected'} at family alpha={self.alpha} "
             f"(Holm over K={k} tested statistics, {len(self.rows) - k} constant and not tested)"
         ]
-        for r in sorted(self.tested, key=lambda r: r.p)[:top]:
+        shown = sorted(self.tested, key=lambda r: r.p)
+        for r in shown if everything else shown[:top]:
             mark = " *" if r.rejected else ""
             lines.append(f"  {r.name:40s} a={r.mean_a:.6g} b={r.mean_b:.6g} diff={r.mean_b - r.mean_a:+.4g} se={r.se:.3g} t={r.t:+.2f} p={r.p:.2e}{mark}")
+        if everything:
+            lines += [f"  {r.name:40s} a={r.mean_a:.6g} b={r.mean_b:.6g} (constant: not tested)" for r in self.rows if not r.tested]
         return "\n".join(lines)
 
 
@@ -120,7 +126,10 @@ def statistics(result, observations_by_behaviour: np.ndarray) -> dict[str, float
         column = lambda name: daily.column(name).to_numpy()[mine].astype(np.float64)  # noqa: E731
         population = column("population")
         for name in LEVELS:
-            out[f"{name}/{g}"] = float(np.mean(column(name) / population))
+            share = column(name) / population
+            out[f"{name}/{g}"] = float(share.mean())
+            for q, part in enumerate(np.array_split(share, QUARTERS), start=1):
+                out[f"{name}/q{q}/{g}"] = float(part.mean())
         for name in SCORES:
             values = column(name)
             out[f"{name}/avg/{g}"] = float(values.mean())
@@ -216,3 +225,38 @@ def _holm(rows: Sequence[Row], alpha: float) -> list[Row]:
             break
         rejected.add(r.name)
     return [Row(**{**r.__dict__, "rejected": r.name in rejected}) for r in rows]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Compare the reference engine on seeds 0..runs-1 with ``--engine`` (and ``--set``
+    changes) on seeds 1000..1000+runs-1, and print the family's decision and each side's CPU
+    seconds per run: ``python -m tests.engines.agreement city --engine event``."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(prog="python -m tests.engines.agreement", description=main.__doc__)
+    parser.add_argument("scenario")
+    parser.add_argument("--engine", default="event", help="the other side's engine (default: event)")
+    parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="a change to the other side's scenario")
+    parser.add_argument("--size", type=int, default=20_000)
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=16)
+    parser.add_argument("--all", action="store_true", help="print every statistic, not the 8 smallest p-values")
+    args = parser.parse_args(argv)
+    base = [f"population.size={args.size}", f"population.days={args.days}"]
+    for engine in ("reference", args.engine):  # compiled and warm before the clock starts
+        credsim.simulate(credsim.load_scenario(args.scenario, overrides=["population.size=500", "population.days=2"]), 0, engine=engine)
+    sides = []
+    for scenario, seeds, engine in (
+        (credsim.load_scenario(args.scenario, overrides=base), range(args.runs), "reference"),
+        (credsim.load_scenario(args.scenario, overrides=base + args.set), range(1000, 1000 + args.runs), args.engine),
+    ):
+        start = time.process_time()
+        sides.append(sample(scenario, seeds, engine))
+        changed = f" with {', '.join(args.set)}" if sides[1:] and args.set else ""
+        print(f"{engine}{changed}: seeds {seeds.start}-{seeds.stop - 1}, {(time.process_time() - start) / args.runs:.3f} s CPU a run")
+    print(compare(*sides).report(everything=args.all))
+
+
+if __name__ == "__main__":
+    main()
