@@ -14,8 +14,9 @@ false-alarm rate is the chance that a set of seeds (or a new engine's random num
 are a new draw) rejects engines that agree.
 
 Sizes were chosen by measuring (docs/validation.md, "Agreement between engines"): at 20,000
-people and 100 days a run takes about 0.33 s of CPU, mostly per-day overhead, so a larger
-population buys power more cheaply than more runs.
+people and 100 days a run takes 0.3-0.4 s of CPU, mostly per-day overhead (4,000 people take
+0.22-0.25 s), so a larger population buys power more cheaply than more runs. The default
+tests take 42-46 s of CPU in all.
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ def test_reference_against_itself_is_not_rejected(city_reference):
 def test_five_percent_rate_change_is_detected(city_reference):
     """Power: the reference engine with bad driving's rate x1.05 in every group (seeds
     1000-1015) against the reference engine (seeds 0-15) is rejected, by events of bad
-    driving, at family false-alarm rate 0.001 (measured t about 8.9 where Holm needs about
-    5.3 at this size: power well above 99% for a 5% rate defect)."""
+    driving, at family false-alarm rate 0.001 (measured: t = 8.85, p = 1.3e-9, where Holm's
+    first step needs p < 0.001/61, about t > 5.1 at this size)."""
     c = ag.compare(city_reference, ag.sample(rate_times("city", HARMFUL, 1.05), SECOND, "reference"))
     assert c.rejected, c.report()
     assert c.row(f"events/{HARMFUL}").rejected, c.report()
@@ -120,7 +121,8 @@ def test_five_percent_rate_change_is_detected(city_reference):
 def test_score_rule_change_is_detected(city_reference):
     """Power of the score statistics themselves: forgiveness 0.002 -> 0.003 a day (+50%;
     no event rate changes) against the reference engine (seeds 0-15 against 1000-1015) is
-    rejected at family false-alarm rate 0.001."""
+    rejected at family false-alarm rate 0.001, by a score statistic (measured: the majority's
+    last-day 90th percentile, t = -7.41, p = 2.1e-7; +25% gives t = -3.86 and is missed)."""
     c = ag.compare(city_reference, ag.sample(small("city", **{"score.forgiveness": 0.003}), SECOND, "reference"))
     assert c.rejected, c.report()
     assert any(r.rejected for r in c.rows if r.name.startswith("score_")), c.report()
@@ -165,8 +167,8 @@ def test_event_agrees_with_reference_everywhere(name):
     """Every built-in scenario at 10,000 people and min(its days, 200) days (late-reform:
     760, past its reform on day 730): the event engine on seeds 1000-1023 against the
     reference on seeds 0-23 is not rejected at family false-alarm rate 0.001. Power: at
-    these sizes a 5% change in bad driving's rate gives t of about 10 in city (the family
-    needs about 4.9), see test_planted_defects_are_detected_with_more_seeds."""
+    these sizes, bad driving's rate x1.05 in city gives t = 10.7 on its events (measured,
+    seeds as here; Holm needs about t > 4.9 for K = 70)."""
     days = SLOW_DAYS.get(name, min(credsim.load_scenario(name).population.days, 200))
     scenario = small(name, size=SLOW_SIZE, days=days)
     c = ag.compare(ag.sample(scenario, SLOW_FIRST, "reference"), ag.sample(scenario, SLOW_SECOND, "event"))
