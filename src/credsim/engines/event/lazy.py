@@ -48,21 +48,22 @@ LOW_BITS = np.int64(0xFFFFFFFF)
 
 
 def params_of(world: World) -> np.ndarray:
-    """The rules of ``world`` that the closed forms use, as the reference engine rounds them
-    (float32), in float64."""
+    """The rules of ``world`` that the closed forms use, in float64. The rates are exact (a
+    float32 ``1 - forgiveness`` would move the fixed point of forgetting off ``initial``:
+    1000.013 for a forgiveness of 0.002), the levels as float32, the scores' type."""
     scenario = world.scenario
     rules, listing, green, adaptation = scenario.score, scenario.listing, scenario.sanctions.green_channel, scenario.adaptation
     f32 = lambda v: float(np.float32(v))  # noqa: E731
     forgetting = rules.forgiveness > 0
-    keep = f32(1.0 - rules.forgiveness) if forgetting else 1.0
-    pull = f32(rules.forgiveness * rules.initial) if forgetting else 0.0
-    penalty = f32(rules.association.penalty) if rules.association.enabled else 0.0
-    alpha = f32(1.0 / adaptation.memory_days) if adaptation.enabled else 0.0
+    keep = 1.0 - rules.forgiveness if forgetting else 1.0
+    pull = rules.forgiveness * rules.initial if forgetting else 0.0
+    penalty = rules.association.penalty if rules.association.enabled else 0.0
+    alpha = 1.0 / adaptation.memory_days if adaptation.enabled else 0.0
     params = np.zeros(PARAMS)
     params[[KEEP, PULL, KEEP_PENALTY, LOW, HIGH]] = keep, pull, keep * penalty, f32(rules.min), f32(rules.max)
     params[LIST] = f32(listing.threshold) if listing.enabled else -np.inf
     params[GREEN] = f32(green.threshold) if green.enabled else np.inf
-    params[[RISK_KEEP, ALPHA, WEIGHT]] = 1.0 - alpha, alpha, f32(adaptation.own_listing_weight) if adaptation.enabled else 0.0
+    params[[RISK_KEEP, ALPHA, WEIGHT]] = 1.0 - alpha, alpha, adaptation.own_listing_weight if adaptation.enabled else 0.0
     params[DAYS] = scenario.population.days
     params[PAST_HIGH] = np.nextafter(params[HIGH], np.inf)  # a path past the top is clipped
     return params
