@@ -75,7 +75,7 @@ def _arrays(world, state, day):
     """The arguments of _draw_units after the key, as behave passes them."""
     plan = behave._plan(world)
     coded = world.propensity_code is not None
-    disturbed = behave._disturbed(world, state, plan)
+    disturbed = behave._disturbed(world, state, plan, day)[0]
     return (
         world.rate, plan.peak, world.propensity_code if coded else np.zeros((world.n_behaviours, 1), np.uint8),
         world.propensity_level, coded, world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions,

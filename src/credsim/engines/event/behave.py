@@ -88,7 +88,7 @@ def _plan(world: World) -> _Plan:
 
 def behave(world: World, state: EventState, day: int, seed: int) -> Events:
     plan = _plan(world)
-    disturbed = _disturbed(world, state, plan)
+    disturbed, moved = _disturbed(world, state, plan, day)
     k0, k1 = key(seed, day, PHASE)
     coded = world.propensity_code is not None
     arrays = (
@@ -105,36 +105,61 @@ def behave(world: World, state: EventState, day: int, seed: int) -> Events:
     ends = np.concatenate([h[1] for h in halves])
     counts = np.diff(np.concatenate([[0], ends[: len(plan.halves[0])], ends[len(plan.halves[0]) :] + len(halves[0][0])]))
     behaviour = np.repeat(plan.units[:, 0].astype(np.int16), counts)
-    moved = _poverty_moved(world, state, disturbed, day, plan)
     return Events(person, behaviour, moved)
 
 
-def _disturbed(world: World, state: EventState, plan: _Plan) -> np.ndarray:
-    """Sorted people whose multiplier may be above 1 for some behaviour: off their base
-    income (a poverty elasticity) or listed (a listing multiplier above 1)."""
-    if not len(plan.rows):
-        return np.zeros(0, np.int32)
-    listed = state.listed if (world.listed_multiplier > 1).any() else state.listed[:0]
-    return sorted_union(state.paid if (world.poverty_elasticity != 0).any() else listed[:0], listed)
-
-
-def _poverty_moved(world: World, state: EventState, who: np.ndarray, day: int, plan: _Plan) -> np.ndarray:
-    """(G,) float64, :attr:`Events.poverty_moved`: over the people off base income and not
-    detained, ``rate * region multiplier * propensity * |poverty ** elasticity - 1|``."""
+def _disturbed(world: World, state: EventState, plan: _Plan, day: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted people whose multiplier is above 1 for some behaviour -- listed (a listing
+    multiplier above 1), or poorer than their base income (a positive poverty elasticity;
+    richer, for a negative one) -- and (G,) float64 :attr:`Events.poverty_moved`, from one
+    pass over the people off base income."""
     moved = np.zeros(world.n_groups)
-    if len(who) == 0:
-        return moved
-    free = who[state.detained_until[who] <= day]
-    group = world.groups_of(free)
-    base = world.base_income[free].astype(np.float64)
-    income = np.maximum(state.income[free].astype(np.float64), base / POVERTY_CAP)
-    for b in plan.rows:
-        eta = world.poverty_elasticity[b]
-        if eta != 0:
-            poor = np.abs((base / income) ** eta - 1.0)
-            weight = world.rate[b, group] * world.propensity_of(b, free) * world.region_factor(b, free) * poor
-            moved += np.bincount(group, weights=weight, minlength=world.n_groups)
-    return moved
+    if not len(plan.rows):
+        return np.zeros(0, np.int32), moved
+    listed = state.listed if (world.listed_multiplier > 1).any() else state.listed[:0]
+    if not (world.poverty_elasticity != 0).any() or not len(state.paid):
+        return listed, moved
+    coded = world.propensity_code is not None
+    poor = _poverty_pass(
+        state.paid, plan.rows, world.poverty_elasticity, world.rate, world.propensity_code if coded else np.zeros((world.n_behaviours, 1), np.uint8),
+        world.propensity_level, coded, world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions,
+        world.layout.group_start, state.income, world.base_income, state.detained_until, day, POVERTY_CAP, moved,
+    )
+    return sorted_union(poor, listed), moved
+
+
+@numba.njit(cache=True)
+def _poverty_pass(paid, rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
+                  group_start, income, base, detained_until, day, cap, moved):  # pragma: no cover - compiled
+    """Over the sorted people off base income and not detained: add to ``moved`` (per
+    group) ``rate * propensity * region multiplier * |poverty ** elasticity - 1|`` for each
+    behaviour with an elasticity (the events poverty feedback adds or removes, expected);
+    return those whose poverty multiplier is above 1 for some behaviour."""
+    out = np.empty(paid.shape[0], np.int32)
+    n, g = 0, 0
+    v_income, v_base, v_held = income[paid], base[paid], detained_until[paid]  # each gathered in its own pass
+    for j in range(paid.shape[0]):
+        i = paid[j]
+        while i >= group_start[g + 1]:
+            g += 1
+        if v_held[j] > day:
+            continue
+        ratio = np.float64(v_base[j]) / max(np.float64(v_income[j]), np.float64(v_base[j]) / cap)
+        above = False
+        for b in rows:
+            if eta[b] == 0.0:
+                continue
+            f = power(ratio, eta[b])
+            own = level[code[b, i]] if coded else 1.0
+            if regional:
+                cell = np.searchsorted(cell_bounds, i, side="right") - 1
+                own *= region_rate[b, cell % n_regions]
+            moved[g] += rate[b, g] * own * abs(f - 1.0)
+            above = above or f > 1.0
+        if above:
+            out[n] = i
+            n += 1
+    return out[:n]
 
 
 @numba.njit(cache=True, nogil=True)
