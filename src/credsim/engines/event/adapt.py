@@ -23,7 +23,7 @@ from credsim.world import World
 
 def adapt(world: World, state: EventState, day: int) -> None:
     params = state.params
-    who = np.unique(np.concatenate(state.changed)).astype(np.int32) if state.changed else np.zeros(0, np.int32)
+    who = sorted_union(*state.changed) if state.changed else np.zeros(0, np.int32)
     state.changed.clear()
     if len(who):
         change = visibility(world, state, who, day) - state.shown[who]

@@ -19,7 +19,7 @@ from credsim.engines.event.state import EventState
 from credsim.engines.reference.phases.observe import Observations
 from credsim.engines.reference.phases.score import _add_observed
 from credsim.kernels import sorted_union, without
-from credsim.state import FREE
+from credsim.state import FREE, case_term
 from credsim.world import World
 
 
@@ -31,7 +31,7 @@ def score(world: World, state: EventState, obs: Observations, day: int) -> None:
 
     reward = world.scenario.score.informant_reward
     paid = obs.informant if reward != 0 else obs.informant[:0]
-    observed = np.unique(np.concatenate([obs.person, paid])).astype(np.int32)
+    observed = sorted_union(obs.person, paid)
     if len(observed):
         unregister(observed, day, day - 1, *_keeping(world, state))  # as of yesterday, then today's changes
         _add_observed(state.tracks, obs.person, obs.behaviour, obs.true, world.delta, world.fair_delta)
@@ -42,8 +42,10 @@ def score(world: World, state: EventState, obs: Observations, day: int) -> None:
             np.add.at(state.score_fair, honest, np.float32(reward))
         step_observed(observed, state.tracks, state.exposure, params)
         _register(world, state, observed, day)
-    # Crossings due today, and the open cases the list and appeal phases read.
-    others = without(sorted_union(due, state.cases), observed)
+    # Crossings due today, and the listings whose term may end today (the list phase reads
+    # their scores). Other open cases are read by no phase today; an upheld appeal sets the
+    # recorded score to the clean one, both kept as of the same day (see rescore).
+    others = without(sorted_union(due, _term_due(world, state, day)), observed)
     if len(others):
         unregister(others, day, day, *_keeping(world, state))
         _register(world, state, others, day)
@@ -77,14 +79,22 @@ def _register(world: World, state: EventState, people: np.ndarray, day: int) -> 
 
 
 def rescore(world: World, state: EventState, people: np.ndarray, before: np.ndarray, day: int) -> None:
-    """After a phase set the recorded score of ``people`` (kept as of today) from ``before``
-    to what it is now (an upheld appeal): the sums and calendar follow."""
+    """After an upheld appeal set the recorded score of ``people`` from ``before`` to their
+    clean score (both as kept, as of the same day, so the closed form carries the change
+    forward unchanged): the sums, calendar and green channel follow."""
     if len(people) == 0:
         return
-    now = state.score[people].copy()
     state.score[people] = before
-    unregister(people, day, day, *_keeping(world, state))
-    state.score[people] = now
+    unregister(people, day, day, *_keeping(world, state))  # brings all three tracks to today
+    state.score[people] = state.score_clean[people]
     _register(world, state, people, day)
     follow_green(state, people)
     state.track_sums = state.free_sums + state.held_sums
+
+
+def _term_due(world: World, state: EventState, day: int) -> np.ndarray:
+    """The listed whose minimum term has passed: the list phase reads their scores today."""
+    listed = state.listed
+    if not world.scenario.listing.enabled or len(listed) == 0:
+        return listed
+    return listed[day - state.status_day[listed] >= case_term(world, state, listed, "min_days", world.scenario.listing)]

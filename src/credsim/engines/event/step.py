@@ -45,7 +45,7 @@ def step(world: World, state: EventState, day: int, seed: int, recorder: Recorde
     tally.count_behaviours("observations", seen.behaviour)
     score(world, state, seen, day)
     listing(world, state, seen, day, rng["list"], tally)
-    cases, before = state.cases, state.score[state.cases]  # kept as of today by score
+    cases, before = state.cases, state.score[state.cases]  # as kept: an upheld appeal changes one
     appeal(world, state, day, rng["appeal"], tally)
     upheld = state.score[cases] != before
     rescore(world, state, cases[upheld], before[upheld], day)
