@@ -173,9 +173,9 @@ def check_finite(result) -> None:
     json.dumps(result.summary, allow_nan=False)  # raises on NaN or infinity
 
 
-def run_finite(scenario) -> None:
+def run_finite(scenario, engine: str | None = None) -> None:
     with np.errstate(all="ignore"):
-        check_finite(credsim.simulate(scenario, 0))
+        check_finite(credsim.simulate(scenario, 0, engine=engine))
 
 
 PROPERTY = dict(deadline=None, database=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -185,6 +185,14 @@ PROPERTY = dict(deadline=None, database=None, print_blob=True, suppress_health_c
 @given(scenario=valid_scenarios())
 def test_valid_scenarios_run_to_the_end_with_finite_outputs(scenario):
     run_finite(scenario)
+
+
+@settings(max_examples=int(os.environ.get("CREDSIM_VALID_RUN_EXAMPLES", "30")), **PROPERTY)
+@given(scenario=valid_scenarios())
+def test_valid_scenarios_run_to_the_end_on_the_event_engine(scenario):
+    """The event engine's closed forms and calendar meet every corner the schema allows:
+    forgetting of 0 or 1, a score range of a single point's width, rates of 0."""
+    run_finite(scenario, "event")
 
 
 @pytest.mark.slow
@@ -253,12 +261,13 @@ def extreme(name: str, side: str) -> Scenario:
     return validate_dict(raw, f"{name} at its {side} extremes")
 
 
+@pytest.mark.parametrize("engine", ["reference", "event"])
 @pytest.mark.parametrize("side", ["high", "low"])
 @pytest.mark.parametrize("name", builtin_names())
-def test_every_built_in_scenario_at_the_extremes_of_its_ranges_runs_finite(name, side, tmp_path):
+def test_every_built_in_scenario_at_the_extremes_of_its_ranges_runs_finite(name, side, engine, tmp_path):
     scenario = extreme(name, side)
     with np.errstate(all="ignore"):
-        result = credsim.simulate(scenario, 0)
+        result = credsim.simulate(scenario, 0, engine=engine)
     check_finite(result)
     credsim.write_run(result, tmp_path / "out")
 
