@@ -300,7 +300,11 @@ class JobManager:
             return
         unfinished = [job for job in self.jobs.values() if not job.future.done()]
         for job in unfinished:
-            (job.folder / CANCEL).write_text(SERVER_STOP, encoding="utf-8")
+            # Written whole and then moved into place: a run that looks while it is written
+            # must not read it empty, which is a user's cancel (seen once in a clean .ci/run).
+            staging = job.folder / f".{CANCEL}.partial"
+            staging.write_text(SERVER_STOP, encoding="utf-8")
+            os.replace(staging, job.folder / CANCEL)
         processes = list((getattr(pool, "_processes", None) or {}).values())  # to end stragglers below
         pool.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + SHUTDOWN_GRACE_S
