@@ -32,7 +32,7 @@ import numpy as np
 from credsim.draws import pool
 from credsim.engines.event.lazy import RISK_KEEP, risk_of
 from credsim.engines.event.philox import key, next_uniform, stream
-from credsim.engines.reference.phases.behave import Events, _multiplier_of, _response_strengths
+from credsim.engines.reference.phases.behave import Events, _multiplier_of, _response_strengths, _room
 from credsim.kernels import power, sorted_union
 from credsim.engines.event.state import EventState
 from credsim.state import LISTED
@@ -214,8 +214,7 @@ def _draw_units(units, k0, k1, rate, peak, code, level, coded, region_rate, regi
                 while next_at < walked:
                     extras, u = next_uniform(extras)
                     next_at += -np.log1p(-u)
-                    if ne == extra.shape[0]:
-                        extra = _grown(extra)
+                    extra = _room(extra, ne)
                     extra[ne] = i
                     ne += 1
         # 2. Candidates at the peak intensity, each kept with probability (own / peak),
@@ -301,15 +300,3 @@ def _draw_units(units, k0, k1, rate, peak, code, level, coded, region_rate, regi
                     last = i
         ends[r] = n
     return out[:n].copy(), ends
-
-
-@numba.njit(cache=True, inline="always")
-def _room(out, n):  # pragma: no cover - compiled
-    return out if n < out.shape[0] else _grown(out)
-
-
-@numba.njit(cache=True)
-def _grown(out):  # pragma: no cover - compiled
-    grown = np.empty(2 * out.shape[0], out.dtype)
-    grown[: out.shape[0]] = out
-    return grown

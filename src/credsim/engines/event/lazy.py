@@ -216,11 +216,7 @@ def unregister(people, t, write, tracks, exposure, stamp, group, params, free_su
     keep, low, high = params[KEEP], params[LOW], params[HIGH]
     for a in range(0, people.shape[0], CHUNK):
         mine = people[a : a + CHUNK]
-        x = np.empty((3, mine.shape[0]), np.float64)
-        for r in range(3):
-            row = tracks[r]
-            for j in range(mine.shape[0]):
-                x[r, j] = row[mine[j]]
+        x = _gather(tracks, mine).astype(np.float64)
         e, st, gr = exposure[mine], stamp[mine], group[mine]
         for j in range(mine.shape[0]):
             g, k = gr[j], t - st[j]
@@ -248,11 +244,7 @@ def register(people, t, tracks, exposure, stamp, status, due, group, params, fre
     keep, low, high = params[KEEP], params[LOW], params[HIGH]
     for a in range(0, people.shape[0], CHUNK):
         mine = people[a : a + CHUNK]
-        x = np.empty((3, mine.shape[0]), np.float64)
-        for r in range(3):
-            row = tracks[r]
-            for j in range(mine.shape[0]):
-                x[r, j] = row[mine[j]]
+        x = _gather(tracks, mine).astype(np.float64)
         e, gr, free = exposure[mine], group[mine], status[mine] == FREE
         for j in range(mine.shape[0]):
             i, g = mine[j], gr[j]
