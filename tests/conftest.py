@@ -12,6 +12,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+import numba
 import pytest
 import tomli_w
 
@@ -168,3 +169,14 @@ def credsim_cli():
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Numba on one thread for a module's tests (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    the compiled kernels give the same numbers on any number of threads, and small runs on a
+    busy machine are faster without thread hand-offs."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(before)

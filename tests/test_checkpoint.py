@@ -20,11 +20,9 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -34,13 +32,12 @@ import credsim.checkpoint as checkpoint
 import credsim.cli
 from credsim.errors import CorruptRunError, CredsimError
 from credsim.engines.reference.phases.record import Recorder
-from credsim.results.manifest import verify
+from credsim.results.manifest import DATA_FILES, verify
 from credsim.state import Growable, initial_state
 from credsim.world import build_world
 
 from conftest import CREDSIM
 
-DATA_FILES = ("scenario.toml", "daily.parquet", "regions.parquet", "episodes.parquet", "summary.json")
 # the killed runs: small population, many days, a checkpoint every few days
 BUSY = [  # errors, penalties, short listings, appeals and detention: every part of the state moves
     "observation.cameras.false_match_rate=0.002",
@@ -64,12 +61,7 @@ def _env():
     return {**os.environ, "NO_COLOR": "1", "PYTHONWARNINGS": "ignore", "NUMBA_NUM_THREADS": "1"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _cli(*args, timeout=120):

@@ -13,12 +13,12 @@ import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numba
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 import credsim
+from credsim.results.manifest import DATA_FILES
 import credsim.experiments as ex
 from credsim import checkpoint
 from credsim.cli import app
@@ -30,15 +30,9 @@ from credsim.report import build_comparison, build_report
 EVENT = {"name": "event", "random_numbers": engine("event").random_numbers}
 REFERENCE = {"name": "reference", "random_numbers": engine("reference").random_numbers}
 SMALL = ("city", "-n", 500, "-d", 20, "-s", 4, "-q")
-DATA_FILES = ("scenario.toml", "daily.parquet", "regions.parquet", "episodes.parquet", "summary.json")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ import shutil
 from collections import namedtuple
 from pathlib import Path
 
-import numba
 import pytest
 from typer.testing import CliRunner
 
@@ -29,15 +28,8 @@ from credsim.errors import CorruptRunError, ResourceError
 from credsim.results.manifest import MANIFEST, verify
 
 SMALL = ["population.size=1000", "population.days=20"]
-DATA_FILES = ("scenario.toml", "daily.parquet", "regions.parquet", "episodes.parquet", "summary.json")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
+DATA_FILES = ("scenario.toml", "daily.parquet", "regions.parquet", "episodes.parquet", "summary.json")  # what a run must write
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
