@@ -167,6 +167,8 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=None, help="run each measurement on this many cores (taskset; NUMBA_NUM_THREADS)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file [default: benchmarks/results/DATE-HHMM.json]")
     args = parser.parse_args()
+    if args.cores is not None and not 1 <= args.cores <= (os.cpu_count() or 1):
+        parser.error(f"--cores {args.cores}: expected a number of cores from 1 to {os.cpu_count()}")
     global CORES
     CORES = args.cores
     chosen = [s for s in (args.suite or []) if s != "all"] or list(SUITES)
