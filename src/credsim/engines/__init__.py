@@ -7,9 +7,11 @@ scenario names its engine (``[engine] name``), and ``simulate(..., engine=...)``
   everyone, kept for tests. Each drawing phase of a day draws from one PCG64 stream keyed
   by (seed, day, phase): a day's numbers depend on how the people are laid out in one
   process.
-- ``event`` (:mod:`credsim.engines.event`): the same phases, with random numbers that do not
-  depend on how the population is split (counter-based Philox, keyed by seed, day, phase
-  and block of people; see that module's docstring for what is guaranteed).
+- ``event`` (:mod:`credsim.engines.event`): the same phases, keeping scores and perceived
+  risk in closed form between a person's changes; behave's random numbers do not depend on
+  how the population is split (counter-based Philox, keyed by seed, day and block of
+  people), the later phases' come from one PCG64 stream per (seed, day, phase) (see
+  :mod:`credsim.engines.event.step` for what is guaranteed).
 
 The same scenario and seed give the same run within an engine; across engines they give
 runs that agree in distribution (``tests/engines/test_agreement.py``), not number for number.

@@ -285,7 +285,7 @@ def scenario_section(run: RunData, report_version: str, heading: str = "The scen
 
 
 def engine_text(summary: dict) -> str | None:
-    """"event (philox-block (behave), philox-day-phase (later phases))": the engine and its random numbers; None for a run older than the engines."""
+    """"event (philox-block (behave), pcg64-day-phase (later phases))": the engine and its random numbers; None for a run older than the engines."""
     engine = summary.get("engine")
     if not isinstance(engine, dict):
         return None

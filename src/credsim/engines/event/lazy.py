@@ -42,6 +42,7 @@ from credsim.world import World
 # Positions in EventState.params
 KEEP, PULL, KEEP_PENALTY, LOW, HIGH, LIST, GREEN, RISK_KEEP, ALPHA, WEIGHT, DAYS, PAST_HIGH = range(12)
 PARAMS = 12
+POWERS = PARAMS  # params[POWERS + k] = keep ** k, for the days of a run: 0 <= k <= days + 1
 NO_STEP = np.int64(1) << np.int64(40)  # a number of days past any run's end
 SHIFT = np.int64(32)
 LOW_BITS = np.int64(0xFFFFFFFF)
@@ -66,21 +67,44 @@ def params_of(world: World) -> np.ndarray:
     params[[RISK_KEEP, ALPHA, WEIGHT]] = 1.0 - alpha, alpha, adaptation.own_listing_weight if adaptation.enabled else 0.0
     params[DAYS] = scenario.population.days
     params[PAST_HIGH] = np.nextafter(params[HIGH], np.inf)  # a path past the top is clipped
-    return params
+    return np.concatenate([params, _powers(keep, scenario.population.days + 2)])
+
+
+@numba.njit(cache=True)
+def _powers(keep, n):  # pragma: no cover - compiled
+    """keep ** k for k < n, each as ``path`` computes it."""
+    out = np.empty(n)
+    for k in range(n):
+        out[k] = keep ** np.int64(k)
+    return out
 
 
 # ------------------------------------------------------------------ closed forms
 
 
 @numba.njit(cache=True, inline="always")
-def path(x, c, keep, k):  # pragma: no cover - compiled
-    """An unclipped score k days after x: the affine map ``x -> keep * x + c`` k times."""
+def power(params, k):  # pragma: no cover - compiled
+    """``keep ** k``, looked up: a run's days since a change are few, its people many."""
+    if 0 <= k < params.shape[0] - POWERS:
+        return params[POWERS + k]
+    return params[KEEP] ** k
+
+
+@numba.njit(cache=True, inline="always")
+def moved(x, c, keep, k, q):  # pragma: no cover - compiled
+    """``path(x, c, keep, k)`` given ``q = keep ** k``."""
     if k <= 0:
         return x
     if keep == 1.0:
         return x + c * k
     s = c / (1.0 - keep)
-    return s + (x - s) * keep**k
+    return s + (x - s) * q
+
+
+@numba.njit(cache=True, inline="always")
+def path(x, c, keep, k):  # pragma: no cover - compiled
+    """An unclipped score k days after x: the affine map ``x -> keep * x + c`` k times."""
+    return moved(x, c, keep, k, keep**k)
 
 
 @numba.njit(cache=True, inline="always")
@@ -219,16 +243,18 @@ def unregister(people, t, write, tracks, exposure, stamp, group, params, free_su
         x = _gather(tracks, mine).astype(np.float64)
         e, st, gr = exposure[mine], stamp[mine], group[mine]
         for j in range(mine.shape[0]):
-            g, k = gr[j], t - st[j]
+            g, k, w = gr[j], t - st[j], write - st[j]
             c = params[PULL] - params[KEEP_PENALTY] * e[j]
+            qk, qw = power(params, k), power(params, w)
             for r in range(3):
                 v = x[r, j]
                 if held(v, c, keep, low, high):
                     held_sums[r, g] -= v
                 else:
-                    free_sums[r, g] -= path(v, c, keep, k)
+                    free_sums[r, g] -= moved(v, c, keep, k, qk)
                     drift[r, g] -= c
-                    x[r, j] = value(v, c, keep, write - st[j], low, high)
+                    if w > 0:
+                        x[r, j] = min(max(moved(v, c, keep, w, qw), low), high)
         for r in range(3):
             row = tracks[r]
             for j in range(mine.shape[0]):
@@ -238,42 +264,51 @@ def unregister(people, t, write, tracks, exposure, stamp, group, params, free_su
 
 
 @numba.njit(cache=True)
-def register(people, t, tracks, exposure, stamp, status, due, group, params, free_sums, drift, held_sums, heap, size):  # pragma: no cover - compiled
+def register(people, t, tracks, exposure, stamp, status, due, group, params, free_sums, drift, held_sums, heap, size, stepping=False):  # pragma: no cover - compiled
     """Put ``people`` (their scores as of day t) into the sums, and their next crossing into
-    the calendar; returns the calendar."""
+    the calendar; returns the calendar. ``stepping``: their scores are as of yesterday plus
+    today's observations, and the day's map ``clip(keep * x + c)`` is applied first. Each
+    chunk is taken in passes -- the sums, the crossing days, the writes, the calendar's
+    pushes -- so that no pass waits on a store to scattered memory or on the calendar (one
+    loop doing all four is twice as slow)."""
     keep, low, high = params[KEEP], params[LOW], params[HIGH]
+    days = np.empty(min(people.shape[0], CHUNK), np.int32)
+    keys = np.empty(days.shape[0], np.int64)
     for a in range(0, people.shape[0], CHUNK):
         mine = people[a : a + CHUNK]
+        m = mine.shape[0]
         x = _gather(tracks, mine).astype(np.float64)
-        e, gr, free = exposure[mine], group[mine], status[mine] == FREE
-        for j in range(mine.shape[0]):
-            i, g = mine[j], gr[j]
-            c = params[PULL] - params[KEEP_PENALTY] * e[j]
+        c = params[PULL] - params[KEEP_PENALTY] * exposure[mine].astype(np.float64)
+        gr, free = group[mine], status[mine] == FREE
+        if stepping:
+            for r in range(3):
+                row = tracks[r]
+                for j in range(m):
+                    v = np.float32(min(max(keep * x[r, j] + c[j], low), high))
+                    row[mine[j]] = v
+                    x[r, j] = v
+        for j in range(m):
+            g = gr[j]
             for r in range(3):
                 v = x[r, j]
-                if held(v, c, keep, low, high):
+                if held(v, c[j], keep, low, high):
                     held_sums[r, g] += v
                 else:
                     free_sums[r, g] += v
-                    drift[r, g] += c
+                    drift[r, g] += c[j]
+        for j in range(m):
+            days[j] = next_day(x[0, j], x[1, j], x[2, j], c[j], free[j], t, params)
+        n = 0
+        for j in range(m):
+            i = mine[j]
             stamp[i] = t
-            d = next_day(x[0, j], x[1, j], x[2, j], c, free[j], t, params)
-            due[i] = d
-            if d != NEVER:
-                heap, size = push(heap, size, (np.int64(d) << SHIFT) | np.int64(i))
+            due[i] = days[j]
+            if days[j] != NEVER:
+                keys[n] = (np.int64(days[j]) << SHIFT) | np.int64(i)
+                n += 1
+        for j in range(n):
+            heap, size = push(heap, size, keys[j])
     return heap, size
-
-
-@numba.njit(cache=True)
-def step_observed(people, tracks, exposure, params):  # pragma: no cover - compiled
-    """The day's map once, for people whose scores are as of yesterday plus today's
-    observations: ``clip(keep * x + c)``."""
-    keep, low, high = params[KEEP], params[LOW], params[HIGH]
-    for j in range(people.shape[0]):
-        i = people[j]
-        c = params[PULL] - params[KEEP_PENALTY] * exposure[i]
-        for r in range(3):
-            tracks[r, i] = np.float32(min(max(keep * np.float64(tracks[r, i]) + c, low), high))
 
 
 @numba.njit(cache=True)
@@ -290,9 +325,8 @@ def settle_risk(people, t, risk, rstamp, target, group, keep, targets):  # pragm
 
 def values_at(people, t, tracks, exposure, stamp, params):
     """(3, len(people)) float32: the scores of ``people`` after the score phase of day t,
-    for a reader that must not change the state (the record phase's panel). Each array is
-    gathered in one pass (their cache misses overlap), then the closed forms computed."""
-    return _values(_gather(tracks, people), exposure[people], stamp[people], t, params)
+    for a reader that must not change the state (the record phase's panel)."""
+    return _values(people, t, tracks, exposure, stamp, params)
 
 
 @numba.njit(cache=True)
@@ -307,12 +341,21 @@ def _gather(tracks, people):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _values(x, exposure, stamp, t, params):  # pragma: no cover - compiled
+def _values(people, t, tracks, exposure, stamp, params):  # pragma: no cover - compiled
+    """Each array gathered in a pass of its own (the cache misses of scattered people then
+    overlap), then the closed forms."""
+    x = _gather(tracks, people)
+    n = people.shape[0]
+    e, st = np.empty(n, np.float32), np.empty(n, np.int32)
+    for j in range(n):
+        e[j] = exposure[people[j]]
+    for j in range(n):
+        st[j] = stamp[people[j]]
     keep, low, high = params[KEEP], params[LOW], params[HIGH]
     out = np.empty(x.shape, np.float32)
-    for j in range(x.shape[1]):
-        k = t - stamp[j]
-        c = params[PULL] - params[KEEP_PENALTY] * exposure[j]
+    for j in range(n):
+        k = t - st[j]
+        c = params[PULL] - params[KEEP_PENALTY] * e[j]
         if k <= 0:
             for r in range(3):
                 out[r, j] = x[r, j]
@@ -323,7 +366,7 @@ def _values(x, exposure, stamp, t, params):  # pragma: no cover - compiled
                 out[r, j] = x[r, j] if held(v, c, keep, low, high) else np.float32(min(max(v + c * k, low), high))
             continue
         s = c / (1.0 - keep)
-        q = keep**k  # once for the three tracks
+        q = power(params, k)
         for r in range(3):
             v = np.float64(x[r, j])
             out[r, j] = x[r, j] if held(v, c, keep, low, high) else np.float32(min(max(s + (v - s) * q, low), high))

@@ -12,9 +12,10 @@ phase's ``below``) and the green channel's changes.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-from credsim.engines.event.lazy import GREEN, KEEP, LIST, pop_due, register, step_observed, unregister
+from credsim.engines.event.lazy import GREEN, KEEP, LIST, pop_due, register, unregister
 from credsim.engines.event.state import EventState
 from credsim.engines.reference.phases.observe import Observations
 from credsim.engines.reference.phases.score import _add_observed
@@ -40,8 +41,7 @@ def score(world: World, state: EventState, obs: Observations, day: int) -> None:
             honest = paid[obs.informant_true]
             np.add.at(state.score_clean, honest, np.float32(reward))
             np.add.at(state.score_fair, honest, np.float32(reward))
-        step_observed(observed, state.tracks, state.exposure, params)
-        _register(world, state, observed, day)
+        _register(world, state, observed, day, stepping=True)  # today's map, then into the sums
     # Crossings due today, and the listings whose term may end today (the list phase reads
     # their scores). Other open cases are read by no phase today; an upheld appeal sets the
     # recorded score to the clean one, both kept as of the same day (see rescore).
@@ -50,20 +50,41 @@ def score(world: World, state: EventState, obs: Observations, day: int) -> None:
         unregister(others, day, day, *_keeping(world, state))
         _register(world, state, others, day)
     touched = sorted_union(observed, others)
-    below = touched[(state.score[touched] < params[LIST]) & (state.status[touched] == FREE)] if np.isfinite(params[LIST]) else touched[:0]
-    state.below = below
-    follow_green(state, touched)
+    now = state.score[touched]  # read once: scattered reads of a strided array are slow
+    state.below = touched[(now < params[LIST]) & (state.status[touched] == FREE)] if np.isfinite(params[LIST]) else touched[:0]
+    follow_green(state, touched, now)
     state.track_sums = state.free_sums + state.held_sums
 
 
-def follow_green(state: EventState, touched: np.ndarray) -> None:
+def follow_green(state: EventState, touched: np.ndarray, scores: np.ndarray | None = None) -> None:
     """Keep the set of people at or above the green-channel threshold exact for the sorted
-    ``touched`` (everyone else has not crossed it: a crossing is a day in the calendar)."""
+    ``touched`` (everyone else has not crossed it: a crossing is a day in the calendar),
+    given their ``scores`` if read already."""
     level = state.params[GREEN]
     if np.isfinite(level) and len(touched):
-        up = state.score[touched] >= level
-        state.green = sorted_union(without(state.green, touched[~up]), touched[up])
+        state.green = _follow(state.green, touched, (state.score[touched] if scores is None else scores) >= level)
     state.above = state.green
+
+
+@numba.njit(cache=True)
+def _follow(green, touched, up):  # pragma: no cover - compiled
+    """The sorted ``green`` with each of the sorted ``touched`` in it where ``up`` and out of
+    it where not: one merge of the two, not a search of the set for each of them."""
+    out = np.empty(green.shape[0] + touched.shape[0], np.int32)
+    i, n = 0, 0
+    for j in range(touched.shape[0]):
+        person = touched[j]
+        while i < green.shape[0] and green[i] < person:
+            out[n] = green[i]
+            n += 1
+            i += 1
+        if i < green.shape[0] and green[i] == person:
+            i += 1
+        if up[j]:
+            out[n] = person
+            n += 1
+    out[n : n + green.shape[0] - i] = green[i:]
+    return out[: n + green.shape[0] - i].copy()
 
 
 def _keeping(world: World, state: EventState) -> tuple:
@@ -71,10 +92,10 @@ def _keeping(world: World, state: EventState) -> tuple:
     return (state.tracks, state.exposure, state.stamp, world.group, state.params, state.free_sums, state.drift, state.held_sums)
 
 
-def _register(world: World, state: EventState, people: np.ndarray, day: int) -> None:
+def _register(world: World, state: EventState, people: np.ndarray, day: int, stepping: bool = False) -> None:
     state.heap, state.heap_size = register(
         people, day, state.tracks, state.exposure, state.stamp, state.status, state.due, world.group, state.params,
-        state.free_sums, state.drift, state.held_sums, state.heap, state.heap_size,
+        state.free_sums, state.drift, state.held_sums, state.heap, state.heap_size, stepping,
     )
 
 

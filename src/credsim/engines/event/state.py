@@ -29,7 +29,7 @@ class EventState(State):
     heap: np.ndarray = None  # (H,) int64: crossings waiting, day * 2**32 + person, a binary min-heap of heap_size
     heap_size: int = 0
     green: np.ndarray = None  # sorted int32: exactly the people whose score is at least the green-channel threshold
-    params: np.ndarray = None  # (PARAMS,) float64: the rules the sums and the calendar were built under
+    params: np.ndarray = None  # float64: the rules the sums and the calendar were built under, then keep ** k for each day (lazy.params_of)
     free_sums: np.ndarray = None  # (3, G) float64: per track, the sum of the scores not held at a bound
     drift: np.ndarray = None  # (3, G) float64: per track, the sum of those people's daily constant c
     held_sums: np.ndarray = None  # (3, G) float64: per track, the sum of the scores held at a bound

@@ -10,8 +10,8 @@ day 0, and of a day a timeline changes the rules, the sums and calendar are buil
 
 Random numbers: behave's from Philox4x32 keyed by (seed, day, behave) with the block, the
 behaviour and group, and the draw in the counter; observe's, list's, appeal's and
-sanction's from NumPy's Philox keyed by (seed, day, phase) (:mod:`.streams`), drawn in the
-order those phases draw them: over the day's events and open cases, never over everyone.
+sanction's from PCG64 keyed by (seed, day, phase) (:mod:`.streams`), drawn in the order
+those phases draw them: over the day's events and open cases, never over everyone.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from credsim.engines.reference.phases.record import COUNTERS
 from credsim.tally import Tally
 from credsim.world import World
 
-RANDOM_NUMBERS = "philox-block (behave), philox-day-phase (later phases)"
+RANDOM_NUMBERS = "philox-block (behave), pcg64-day-phase (later phases)"
 
 
 def step(world: World, state: EventState, day: int, seed: int, recorder: Recorder) -> None:
