@@ -82,6 +82,39 @@ def test_calendar_pops_each_day_in_order_and_drops_replaced_entries():
     assert size == 1 and due[2] == 9
 
 
+def test_bookkeeping_split_across_threads_gives_the_serial_numbers():
+    """unregister and register take many touched people chunk by chunk, on every core: each
+    chunk's part of the sums, the scores written and the crossing days must be the serial
+    kernels' bit for bit (the sums are then added in chunk order, so a run does not depend on
+    the number of threads)."""
+    scenario = credsim.load_scenario("city", ["population.size=60000", "population.days=200", "score.association.enabled=true",
+                                              "score.association.penalty=3", "sanctions.green_channel.enabled=true"])
+    world = build_world(scenario, np.random.Generator(np.random.PCG64(np.random.SeedSequence(1, spawn_key=(0,)))))
+    state = event_state(world)
+    lazy.build(world, state, 0)
+    draw = np.random.default_rng(7)
+    people = np.sort(draw.choice(world.n_agents, 5 * lazy.CHUNK + 123, replace=False)).astype(np.int32)
+    state.tracks[:, people] += draw.normal(0, 80, (3, len(people))).astype(np.float32)  # some below, some past a threshold
+    state.exposure[people] = draw.integers(0, 3, len(people)).astype(np.float32)
+    state.stamp[people] = draw.integers(-1, 20, len(people)).astype(np.int32)
+    assert len(people) >= lazy.PARALLEL_FROM
+    n_parts = -(-len(people) // lazy.CHUNK)
+    results = []
+    for out_kernel, in_kernel in ((lazy._out_serial, lazy._in_serial), (lazy._out_parallel, lazy._in_parallel)):
+        tracks, stamp, due = state.tracks.copy(), state.stamp.copy(), state.due.copy()
+        taken = np.zeros((n_parts, 3, 3, world.n_groups))
+        out_kernel(people, 30, 29, tracks, state.exposure, stamp, world.group, state.params, taken)
+        given, days = np.zeros_like(taken), np.empty(len(people), np.int32)
+        in_kernel(people, 30, tracks, state.exposure, stamp, state.status, due, world.group, state.params, given, days, True)
+        results.append((taken, given, days, tracks, stamp, due))
+    serial, split = results
+    for a, b in zip(serial, split):
+        assert np.array_equal(a, b)
+    taken, given, days = serial[:3]
+    # every chunk took its people out of the free sums and put them back; many have a crossing to come
+    assert np.count_nonzero(days != NEVER) > 100 and np.all(taken[:, 0].sum(axis=(1, 2)) > 0) and np.all(given[:, 0].sum(axis=(1, 2)) > 0)
+
+
 SCENARIOS = {
     "city": ["population.size=4000", "population.days=150"],
     "busy": [  # guilt by association, forgetting, the green channel: every closed form at work

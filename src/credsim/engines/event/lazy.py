@@ -228,86 +228,138 @@ def next_day(x0, x1, x2, c, free, t, params):  # pragma: no cover - compiled
 # People are taken CHUNK at a time, and each array is gathered for the chunk in a pass of
 # its own before anything is computed: the touched people are scattered over the
 # population, so each read is a cache miss, and misses that do not wait on each other are
-# served side by side.
+# served side by side. Each chunk adds its change of the sums into a part of its own, and
+# the parts are added in chunk order: the sums are the same numbers whether the chunks
+# were taken by one thread or several. Each kernel is compiled twice, under its own name
+# (Numba caches by name): serial, and split across threads with prange; the bodies are
+# the same.
 
 CHUNK = 2048
+PARALLEL_FROM = 4 * CHUNK  # touched people; below this, waking threads costs more than it saves
 
 
-@numba.njit(cache=True)
-def unregister(people, t, write, tracks, exposure, stamp, group, params, free_sums, drift, held_sums):  # pragma: no cover - compiled
+def unregister(people, t, write, tracks, exposure, stamp, group, params, free_sums, drift, held_sums):
     """Take ``people`` (kept as of their stamps) out of the sums as they stand on day t, and
     write their scores as of day ``write`` (t or t - 1), with that stamp."""
+    parts = np.zeros((-(-len(people) // CHUNK), 3, 3, free_sums.shape[1]))
+    kernel = _out_parallel if len(people) >= PARALLEL_FROM else _out_serial
+    kernel(people, t, write, tracks, exposure, stamp, group, params, parts)
+    free, moving, held_ = parts.sum(axis=0)
+    free_sums -= free
+    drift -= moving
+    held_sums -= held_
+
+
+def register(people, t, tracks, exposure, stamp, status, due, group, params, free_sums, drift, held_sums, heap, size, stepping=False):
+    """Put ``people`` (their scores as of day t) into the sums, and their next crossing into
+    the calendar; returns the calendar. ``stepping``: their scores are as of yesterday plus
+    today's observations, and the day's map ``clip(keep * x + c)`` is applied first."""
+    parts = np.zeros((-(-len(people) // CHUNK), 3, 3, free_sums.shape[1]))
+    days = np.empty(len(people), np.int32)
+    kernel = _in_parallel if len(people) >= PARALLEL_FROM else _in_serial
+    kernel(people, t, tracks, exposure, stamp, status, due, group, params, parts, days, stepping)
+    free, moving, held_ = parts.sum(axis=0)
+    free_sums += free
+    drift += moving
+    held_sums += held_
+    return _push_all(people, days, heap, size)
+
+
+@numba.njit(cache=True, inline="always")
+def _out_chunk(mine, t, write, tracks, exposure, stamp, group, params, part):  # pragma: no cover - compiled
+    """:func:`unregister` for one chunk; part[0], part[1], part[2]: what it takes from the
+    free sums, the drift and the held sums."""
     keep, low, high = params[KEEP], params[LOW], params[HIGH]
-    for a in range(0, people.shape[0], CHUNK):
-        mine = people[a : a + CHUNK]
-        x = _gather(tracks, mine).astype(np.float64)
-        e, st, gr = exposure[mine], stamp[mine], group[mine]
-        for j in range(mine.shape[0]):
-            g, k, w = gr[j], t - st[j], write - st[j]
-            c = params[PULL] - params[KEEP_PENALTY] * e[j]
-            qk, qw = power(params, k), power(params, w)
-            for r in range(3):
-                v = x[r, j]
-                if held(v, c, keep, low, high):
-                    held_sums[r, g] -= v
-                else:
-                    free_sums[r, g] -= moved(v, c, keep, k, qk)
-                    drift[r, g] -= c
-                    if w > 0:
-                        x[r, j] = min(max(moved(v, c, keep, w, qw), low), high)
+    x = _gather(tracks, mine).astype(np.float64)
+    e, st, gr = exposure[mine], stamp[mine], group[mine]
+    for j in range(mine.shape[0]):
+        g, k, w = gr[j], t - st[j], write - st[j]
+        c = params[PULL] - params[KEEP_PENALTY] * e[j]
+        qk, qw = power(params, k), power(params, w)
         for r in range(3):
-            row = tracks[r]
-            for j in range(mine.shape[0]):
-                row[mine[j]] = np.float32(x[r, j])
+            v = x[r, j]
+            if held(v, c, keep, low, high):
+                part[2, r, g] += v
+            else:
+                part[0, r, g] += moved(v, c, keep, k, qk)
+                part[1, r, g] += c
+                if w > 0:
+                    x[r, j] = min(max(moved(v, c, keep, w, qw), low), high)
+    for r in range(3):
+        row = tracks[r]
         for j in range(mine.shape[0]):
-            stamp[mine[j]] = write
+            row[mine[j]] = np.float32(x[r, j])
+    for j in range(mine.shape[0]):
+        stamp[mine[j]] = write
 
 
 @numba.njit(cache=True)
-def register(people, t, tracks, exposure, stamp, status, due, group, params, free_sums, drift, held_sums, heap, size, stepping=False):  # pragma: no cover - compiled
-    """Put ``people`` (their scores as of day t) into the sums, and their next crossing into
-    the calendar; returns the calendar. ``stepping``: their scores are as of yesterday plus
-    today's observations, and the day's map ``clip(keep * x + c)`` is applied first. Each
-    chunk is taken in passes -- the sums, the crossing days, the writes, the calendar's
-    pushes -- so that no pass waits on a store to scattered memory or on the calendar (one
-    loop doing all four is twice as slow)."""
+def _out_serial(people, t, write, tracks, exposure, stamp, group, params, parts):  # pragma: no cover - compiled
+    for a in range(parts.shape[0]):
+        _out_chunk(people[a * CHUNK : (a + 1) * CHUNK], t, write, tracks, exposure, stamp, group, params, parts[a])
+
+
+@numba.njit(cache=True, parallel=True)
+def _out_parallel(people, t, write, tracks, exposure, stamp, group, params, parts):  # pragma: no cover - compiled
+    for a in numba.prange(parts.shape[0]):
+        _out_chunk(people[a * CHUNK : (a + 1) * CHUNK], t, write, tracks, exposure, stamp, group, params, parts[a])
+
+
+@numba.njit(cache=True, inline="always")
+def _in_chunk(mine, t, tracks, exposure, stamp, status, due, group, params, part, days, stepping):  # pragma: no cover - compiled
+    """:func:`register` for one chunk, but for the calendar: their crossing days into
+    ``days``. In passes -- the sums, the crossing days, the scattered writes -- so that no
+    pass waits on a store to scattered memory (one loop doing all three, with the calendar's
+    pushes, ran at twice the cost)."""
     keep, low, high = params[KEEP], params[LOW], params[HIGH]
-    days = np.empty(min(people.shape[0], CHUNK), np.int32)
-    keys = np.empty(days.shape[0], np.int64)
-    for a in range(0, people.shape[0], CHUNK):
-        mine = people[a : a + CHUNK]
-        m = mine.shape[0]
-        x = _gather(tracks, mine).astype(np.float64)
-        c = params[PULL] - params[KEEP_PENALTY] * exposure[mine].astype(np.float64)
-        gr, free = group[mine], status[mine] == FREE
-        if stepping:
-            for r in range(3):
-                row = tracks[r]
-                for j in range(m):
-                    v = np.float32(min(max(keep * x[r, j] + c[j], low), high))
-                    row[mine[j]] = v
-                    x[r, j] = v
-        for j in range(m):
-            g = gr[j]
-            for r in range(3):
-                v = x[r, j]
-                if held(v, c[j], keep, low, high):
-                    held_sums[r, g] += v
-                else:
-                    free_sums[r, g] += v
-                    drift[r, g] += c[j]
-        for j in range(m):
-            days[j] = next_day(x[0, j], x[1, j], x[2, j], c[j], free[j], t, params)
-        n = 0
-        for j in range(m):
-            i = mine[j]
-            stamp[i] = t
-            due[i] = days[j]
-            if days[j] != NEVER:
-                keys[n] = (np.int64(days[j]) << SHIFT) | np.int64(i)
-                n += 1
-        for j in range(n):
-            heap, size = push(heap, size, keys[j])
+    m = mine.shape[0]
+    x = _gather(tracks, mine).astype(np.float64)
+    c = params[PULL] - params[KEEP_PENALTY] * exposure[mine].astype(np.float64)
+    gr, free = group[mine], status[mine] == FREE
+    if stepping:
+        for r in range(3):
+            row = tracks[r]
+            for j in range(m):
+                v = np.float32(min(max(keep * x[r, j] + c[j], low), high))
+                row[mine[j]] = v
+                x[r, j] = v
+    for j in range(m):
+        g = gr[j]
+        for r in range(3):
+            v = x[r, j]
+            if held(v, c[j], keep, low, high):
+                part[2, r, g] += v
+            else:
+                part[0, r, g] += v
+                part[1, r, g] += c[j]
+    for j in range(m):
+        days[j] = next_day(x[0, j], x[1, j], x[2, j], c[j], free[j], t, params)
+    for j in range(m):
+        stamp[mine[j]] = t
+    for j in range(m):
+        due[mine[j]] = days[j]
+
+
+@numba.njit(cache=True)
+def _in_serial(people, t, tracks, exposure, stamp, status, due, group, params, parts, days, stepping):  # pragma: no cover - compiled
+    for a in range(parts.shape[0]):
+        sl = slice(a * CHUNK, (a + 1) * CHUNK)
+        _in_chunk(people[sl], t, tracks, exposure, stamp, status, due, group, params, parts[a], days[sl], stepping)
+
+
+@numba.njit(cache=True, parallel=True)
+def _in_parallel(people, t, tracks, exposure, stamp, status, due, group, params, parts, days, stepping):  # pragma: no cover - compiled
+    for a in numba.prange(parts.shape[0]):
+        sl = slice(a * CHUNK, (a + 1) * CHUNK)
+        _in_chunk(people[sl], t, tracks, exposure, stamp, status, due, group, params, parts[a], days[sl], stepping)
+
+
+@numba.njit(cache=True)
+def _push_all(people, days, heap, size):  # pragma: no cover - compiled
+    """Each person's crossing into the calendar, in person order; returns the calendar."""
+    for j in range(people.shape[0]):
+        if days[j] != NEVER:
+            heap, size = push(heap, size, (np.int64(days[j]) << SHIFT) | np.int64(people[j]))
     return heap, size
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from credsim.engines.event.lazy import GREEN, KEEP, LIST, pop_due, register, unregister
 from credsim.engines.event.state import EventState
 from credsim.engines.reference.phases.observe import Observations
-from credsim.engines.reference.phases.score import _add_observed
+from credsim.engines.reference.phases.score import ADD_PARALLEL_FROM, _add_observed, _add_observed_parallel
 from credsim.kernels import sorted_union, without
 from credsim.state import FREE, case_term
 from credsim.world import World
@@ -35,7 +35,8 @@ def score(world: World, state: EventState, obs: Observations, day: int) -> None:
     observed = sorted_union(obs.person, paid)
     if len(observed):
         unregister(observed, day, day - 1, *_keeping(world, state))  # as of yesterday, then today's changes
-        _add_observed(state.tracks, obs.person, obs.behaviour, obs.true, world.delta, world.fair_delta)
+        add = _add_observed_parallel if len(obs) >= ADD_PARALLEL_FROM else _add_observed  # the same additions
+        add(state.tracks, obs.person, obs.behaviour, obs.true, world.delta, world.fair_delta)
         if len(paid):  # as the reference engine pays them
             np.add.at(state.score, paid, np.float32(reward))
             honest = paid[obs.informant_true]
