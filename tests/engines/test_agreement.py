@@ -150,6 +150,18 @@ def test_event_agrees_with_reference_in_xinjiang():
     assert c.row("detained/minority").tested and c.row("episodes_class/unjust").tested
 
 
+def test_event_agrees_with_reference_where_listings_end_by_term():
+    """city with a 20-day minimum term and forgetting ten times as fast (0.02 a day: a
+    listed score climbs back to the exit threshold in about two months), so that listings
+    end by term within the 100 days: the event engine reads the scores of the listed past
+    their term every day (what the list phase decides exits by), a path no other default
+    test reaches. Not rejected at family false-alarm rate 0.001, exits by term tested."""
+    scenario = small("city", **{"listing.min_days": 20, "score.forgiveness": 0.02})
+    c = ag.compare(ag.sample(scenario, FIRST, "reference"), ag.sample(scenario, SECOND, "event"))
+    assert not c.rejected, c.report()
+    assert c.row("episodes_exit/term").tested and c.row("episodes_exit/term").mean_a > 20, c.report()
+
+
 # ------------------------------------------------------------------ slow: every scenario, more seeds
 
 SLOW_SIZE = 10_000

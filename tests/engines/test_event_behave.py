@@ -139,3 +139,48 @@ def test_events_have_the_models_rates(busy):
     assert tested.sum() >= 4
     z = (counts[tested] - expected[tested]) / np.sqrt(expected[tested])
     assert np.all(np.abs(z) < 4.5), (z, counts[tested], expected[tested])
+
+
+def test_the_poverty_pass_is_a_plain_loop_and_the_same_on_any_number_of_threads(busy):
+    """The pass over the people off base income (the expected events poverty feedback moves,
+    per group, and who is poorer than their base): equal to a plain per-person loop, and its
+    chunks split across threads give the serial kernel's numbers bit for bit."""
+    world, state = busy
+    rng = np.random.default_rng(12)
+    paid = np.sort(rng.choice(world.n_agents, 3 * behave.POVERTY_CHUNK + 77, replace=False)).astype(np.int32)
+    income = state.income.copy()
+    income[paid] *= rng.choice(np.array([0.2, 0.7, 1.6], np.float32), len(paid))  # poorer and richer
+    plan = behave._plan(world)
+    coded = world.propensity_code is not None
+    arrays = (
+        plan.rows, world.poverty_elasticity, world.rate, world.propensity_code, world.propensity_level, coded,
+        world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions, world.layout.group_start,
+        income, world.base_income, state.detained_until, 5, POVERTY_CAP,
+    )
+    moved = np.zeros(world.n_groups)
+    poor = behave._poverty_pass(paid, *arrays, moved=moved)
+
+    expected_moved, expected_poor = np.zeros(world.n_groups), []
+    for i in paid:
+        if state.detained_until[i] > 5:
+            continue
+        g, ratio = world.group[i], float(world.base_income[i]) / max(float(income[i]), float(world.base_income[i]) / POVERTY_CAP)
+        above = False
+        for b in np.flatnonzero(world.poverty_elasticity != 0):
+            f = ratio ** world.poverty_elasticity[b]
+            own = world.propensity_of(b, np.array([i]))[0] * world.region_factor(b, np.array([i]))[0]
+            expected_moved[g] += world.rate[b, g] * own * abs(f - 1.0)
+            above = above or f > 1.0
+        if above:
+            expected_poor.append(i)
+    assert poor.tolist() == expected_poor and len(expected_poor) > 1000
+    np.testing.assert_allclose(moved, expected_moved, rtol=1e-12)
+
+    chunks = -(-len(paid) // behave.POVERTY_CHUNK)
+    results = []
+    for kernel in (behave._poverty_serial, behave._poverty_parallel):
+        parts, out, found = np.zeros((chunks, world.n_groups)), np.empty(len(paid), np.int32), np.zeros(chunks, np.int64)
+        kernel(paid, *arrays, parts, out, found)
+        results.append((parts, found, np.concatenate([out[k * behave.POVERTY_CHUNK :][: found[k]] for k in range(chunks)])))
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)

@@ -108,40 +108,84 @@ def behave(world: World, state: EventState, day: int, seed: int) -> Events:
     return Events(person, behaviour, moved)
 
 
-def _disturbed(world: World, state: EventState, plan: _Plan, day: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted people whose multiplier is above 1 for some behaviour -- listed (a listing
+def _disturbed(world: World, state: EventState, plan: _Plan, day: int) -> tuple[tuple, np.ndarray]:
+    """The sorted people whose multiplier is above 1 for some behaviour -- listed (a listing
     multiplier above 1), or poorer than their base income (a positive poverty elasticity;
-    richer, for a negative one) -- and (G,) float64 :attr:`Events.poverty_moved`, from one
-    pass over the people off base income."""
+    richer, for a negative one) -- with what their multipliers depend on (see
+    :func:`_values_of`); and (G,) float64 :attr:`Events.poverty_moved`, from one pass over
+    the people off base income."""
     moved = np.zeros(world.n_groups)
     if not len(plan.rows):
-        return np.zeros(0, np.int32), moved
-    listed = state.listed if (world.listed_multiplier > 1).any() else state.listed[:0]
-    if not (world.poverty_elasticity != 0).any() or not len(state.paid):
-        return listed, moved
-    coded = world.propensity_code is not None
-    poor = _poverty_pass(
-        state.paid, plan.rows, world.poverty_elasticity, world.rate, world.propensity_code if coded else np.zeros((world.n_behaviours, 1), np.uint8),
-        world.propensity_level, coded, world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions,
-        world.layout.group_start, state.income, world.base_income, state.detained_until, day, POVERTY_CAP, moved,
-    )
-    return sorted_union(poor, listed), moved
+        people = np.zeros(0, np.int32)
+    else:
+        people = state.listed if (world.listed_multiplier > 1).any() else state.listed[:0]
+        if (world.poverty_elasticity != 0).any() and len(state.paid):
+            coded = world.propensity_code is not None
+            poor = _poverty_pass(
+                state.paid, plan.rows, world.poverty_elasticity, world.rate,
+                world.propensity_code if coded else np.zeros((world.n_behaviours, 1), np.uint8), world.propensity_level, coded,
+                world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions, world.layout.group_start,
+                state.income, world.base_income, state.detained_until, day, POVERTY_CAP, moved=moved,
+            )
+            people = sorted_union(poor, people)
+    values = _values_of(people, day, world.base_income, state.income, state.status, LISTED, state.detained_until,
+                        state.risk, state.rstamp, state.target, state.params[RISK_KEEP])
+    return (people, *values), moved
 
 
 @numba.njit(cache=True)
-def _poverty_pass(paid, rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
-                  group_start, income, base, detained_until, day, cap, moved):  # pragma: no cover - compiled
+def _values_of(people, day, base, income, status, listed_code, detained_until, risk, rstamp, target, risk_keep):  # pragma: no cover - compiled
+    """What the multipliers of the disturbed ``people`` depend on, read once a day for every
+    behaviour's units (they are scattered: each read is a cache miss): free (not detained),
+    base income, income, perceived risk as of yesterday, listed."""
+    n = people.shape[0]
+    free, v_base, v_income = np.empty(n, np.bool_), np.empty(n, np.float32), np.empty(n, np.float32)
+    v_risk, listed = np.empty(n), np.empty(n, np.bool_)
+    for j in range(n):
+        free[j] = detained_until[people[j]] <= day
+    for j in range(n):
+        v_base[j] = base[people[j]]
+    for j in range(n):
+        v_income[j] = income[people[j]]
+    for j in range(n):
+        listed[j] = status[people[j]] == listed_code
+    for j in range(n):
+        v_risk[j] = risk_of(people[j], day - 1, risk, rstamp, target, risk_keep)
+    return free, v_base, v_income, v_risk, listed
+
+
+POVERTY_CHUNK = 16384  # people off base income per task of the poverty pass
+
+
+def _poverty_pass(paid, *arrays, moved):
     """Over the sorted people off base income and not detained: add to ``moved`` (per
     group) ``rate * propensity * region multiplier * |poverty ** elasticity - 1|`` for each
     behaviour with an elasticity (the events poverty feedback adds or removes, expected);
-    return those whose poverty multiplier is above 1 for some behaviour."""
-    out = np.empty(paid.shape[0], np.int32)
-    n, g = 0, 0
+    return those whose poverty multiplier is above 1 for some behaviour. Chunk by chunk, on
+    every core when there are several: each chunk's part of ``moved`` is its own, and the
+    parts are added in chunk order, so the numbers do not depend on the threads."""
+    chunks = -(-len(paid) // POVERTY_CHUNK)
+    parts, out, found = np.zeros((chunks, len(moved))), np.empty(len(paid), np.int32), np.zeros(chunks, np.int64)
+    (_poverty_parallel if chunks > 1 else _poverty_serial)(paid, *arrays, parts, out, found)
+    moved += parts.sum(axis=0)
+    return np.concatenate([out[k * POVERTY_CHUNK : k * POVERTY_CHUNK + found[k]] for k in range(chunks)]) if chunks else out
+
+
+@numba.njit(cache=True, inline="always")
+def _poverty_chunk(paid, rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
+                   group_start, income, base, detained_until, day, cap, moved, out):  # pragma: no cover - compiled
+    """:func:`_poverty_pass` for the sorted ``paid`` of one chunk: its part of the sums into
+    ``moved``, its people above 1 into ``out``; returns how many."""
+    n = 0
+    g = np.searchsorted(group_start, paid[0], side="right") - 1
+    cell = np.searchsorted(cell_bounds, paid[0], side="right") - 1
     v_income, v_base, v_held = income[paid], base[paid], detained_until[paid]  # each gathered in its own pass
     for j in range(paid.shape[0]):
         i = paid[j]
         while i >= group_start[g + 1]:
             g += 1
+        while i >= cell_bounds[cell + 1]:  # the people in order: their cells in order
+            cell += 1
         if v_held[j] > day:
             continue
         ratio = np.float64(v_base[j]) / max(np.float64(v_income[j]), np.float64(v_base[j]) / cap)
@@ -152,14 +196,31 @@ def _poverty_pass(paid, rows, eta, rate, code, level, coded, region_rate, region
             f = power(ratio, eta[b])
             own = level[code[b, i]] if coded else 1.0
             if regional:
-                cell = np.searchsorted(cell_bounds, i, side="right") - 1
                 own *= region_rate[b, cell % n_regions]
             moved[g] += rate[b, g] * own * abs(f - 1.0)
             above = above or f > 1.0
         if above:
             out[n] = i
             n += 1
-    return out[:n]
+    return n
+
+
+@numba.njit(cache=True)
+def _poverty_serial(paid, rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
+                    group_start, income, base, detained_until, day, cap, parts, out, found):  # pragma: no cover - compiled
+    for k in range(parts.shape[0]):
+        sl = slice(k * POVERTY_CHUNK, (k + 1) * POVERTY_CHUNK)
+        found[k] = _poverty_chunk(paid[sl], rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
+                                  group_start, income, base, detained_until, day, cap, parts[k], out[sl])
+
+
+@numba.njit(cache=True, parallel=True)
+def _poverty_parallel(paid, rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
+                      group_start, income, base, detained_until, day, cap, parts, out, found):  # pragma: no cover - compiled
+    for k in numba.prange(parts.shape[0]):
+        sl = slice(k * POVERTY_CHUNK, (k + 1) * POVERTY_CHUNK)
+        found[k] = _poverty_chunk(paid[sl], rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
+                                  group_start, income, base, detained_until, day, cap, parts[k], out[sl])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -167,8 +228,10 @@ def _draw_units(units, k0, k1, rate, peak, code, level, coded, region_rate, regi
                 eta, strength, listed_multiplier, bernoulli, cap, income, base, status, listed_code, detained_until, day,
                 risk, rstamp, target, risk_keep, disturbed):  # pragma: no cover - compiled
     """The events of ``units`` (rows of (behaviour, group, first, end, block)), in unit
-    order, each unit's in person order; and where each unit's events end. Without the GIL,
-    so that two runs of units are drawn side by side."""
+    order, each unit's in person order; and where each unit's events end. ``disturbed``:
+    the people and values of :func:`_disturbed`. Without the GIL, so that two runs of units
+    are drawn side by side."""
+    disturbed, d_free, d_base, d_income, d_risk, d_listed = disturbed
     n_groups = peak.shape[1]
     out = np.empty(1024, np.int32)
     ends = np.empty(units.shape[0], np.int64)
@@ -193,6 +256,7 @@ def _draw_units(units, k0, k1, rate, peak, code, level, coded, region_rate, regi
         ne = 0
         if eta[b] != 0.0 or listed_multiplier[b] > 1.0:
             d = np.searchsorted(disturbed, first)
+            cell = np.searchsorted(cell_bounds, first, side="right") - 1
             walked = 0.0
             extras = stream(c0, c1, U(0), U(1), k0, k1)
             extras, u = next_uniform(extras)
@@ -200,15 +264,15 @@ def _draw_units(units, k0, k1, rate, peak, code, level, coded, region_rate, regi
             while d < disturbed.shape[0] and disturbed[d] < end:
                 i = disturbed[d]
                 d += 1
-                if detained_until[i] > day:
+                if not d_free[d - 1]:
                     continue
-                m = _multiplier_of(eta[b], strength[b], listed_multiplier[b], cap, base[i], income[i],
-                                   risk_of(i, day - 1, risk, rstamp, target, risk_keep), status[i] == listed_code)
+                m = _multiplier_of(eta[b], strength[b], listed_multiplier[b], cap, d_base[d - 1], d_income[d - 1], d_risk[d - 1], d_listed[d - 1])
                 if m <= 1.0:
                     continue
                 own = level[code[b, i]] if coded else 1.0
                 if regional:
-                    cell = np.searchsorted(cell_bounds, i, side="right") - 1
+                    while i >= cell_bounds[cell + 1]:  # the disturbed in order: their cells in order
+                        cell += 1
                     own *= region_rate[b, cell % n_regions]
                 walked += rate[b, g] * own * (m - 1.0)
                 while next_at < walked:
