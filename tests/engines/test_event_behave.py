@@ -184,3 +184,23 @@ def test_the_poverty_pass_is_a_plain_loop_and_the_same_on_any_number_of_threads(
         results.append((parts, found, np.concatenate([out[k * behave.POVERTY_CHUNK :][: found[k]] for k in range(chunks)])))
     for a, b in zip(*results):
         assert np.array_equal(a, b)
+
+
+def test_the_values_of_the_disturbed_are_read_alike_on_one_core_or_all(busy):
+    """What the multipliers of the disturbed depend on (free, base income, income, perceived
+    risk as of yesterday, listed), read on one core or split across threads: the same, and
+    equal to reading each person's own values."""
+    world, state = busy
+    people = np.sort(np.random.default_rng(5).choice(world.n_agents, behave.VALUES_PARALLEL_FROM + 5, replace=False)).astype(np.int32)
+    arguments = (people, 5, world.base_income, state.income, state.status, LISTED, state.detained_until,
+                 state.risk, state.rstamp, state.target, state.params[7])
+    serial, split = behave._values_of(*arguments), behave._values_of_parallel(*arguments)
+    for a, b in zip(serial, split):
+        assert np.array_equal(a, b)
+    free, base, income, risk, listed = serial
+    keep = state.params[7]
+    expected_risk = state.target[people] + (state.risk[people].astype(np.float64) - state.target[people]) * keep ** (4 - state.rstamp[people])
+    assert np.array_equal(free, state.detained_until[people] <= 5) and np.array_equal(listed, state.status[people] == LISTED)
+    assert np.array_equal(base, world.base_income[people]) and np.array_equal(income, state.income[people])
+    np.testing.assert_allclose(risk, expected_risk, rtol=1e-12, atol=1e-12)
+    assert listed.any() and not free.all() and (risk > 0).any()

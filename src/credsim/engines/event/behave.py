@@ -128,9 +128,13 @@ def _disturbed(world: World, state: EventState, plan: _Plan, day: int) -> tuple[
                 state.income, world.base_income, state.detained_until, day, POVERTY_CAP, moved=moved,
             )
             people = sorted_union(poor, people)
-    values = _values_of(people, day, world.base_income, state.income, state.status, LISTED, state.detained_until,
-                        state.risk, state.rstamp, state.target, state.params[RISK_KEEP])
+    kernel = _values_of_parallel if len(people) >= VALUES_PARALLEL_FROM else _values_of
+    values = kernel(people, day, world.base_income, state.income, state.status, LISTED, state.detained_until,
+                    state.risk, state.rstamp, state.target, state.params[RISK_KEEP])
     return (people, *values), moved
+
+
+VALUES_PARALLEL_FROM = 65536  # disturbed people; below this one core reads their values
 
 
 @numba.njit(cache=True)
@@ -151,6 +155,22 @@ def _values_of(people, day, base, income, status, listed_code, detained_until, r
         listed[j] = status[people[j]] == listed_code
     for j in range(n):
         v_risk[j] = risk_of(people[j], day - 1, risk, rstamp, target, risk_keep)
+    return free, v_base, v_income, v_risk, listed
+
+
+@numba.njit(cache=True, parallel=True)
+def _values_of_parallel(people, day, base, income, status, listed_code, detained_until, risk, rstamp, target, risk_keep):  # pragma: no cover - compiled
+    """:func:`_values_of` on every core: each person's values are their own, the same numbers."""
+    n = people.shape[0]
+    free, v_base, v_income = np.empty(n, np.bool_), np.empty(n, np.float32), np.empty(n, np.float32)
+    v_risk, listed = np.empty(n), np.empty(n, np.bool_)
+    for j in numba.prange(n):
+        i = people[j]
+        free[j] = detained_until[i] <= day
+        v_base[j] = base[i]
+        v_income[j] = income[i]
+        listed[j] = status[i] == listed_code
+        v_risk[j] = risk_of(i, day - 1, risk, rstamp, target, risk_keep)
     return free, v_base, v_income, v_risk, listed
 
 
