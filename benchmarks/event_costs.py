@@ -2,6 +2,7 @@
 "The event engine" section.
 
     python benchmarks/event_costs.py parts 3000000          # behave per candidate; bookkeeping per person
+    python benchmarks/event_costs.py phases 10000000 365    # both engines' days, phase by phase
     python benchmarks/event_costs.py profile 1000000 365    # cProfile of a run's days, heaviest first
 
 ``parts`` times, at PEOPLE people of ``city`` (medians of 5, after a warm-up):
@@ -12,6 +13,12 @@
 - taking 33,000 people scattered over the population out of the sums (``unregister``) and
   putting them back with their next crossing (``register``), per person.
 
+``phases`` runs DAYS days of ``city`` (``--scenario``) on both engines, the same world and
+seed, interleaved ten days at a time (on a shared machine absolute times move with load;
+their ratio much less), and prints each engine's wall-clock milliseconds a day, in all and
+per phase, over days 1 to DAYS - 1 (day 0 builds and compiles); then how many people are
+listed and off their base income on the last day.
+
 ``profile`` runs DAYS days of ``city`` (``--scenario``) on the event engine under cProfile (``--engine
 reference`` for the other) and prints the 20 functions with the most time of their own.
 """
@@ -20,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import collections
 import importlib
 import pstats
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -105,16 +114,64 @@ def profile(people: int, days: int, name: str, scenario: str) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
 
 
+STEP_PHASES = ("account", "behave", "observe", "score", "listing", "appeal", "rescore", "sanction", "adapt")
+
+
+def phases(people: int, days: int, scenario: str) -> None:
+    spent = {name: collections.Counter() for name in ("reference", "event")}
+    runs = {}
+    for name in spent:
+        runner = engine(name)
+        step = sys.modules[f"credsim.engines.{name}.step"]
+        for phase in STEP_PHASES:  # each phase the step calls, timed where the step looks it up
+            if hasattr(step, phase):
+                setattr(step, phase, _timed(getattr(step, phase), spent[name], phase))
+        world = _world(people, days, scenario)
+        state, recorder = runner.initial_state(world), Recorder(world, days)
+        recorder.record = _timed(recorder.record, spent[name], "record")
+        runner.step(world, state, 0, 1, recorder)
+        runs[name] = (runner, world, state, recorder)
+        spent[name].clear()
+    total = collections.Counter()
+    for first in range(1, days, 10):
+        for name, (runner, world, state, recorder) in runs.items():
+            start = time.perf_counter()
+            for day in range(first, min(days, first + 10)):
+                runner.step(world, state, day, 1, recorder)
+            total[name] += time.perf_counter() - start
+    print(f"{scenario}, {people:,} people, days 1-{days - 1}: ms a day (wall clock)")
+    print(f"  {'phase':9s} {'reference':>10s} {'event':>10s}")
+    for phase in ("total", *STEP_PHASES, "record"):
+        cells = [total[name] if phase == "total" else spent[name].get(phase) for name in spent]
+        if any(c is not None for c in cells):
+            print(f"  {phase:9s} " + " ".join(f"{1e3 * c / (days - 1):10.2f}" if c is not None else f"{'':10s}" for c in cells))
+    print(f"  event / reference throughput: {total['reference'] / total['event']:.2f}")
+    state = runs["event"][2]
+    print(f"  on the last day (event engine): {state.n_listed.sum():,} listed, {len(state.paid):,} off their base income")
+
+
+def _timed(call, spent: collections.Counter, name: str):
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        value = call(*args, **kwargs)
+        spent[name] += time.perf_counter() - start
+        return value
+
+    return timed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["parts", "profile"])
+    parser.add_argument("what", choices=["parts", "phases", "profile"])
     parser.add_argument("people", type=int)
     parser.add_argument("days", type=int, nargs="?", default=365)
     parser.add_argument("--engine", default="event", choices=["event", "reference"])
-    parser.add_argument("--scenario", default="city", help="profile: a built-in scenario or a TOML file")
+    parser.add_argument("--scenario", default="city", help="phases, profile: a built-in scenario or a TOML file")
     args = parser.parse_args()
     if args.what == "parts":
         parts(args.people)
+    elif args.what == "phases":
+        phases(args.people, args.days, args.scenario)
     else:
         profile(args.people, args.days, args.engine, args.scenario)
 
