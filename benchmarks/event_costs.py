@@ -168,6 +168,8 @@ def main() -> None:
     parser.add_argument("--engine", default="event", choices=["event", "reference"])
     parser.add_argument("--scenario", default="city", help="phases, profile: a built-in scenario or a TOML file")
     args = parser.parse_args()
+    if args.what != "parts" and args.days < 2:
+        parser.error(f"DAYS: {args.what} times days 1 to DAYS - 1, so DAYS must be at least 2, not {args.days}")
     if args.what == "parts":
         parts(args.people)
     elif args.what == "phases":

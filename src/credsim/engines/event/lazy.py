@@ -117,9 +117,15 @@ def held(x, c, keep, low, high):  # pragma: no cover - compiled
 @numba.njit(cache=True, inline="always")
 def value(x, c, keep, k, low, high):  # pragma: no cover - compiled
     """The score k days after x (a value within [low, high]), clipped as each day clips it."""
+    return clipped(x, c, keep, k, keep**k, low, high)
+
+
+@numba.njit(cache=True, inline="always")
+def clipped(x, c, keep, k, q, low, high):  # pragma: no cover - compiled
+    """``value(x, c, keep, k, low, high)`` given ``q = keep ** k`` (:func:`power`)."""
     if k <= 0 or held(x, c, keep, low, high):
         return x
-    return min(max(path(x, c, keep, k), low), high)
+    return min(max(moved(x, c, keep, k, q), low), high)
 
 
 @numba.njit(cache=True, inline="always")
@@ -283,8 +289,7 @@ def _out_chunk(mine, t, write, tracks, exposure, stamp, group, params, part):  #
             else:
                 part[0, r, g] += moved(v, c, keep, k, qk)
                 part[1, r, g] += c
-                if w > 0:
-                    x[r, j] = min(max(moved(v, c, keep, w, qw), low), high)
+                x[r, j] = clipped(v, c, keep, w, qw, low, high)
     for r in range(3):
         row = tracks[r]
         for j in range(mine.shape[0]):
@@ -408,20 +413,9 @@ def _values(people, t, tracks, exposure, stamp, params):  # pragma: no cover - c
     for j in range(n):
         k = t - st[j]
         c = params[PULL] - params[KEEP_PENALTY] * e[j]
-        if k <= 0:
-            for r in range(3):
-                out[r, j] = x[r, j]
-            continue
-        if keep == 1.0:
-            for r in range(3):
-                v = np.float64(x[r, j])
-                out[r, j] = x[r, j] if held(v, c, keep, low, high) else np.float32(min(max(v + c * k, low), high))
-            continue
-        s = c / (1.0 - keep)
-        q = power(params, k)
+        q = power(params, k)  # once for the three tracks
         for r in range(3):
-            v = np.float64(x[r, j])
-            out[r, j] = x[r, j] if held(v, c, keep, low, high) else np.float32(min(max(s + (v - s) * q, low), high))
+            out[r, j] = np.float32(clipped(np.float64(x[r, j]), c, keep, k, q, low, high))
     return out
 
 

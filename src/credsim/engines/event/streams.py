@@ -7,8 +7,8 @@ phase)``), over the day's events and open cases in the order the phase takes the
 over everyone. Behave's numbers are counter-based and keyed by block of people
 (:mod:`credsim.engines.event.behave`); these are not, and need not be yet: nothing here is
 drawn per person. PCG64 rather than NumPy's Philox: the same guarantee (a stream fixed by
-its key), three times as fast to fill, and :func:`credsim.draws.uniforms` splits a large
-fill over two threads only for PCG64.
+its key), more than twice as fast to fill (docs/performance.md gives the command), and
+:func:`credsim.draws.uniforms` splits a large fill over two threads only for PCG64.
 """
 
 from __future__ import annotations
