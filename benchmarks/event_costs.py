@@ -4,6 +4,7 @@
     python benchmarks/event_costs.py parts 3000000          # behave per candidate; bookkeeping per person
     python benchmarks/event_costs.py phases 10000000 365    # both engines' days, phase by phase
     python benchmarks/event_costs.py profile 1000000 365    # cProfile of a run's days, heaviest first
+    python benchmarks/event_costs.py memory 10000000 365    # resident memory a person, as the run goes
 
 ``parts`` times, at PEOPLE people of ``city`` (medians of 5, after a warm-up):
 
@@ -18,6 +19,11 @@ seed, interleaved ten days at a time (on a shared machine absolute times move wi
 their ratio much less), and prints each engine's wall-clock milliseconds a day, in all and
 per phase, over days 1 to DAYS - 1 (day 0 builds and compiles); then how many people are
 listed and off their base income on the last day.
+
+``memory`` runs DAYS days of ``city`` (``--scenario``) on the event engine (``--engine
+reference`` for the other) and prints the resident memory above the baseline after the
+imports, in bytes a person, after the world's build, the state's, day 0 and a few later
+days: where a run's peak is reached, and what the allocator keeps.
 
 ``profile`` runs DAYS days of ``city`` (``--scenario``) on the event engine under cProfile (``--engine
 reference`` for the other) and prints the 20 functions with the most time of their own.
@@ -114,6 +120,27 @@ def profile(people: int, days: int, name: str, scenario: str) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
 
 
+def memory(people: int, days: int, name: str, scenario: str) -> None:
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from measure import current_rss_bytes, peak_rss_bytes
+
+    baseline = current_rss_bytes()
+
+    def show(when: str) -> None:
+        print(f"  {when:>10s}: {(current_rss_bytes() - baseline) / people:6.1f} now, {(peak_rss_bytes() - baseline) / people:6.1f} peak")
+
+    print(f"{scenario} on the {name} engine, {people:,} people: resident bytes a person above the baseline")
+    world = _world(people, days, scenario)
+    show("world")
+    runner = engine(name)
+    state, recorder = runner.initial_state(world), Recorder(world, days)
+    show("state")
+    for day in range(days):
+        runner.step(world, state, day, 1, recorder)
+        if day in (0, 1, 30, 100, 200, days - 1):
+            show(f"day {day}")
+
+
 STEP_PHASES = ("account", "behave", "observe", "score", "listing", "appeal", "rescore", "sanction", "adapt")
 
 
@@ -162,18 +189,20 @@ def _timed(call, spent: collections.Counter, name: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["parts", "phases", "profile"])
+    parser.add_argument("what", choices=["parts", "phases", "profile", "memory"])
     parser.add_argument("people", type=int)
     parser.add_argument("days", type=int, nargs="?", default=365)
     parser.add_argument("--engine", default="event", choices=["event", "reference"])
-    parser.add_argument("--scenario", default="city", help="phases, profile: a built-in scenario or a TOML file")
+    parser.add_argument("--scenario", default="city", help="phases, profile, memory: a built-in scenario or a TOML file")
     args = parser.parse_args()
-    if args.what != "parts" and args.days < 2:
+    if args.what in ("phases", "profile") and args.days < 2:
         parser.error(f"DAYS: {args.what} times days 1 to DAYS - 1, so DAYS must be at least 2, not {args.days}")
     if args.what == "parts":
         parts(args.people)
     elif args.what == "phases":
         phases(args.people, args.days, args.scenario)
+    elif args.what == "memory":
+        memory(args.people, args.days, args.engine, args.scenario)
     else:
         profile(args.people, args.days, args.engine, args.scenario)
 

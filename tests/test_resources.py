@@ -16,6 +16,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import credsim
 from credsim.resources import estimate_bytes
 
@@ -25,9 +27,8 @@ SCRIPT = f"""
 import json, resource
 import numpy as np
 import credsim
+from credsim.engines import engine
 from credsim.engines.reference.phases.record import Recorder
-from credsim.state import initial_state
-from credsim.engines.reference.step import step
 from credsim.world import build_world
 
 def rss():
@@ -38,25 +39,27 @@ def peak():
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
-scenario = credsim.load_scenario("city", ["population.size={PEOPLE}", "population.days={DAYS}"])
+scenario = credsim.load_scenario("city", ["population.size={PEOPLE}", "population.days={DAYS}", "engine.name=ENGINE"])
+runner = engine(scenario.engine.name)
 baseline = rss()
 with open("/proc/self/clear_refs", "w") as f:  # the peak from here on, not the imports'
     f.write("5")
 world = build_world(scenario, np.random.default_rng(0))
-state, recorder = initial_state(world, fast=True), Recorder(world, {DAYS})
+state, recorder = runner.initial_state(world), Recorder(world, {DAYS})
 for day in range({DAYS}):
-    step(world, state, day, 0, recorder)
+    runner.step(world, state, day, 0, recorder)
 print(json.dumps({{"peak": peak() - baseline}}))
 """
 
 
-def test_the_memory_estimate_covers_a_real_run():
+@pytest.mark.parametrize("engine", ["reference", "event"])
+def test_the_memory_estimate_covers_a_real_run(engine):
     # Twice: the first run may compile the Numba kernels (and compiling takes hundreds of MB
     # for a moment); the second loads them from the cache, as every later run does.
     for _ in range(2):
-        done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, timeout=600)
+        done = subprocess.run([sys.executable, "-c", SCRIPT.replace("ENGINE", engine)], capture_output=True, text=True, check=True, timeout=600)
     peak = json.loads(done.stdout.strip().splitlines()[-1])["peak"]
-    need = estimate_bytes(credsim.load_scenario("city", [f"population.size={PEOPLE}", f"population.days={DAYS}"]))
+    need = estimate_bytes(credsim.load_scenario("city", [f"population.size={PEOPLE}", f"population.days={DAYS}", f"engine.name={engine}"]))
     assert 0 < peak <= need, f"peak {peak / 1e6:.0f} MB above the baseline, estimate {need / 1e6:.0f} MB"
 
 
@@ -76,7 +79,9 @@ from typer.testing import CliRunner
 import credsim.cli
 import credsim.resources as res
 from credsim.errors import ResourceError
-from credsim.resources import EVENT_BYTES, PER_PERSON_FIXED, PER_PERSON_STATE, estimate_disk_bytes, estimate_report_bytes
+from credsim.resources import (
+    EVENT_BYTES, PER_PERSON_EVENT, PER_PERSON_FIXED, PER_PERSON_STATE, checkpoint_bytes, estimate_disk_bytes, estimate_report_bytes,
+)
 
 
 def fake_proc(root: Path, cgroup_lines: str, meminfo_kib: int = 64 * 2**20) -> None:
@@ -175,7 +180,7 @@ def test_a_memory_error_that_still_happens_is_one_clear_line(tmp_path, monkeypat
 
 
 EVENTS_SCRIPT = SCRIPT.replace(
-    f'scenario = credsim.load_scenario("city", ["population.size={PEOPLE}", "population.days={DAYS}"])',
+    f'scenario = credsim.load_scenario("city", ["population.size={PEOPLE}", "population.days={DAYS}", "engine.name=ENGINE"])',
     "base = credsim.load_scenario('city')\n"
     "ones = ['behaviours.%s.rate.%s=1' % (b, g) for b, x in base.behaviours.items() for g in x.rate]\n"
     "credsim.simulate(credsim.load_scenario('city', ['population.size=2000', 'population.days=2', *ones]), 0)\n"
@@ -219,6 +224,26 @@ def test_the_per_person_terms_cover_every_per_person_array():
     allowed_world = PER_PERSON_FIXED + 4 * scenario.population.contacts * 1.01 + len(scenario.behaviours)
     assert world_bytes <= allowed_world, (world_bytes, allowed_world)
     assert per_person(state) <= PER_PERSON_STATE, per_person(state)
+
+
+def test_the_event_engines_state_is_counted_in_the_estimates():
+    """The event engine's state, per person, against PER_PERSON_STATE + PER_PERSON_EVENT
+    (its record's fields are views into one array: each byte counted once); and the memory
+    and checkpoint estimates of a scenario that runs on it grow by exactly that term."""
+    from credsim.engines.event.state import event_state
+    from credsim.world import build_world
+
+    people = 50_000
+    scenario = credsim.load_scenario("city", [f"population.size={people}", "population.days=2", "engine.name=event"])
+    state = event_state(build_world(scenario, np.random.default_rng(0)))
+    arrays = [v for v in vars(state).values() if isinstance(v, np.ndarray) and v.size >= people // 2]
+    own = [a for a in arrays if not np.shares_memory(a, state.record)]
+    assert len(own) < len(arrays) - 5  # the record's views were found and left out
+    per_person = (sum(a.nbytes for a in own) + state.record.nbytes) / people
+    assert PER_PERSON_STATE < per_person <= PER_PERSON_STATE + PER_PERSON_EVENT, per_person
+    reference = credsim.load_scenario("city", [f"population.size={people}", "population.days=2"])
+    assert estimate_bytes(scenario) - estimate_bytes(reference) == pytest.approx(people * PER_PERSON_EVENT * res.PEAK_FACTOR, abs=1)
+    assert checkpoint_bytes(scenario) - checkpoint_bytes(reference) == people * PER_PERSON_EVENT
 
 
 def test_the_disk_estimate_counts_the_report(tmp_path):

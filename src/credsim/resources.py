@@ -9,6 +9,8 @@ folder's free space, counting a resumed run's own checkpoint as space it will re
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import resource
 import shutil
@@ -22,6 +24,12 @@ from credsim.scenario.schema import Scenario
 # credsim.state and credsim.world (see docs/performance.md): 4 per float32, 1 per int8/bool...
 PER_PERSON_FIXED = 4 + 1 + 2 + 4 + 1 + 8  # base income, dependents, region, degree, group, indptr
 PER_PERSON_STATE = 4 * 3 + 4 + 1 + 4 + 1 + 4 + 4 + 1 + 1 + 4 + 2 + 4 + 4 + 4 + 4 + 1  # see State (the last: case_cause)
+# The event engine's state adds, a person: the day their scores and their perceived risk
+# were last brought up to date, what perceived risk moves toward (in its 32-byte record),
+# and the day of their next crossing (credsim.engines.event.state). Its calendar holds
+# about one 8-byte entry per crossing to come: a few hundredths of a byte a person in
+# ``city`` (0.26 at 1 M people after a year), within PEAK_FACTOR.
+PER_PERSON_EVENT = 4 + 4 + 4 + 4
 CASE_TERMS_BYTES = 2  # State.terms (int16), only when a timeline changes the terms open cases keep
 # Day-to-day temporaries (the fast path's sets) and allocator slack; the peak measured at
 # 10 M people was 121 bytes a person against 124 estimated here.
@@ -40,9 +48,14 @@ def expected_events_per_day(scenario: Scenario) -> float:
     return scenario.population.size * rates
 
 
+def state_bytes_per_person(scenario: Scenario) -> int:
+    """The state's bytes a person under the scenario's engine."""
+    return PER_PERSON_STATE + (PER_PERSON_EVENT if scenario.engine.name == "event" else 0)
+
+
 def estimate_bytes(scenario: Scenario) -> int:
     pop = scenario.population
-    per_person = PER_PERSON_FIXED + PER_PERSON_STATE + 4 * pop.contacts
+    per_person = PER_PERSON_FIXED + state_bytes_per_person(scenario) + 4 * pop.contacts
     if pop.propensity_cv > 0:
         per_person += len(scenario.behaviours)  # one byte per behaviour: a propensity class
     if _changes_case_terms(scenario):
@@ -65,6 +78,27 @@ def _changes_case_terms(scenario: Scenario) -> bool:
 PROC = Path("/proc")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as a number near 2**63
+
+
+def give_back_free_memory() -> None:
+    """Return the memory this process has freed to the system, where the C library can
+    (glibc's ``malloc_trim``; elsewhere nothing). For after a step that reads everyone in
+    slices: the allocator keeps the pages its slices' scratch arrays were freed from, about
+    11 bytes a person at 10 M people (measured for the event engine's build), and they
+    would count in the run's peak for the rest of the run."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None).malloc_trim  # the C library the process already uses
+    except (OSError, AttributeError):  # not glibc (musl has none)
+        return None
 
 
 def _read_int(path: Path) -> int | None:
@@ -232,7 +266,7 @@ def estimate_disk_bytes(scenario: Scenario, checkpoints: bool = False) -> int:
 def checkpoint_bytes(scenario: Scenario) -> int:
     pop = scenario.population
     tables = pop.days * (len(pop.groups) * DAILY_COLUMNS + pop.regions * REGION_COLUMNS) * 8
-    return int(pop.size * (PER_PERSON_STATE + EPISODE_BYTES_PER_PERSON) + tables + FIXED_OUTPUT_BYTES)
+    return int(pop.size * (state_bytes_per_person(scenario) + EPISODE_BYTES_PER_PERSON) + tables + FIXED_OUTPUT_BYTES)
 
 
 def free_disk_bytes(folder: str | os.PathLike) -> int:

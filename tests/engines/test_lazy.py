@@ -115,6 +115,37 @@ def test_bookkeeping_split_across_threads_gives_the_serial_numbers():
     assert np.count_nonzero(days != NEVER) > 100 and np.all(taken[:, 0].sum(axis=(1, 2)) > 0) and np.all(given[:, 0].sum(axis=(1, 2)) > 0)
 
 
+
+@pytest.mark.parametrize("after", [0, 40])
+def test_build_in_slices_gives_the_whole_build(monkeypatch, after):
+    """build works through the people a slice at a time, so that it holds a bounded amount
+    besides the state. In slices of one chunk it must give what it gives in one slice: the
+    same scores, stamps, targets, crossing days, calendar and green set, bit for bit, and the
+    same sums to 1e-12 (only the order they are added in differs). ``after`` 40: a rebuild
+    (a change of rules) that first brings everyone up to date from their own stamps."""
+    import copy
+
+    scenario = credsim.load_scenario("city", SCENARIOS["busy"][1:] + ["population.size=9000", "population.days=60"])
+    world = build_world(scenario, np.random.Generator(np.random.PCG64(np.random.SeedSequence(3, spawn_key=(0,)))))
+    state, recorder = event_state(world), Recorder(world, 60)
+    for day in range(after):
+        event_step.step(world, state, day, 3, recorder)
+    built = []
+    for size in (lazy.BUILD_SLICE, lazy.CHUNK):
+        monkeypatch.setattr(lazy, "BUILD_SLICE", size)
+        mine = copy.deepcopy(state)
+        lazy.build(world, mine, after)
+        built.append(mine)
+    whole, sliced = built
+    assert -(-world.n_agents // lazy.CHUNK) == 5
+    for name in ("tracks", "risk", "stamp", "rstamp", "target", "due", "green"):
+        assert np.array_equal(getattr(whole, name), getattr(sliced, name)), name
+    assert whole.heap_size == sliced.heap_size and (after == 0 or whole.heap_size > 0)
+    assert np.array_equal(whole.heap[: whole.heap_size], sliced.heap[: sliced.heap_size])
+    for name in ("free_sums", "drift", "held_sums", "targets", "risks"):
+        assert np.allclose(getattr(whole, name), getattr(sliced, name), rtol=1e-12, atol=0), name
+    assert after == 0 or (len(whole.green) > 0 and np.any(whole.stamp != state.stamp))
+
 SCENARIOS = {
     "city": ["population.size=4000", "population.days=150"],
     "busy": [  # guilt by association, forgetting, the green channel: every closed form at work

@@ -36,6 +36,7 @@ import numba
 import numpy as np
 
 from credsim.engines.event.state import NEVER, EventState
+from credsim.resources import give_back_free_memory
 from credsim.state import FREE, LISTED
 from credsim.world import World
 
@@ -488,31 +489,44 @@ def targets_of(world: World, state: EventState, people: np.ndarray, day: int, pa
     return np.where(own, seen + np.float32(params[WEIGHT]), seen).astype(np.float32)
 
 
+BUILD_SLICE = 1 << 20  # people brought up to date and registered at a time by build (a multiple of CHUNK)
+
+
 def build(world: World, state: EventState, day: int) -> None:
     """At the start of ``day`` (0, or a change of rules): bring everyone to the end of the
     day before under the rules they were kept by, and build the sums and the calendar again
-    under the world's rules. The one step that reads everyone; a run does it once per regime."""
-    new = params_of(world)
-    everyone = np.arange(world.n_agents, dtype=np.int32)
-    if state.built:
-        old = state.params
-        state.tracks[:] = values_at(everyone, day - 1, state.tracks, state.exposure, state.stamp, old)
-        for i in range(0, world.n_agents, 1 << 20):  # risk as of the end of yesterday, in slices
-            part = everyone[i : i + (1 << 20)]
-            k = (day - 1) - state.rstamp[part]
-            x = state.target[part].astype(np.float64)
-            state.risk[part] = (x + (state.risk[part] - x) * old[RISK_KEEP] ** k).astype(np.float32)
-    state.stamp[:] = day - 1
-    state.rstamp[:] = day - 1
-    state.target[:] = targets_of(world, state, everyone, day - 1, new)
+    under the world's rules. The one step that reads everyone; a run does it once per regime.
+    It works through the people a slice of ``BUILD_SLICE`` at a time, so that what it holds
+    besides the state is bounded, not a few more bytes a person (the calendar's pushes, and
+    so the calendar, come out in person order all the same)."""
+    new, old = params_of(world), state.params
+    n_groups = world.n_groups
     for sums in (state.free_sums, state.drift, state.held_sums):
         sums[:] = 0.0
-    state.due[:] = NEVER
-    state.heap, state.heap_size = register(
-        everyone, day - 1, state.tracks, state.exposure, state.stamp, state.status, state.due, world.group, new,
-        state.free_sums, state.drift, state.held_sums, np.zeros(1024, np.int64), 0,
-    )
-    state.targets = np.bincount(world.group, weights=state.target, minlength=world.n_groups).astype(np.float64)
-    state.risks = np.bincount(world.group, weights=state.risk, minlength=world.n_groups).astype(np.float64)
-    state.green = np.flatnonzero(state.score >= new[GREEN]).astype(np.int32) if np.isfinite(new[GREEN]) else np.zeros(0, np.int32)
+    heap, size = np.zeros(1024, np.int64), 0
+    targets, risks, green = np.zeros(n_groups), np.zeros(n_groups), []
+    for first in range(0, world.n_agents, BUILD_SLICE):
+        part = np.arange(first, min(first + BUILD_SLICE, world.n_agents), dtype=np.int32)
+        here = slice(first, first + len(part))
+        if state.built:
+            state.tracks[:, here] = values_at(part, day - 1, state.tracks, state.exposure, state.stamp, old)
+            k = (day - 1) - state.rstamp[here]
+            x = state.target[here].astype(np.float64)
+            state.risk[here] = (x + (state.risk[here] - x) * old[RISK_KEEP] ** k).astype(np.float32)
+        state.stamp[here] = day - 1
+        state.rstamp[here] = day - 1
+        state.target[here] = targets_of(world, state, part, day - 1, new)
+        heap, size = register(
+            part, day - 1, state.tracks, state.exposure, state.stamp, state.status, state.due, world.group, new,
+            state.free_sums, state.drift, state.held_sums, heap, size,
+        )
+        group = world.group[here]
+        targets += np.bincount(group, weights=state.target[here], minlength=n_groups)
+        risks += np.bincount(group, weights=state.risk[here], minlength=n_groups)
+        if np.isfinite(new[GREEN]):
+            green.append(first + np.flatnonzero(state.score[here] >= new[GREEN]).astype(np.int32))
+    state.heap, state.heap_size = heap, size
+    state.targets, state.risks = targets, risks
+    state.green = np.concatenate(green) if green else np.zeros(0, np.int32)
     state.params, state.built, state.regime = new, True, world.regime
+    give_back_free_memory()
