@@ -12,7 +12,9 @@
   walk's candidates: rate x largest propensity x people), beside the reference engine's
   behave on the same state (both cores);
 - taking 33,000 people scattered over the population out of the sums (``unregister``) and
-  putting them back with their next crossing (``register``), per person.
+  putting them back with their next crossing (``register``), per person;
+- sanction's incomes, the reference engine's step against the event engine's, with the
+  sets of people as ``city`` has them at the end of a year.
 
 ``phases`` runs DAYS days of ``city`` (``--scenario``) on both engines, the same world and
 seed, interleaved ten days at a time (on a shared machine absolute times move with load;
@@ -23,7 +25,8 @@ listed and off their base income on the last day.
 ``memory`` runs DAYS days of ``city`` (``--scenario``) on the event engine (``--engine
 reference`` for the other) and prints the resident memory above the baseline after the
 imports, in bytes a person, after the world's build, the state's, day 0 and a few later
-days: where a run's peak is reached, and what the allocator keeps.
+days: where a run's peak is reached, and what the allocator keeps (``--traced``: also the
+NumPy arrays allocated after day 1 and still live, which the rest of the growth is not).
 
 ``profile`` runs DAYS days of ``city`` (``--scenario``) on the event engine under cProfile (``--engine
 reference`` for the other) and prints the 20 functions with the most time of their own.
@@ -32,6 +35,7 @@ reference`` for the other) and prints the 20 functions with the most time of the
 from __future__ import annotations
 
 import argparse
+import copy
 import cProfile
 import collections
 import importlib
@@ -39,6 +43,7 @@ import pstats
 import statistics
 import sys
 import time
+import tracemalloc
 
 import numpy as np
 
@@ -46,12 +51,15 @@ import credsim
 from credsim.engines import engine
 from credsim.engines.event.lazy import RISK_KEEP, build, register, unregister
 from credsim.engines.event.philox import key
-from credsim.engines.reference.phases.record import Recorder
+from credsim.engines.reference.phases.record import COUNTERS, Recorder
 from credsim.engines.reference.step import day_streams
+from credsim.kernels import sorted_union
 from credsim.state import LISTED
+from credsim.tally import Tally
 from credsim.world import POVERTY_CAP, build_world
 
 event_behave = importlib.import_module("credsim.engines.event.behave")
+event_pay = importlib.import_module("credsim.engines.event.pay")
 reference_behave = importlib.import_module("credsim.engines.reference.phases.behave")
 
 
@@ -105,6 +113,36 @@ def parts(people: int) -> None:
     out, back = _median_seconds(lambda: (take_out(), put_back())), _median_seconds(put_back)
     print(f"bookkeeping of {len(touched):,} people: out and back {out / len(touched) * 1e9:.0f} ns a person, "
           f"of which back {back / len(touched) * 1e9:.0f}")
+    _pay_costs(world, state)
+
+
+def _pay_costs(world, state) -> None:
+    """Sanction's incomes, the reference engine's step against the event engine's, with the
+    sets of people as ``city`` has them at the end of a year (listed 1.5%, off base income
+    7.3%, detained 0.02%, rewarded 1.2%), interleaved; each timing includes a copy of the
+    incomes (the step writes them)."""
+    rng, n = np.random.default_rng(8), world.n_agents
+    pick = lambda share: np.sort(rng.choice(n, int(share * n), replace=False)).astype(np.int32)  # noqa: E731
+    state.listed = pick(0.015)
+    state.status[state.listed] = LISTED
+    state.paid = pick(0.073)
+    state.income[state.paid] = world.base_income[state.paid] * np.float32(0.8)
+    state.detained_people = pick(0.0002)
+    state.detained_until[state.detained_people] = 100
+    state.above = pick(0.012)
+    state.score[state.above] = np.float32(world.scenario.sanctions.green_channel.threshold + 50)
+    who = len(sorted_union(state.paid, state.listed, state.detained_people, state.above))
+    steps = {"reference": importlib.import_module("credsim.engines.reference.phases.sanction")._pay, "event": event_pay.pay}
+    spent = {name: [] for name in steps}
+    for _ in range(6):
+        for name, step in steps.items():
+            mine = copy.copy(state)
+            start = time.perf_counter()
+            mine.income = state.income.copy()
+            step(world, mine, mine.listed, 40, Tally(COUNTERS, world.n_groups, world.n_behaviours))
+            spent[name].append(time.perf_counter() - start)
+    ref, event = (statistics.median(spent[name][1:]) for name in steps)
+    print(f"incomes of {who:,} people: reference {ref * 1e3:.1f} ms (one core), event {event * 1e3:.1f} ms (both cores)")
 
 
 def profile(people: int, days: int, name: str, scenario: str) -> None:
@@ -120,14 +158,15 @@ def profile(people: int, days: int, name: str, scenario: str) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
 
 
-def memory(people: int, days: int, name: str, scenario: str) -> None:
+def memory(people: int, days: int, name: str, scenario: str, traced: bool = False) -> None:
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
     from measure import current_rss_bytes, peak_rss_bytes
 
     baseline = current_rss_bytes()
 
     def show(when: str) -> None:
-        print(f"  {when:>10s}: {(current_rss_bytes() - baseline) / people:6.1f} now, {(peak_rss_bytes() - baseline) / people:6.1f} peak")
+        traced = f", {tracemalloc.get_traced_memory()[0] / people:5.1f} allocated since day 1 and live" if tracemalloc.is_tracing() else ""
+        print(f"  {when:>10s}: {(current_rss_bytes() - baseline) / people:6.1f} now, {(peak_rss_bytes() - baseline) / people:6.1f} peak{traced}")
 
     print(f"{scenario} on the {name} engine, {people:,} people: resident bytes a person above the baseline")
     world = _world(people, days, scenario)
@@ -139,6 +178,8 @@ def memory(people: int, days: int, name: str, scenario: str) -> None:
         runner.step(world, state, day, 1, recorder)
         if day in (0, 1, 30, 100, 200, days - 1):
             show(f"day {day}")
+        if day == 1 and traced:
+            tracemalloc.start()  # NumPy's arrays from here on (not those Numba's kernels make)
 
 
 STEP_PHASES = ("account", "behave", "observe", "score", "listing", "appeal", "rescore", "sanction", "adapt")
@@ -194,6 +235,7 @@ def main() -> None:
     parser.add_argument("days", type=int, nargs="?", default=365)
     parser.add_argument("--engine", default="event", choices=["event", "reference"])
     parser.add_argument("--scenario", default="city", help="phases, profile, memory: a built-in scenario or a TOML file")
+    parser.add_argument("--traced", action="store_true", help="memory: also the NumPy arrays allocated after day 1 and still live (tracemalloc)")
     args = parser.parse_args()
     if args.what in ("phases", "profile") and args.days < 2:
         parser.error(f"DAYS: {args.what} times days 1 to DAYS - 1, so DAYS must be at least 2, not {args.days}")
@@ -202,7 +244,7 @@ def main() -> None:
     elif args.what == "phases":
         phases(args.people, args.days, args.scenario)
     elif args.what == "memory":
-        memory(args.people, args.days, args.engine, args.scenario)
+        memory(args.people, args.days, args.engine, args.scenario, args.traced)
     else:
         profile(args.people, args.days, args.engine, args.scenario)
 

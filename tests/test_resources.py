@@ -80,7 +80,7 @@ import credsim.cli
 import credsim.resources as res
 from credsim.errors import ResourceError
 from credsim.resources import (
-    EVENT_BYTES, PER_PERSON_EVENT, PER_PERSON_FIXED, PER_PERSON_STATE, checkpoint_bytes, estimate_disk_bytes, estimate_report_bytes,
+    PER_PERSON_EVENT, PER_PERSON_FIXED, PER_PERSON_STATE, checkpoint_bytes, estimate_disk_bytes, estimate_report_bytes,
 )
 
 

@@ -86,6 +86,7 @@ def sorted_union(*parts: np.ndarray) -> np.ndarray:
     if sum(len(p) for p in parts) < SMALL:  # calling compiled code costs more than sorting
         merged = np.sort(np.concatenate(parts))
         return merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
+    parts.sort(key=len)  # the small first: each merge walks what is merged so far
     merged = parts[0] if _ascending(parts[0]) else np.sort(parts[0])
     for part in parts[1:]:
         merged = _merge(merged, part if _ascending(part) else np.sort(part))

@@ -155,7 +155,7 @@ def test_the_poverty_pass_is_a_plain_loop_and_the_same_on_any_number_of_threads(
     arrays = (
         plan.rows, world.poverty_elasticity, world.rate, world.propensity_code, world.propensity_level, coded,
         world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions, world.layout.group_start,
-        income, world.base_income, state.detained_until, 5, POVERTY_CAP,
+        income[paid], world.base_income[paid], state.detained_until[paid], 5, POVERTY_CAP,  # theirs, in their order
     )
     moved = np.zeros(world.n_groups)
     poor = behave._poverty_pass(paid, *arrays, moved=moved)

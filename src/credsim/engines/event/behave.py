@@ -31,6 +31,7 @@ import numpy as np
 
 from credsim.draws import pool
 from credsim.engines.event.lazy import RISK_KEEP, risk_of
+from credsim.engines.event.pay import paid_values
 from credsim.engines.event.philox import key, next_uniform, stream
 from credsim.engines.reference.phases.behave import Events, _multiplier_of, _response_strengths, _room
 from credsim.kernels import power, sorted_union
@@ -125,7 +126,7 @@ def _disturbed(world: World, state: EventState, plan: _Plan, day: int) -> tuple[
                 state.paid, plan.rows, world.poverty_elasticity, world.rate,
                 world.propensity_code if coded else np.zeros((world.n_behaviours, 1), np.uint8), world.propensity_level, coded,
                 world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions, world.layout.group_start,
-                state.income, world.base_income, state.detained_until, day, POVERTY_CAP, moved=moved,
+                *paid_values(world, state), day, POVERTY_CAP, moved=moved,
             )
             people = sorted_union(poor, people)
     kernel = _values_of_parallel if len(people) >= VALUES_PARALLEL_FROM else _values_of
@@ -181,7 +182,9 @@ def _poverty_pass(paid, *arrays, moved):
     """Over the sorted people off base income and not detained: add to ``moved`` (per
     group) ``rate * propensity * region multiplier * |poverty ** elasticity - 1|`` for each
     behaviour with an elasticity (the events poverty feedback adds or removes, expected);
-    return those whose poverty multiplier is above 1 for some behaviour. Chunk by chunk, on
+    return those whose poverty multiplier is above 1 for some behaviour. ``arrays``: the
+    world's rates and layout, then the income, base income and detention of each of
+    ``paid``, in its order (:func:`credsim.engines.event.pay.paid_values`). Chunk by chunk, on
     every core when there are several: each chunk's part of ``moved`` is its own, and the
     parts are added in chunk order, so the numbers do not depend on the threads."""
     chunks = -(-len(paid) // POVERTY_CHUNK)
@@ -193,13 +196,13 @@ def _poverty_pass(paid, *arrays, moved):
 
 @numba.njit(cache=True, inline="always")
 def _poverty_chunk(paid, rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
-                   group_start, income, base, detained_until, day, cap, moved, out):  # pragma: no cover - compiled
-    """:func:`_poverty_pass` for the sorted ``paid`` of one chunk: its part of the sums into
-    ``moved``, its people above 1 into ``out``; returns how many."""
+                   group_start, v_income, v_base, v_held, day, cap, moved, out):  # pragma: no cover - compiled
+    """:func:`_poverty_pass` for the sorted ``paid`` of one chunk, with their income, base
+    income and detention: its part of the sums into ``moved``, its people above 1 into
+    ``out``; returns how many."""
     n = 0
     g = np.searchsorted(group_start, paid[0], side="right") - 1
     cell = np.searchsorted(cell_bounds, paid[0], side="right") - 1
-    v_income, v_base, v_held = income[paid], base[paid], detained_until[paid]  # each gathered in its own pass
     for j in range(paid.shape[0]):
         i = paid[j]
         while i >= group_start[g + 1]:
@@ -227,20 +230,20 @@ def _poverty_chunk(paid, rows, eta, rate, code, level, coded, region_rate, regio
 
 @numba.njit(cache=True)
 def _poverty_serial(paid, rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
-                    group_start, income, base, detained_until, day, cap, parts, out, found):  # pragma: no cover - compiled
+                    group_start, income, base, held, day, cap, parts, out, found):  # pragma: no cover - compiled
     for k in range(parts.shape[0]):
         sl = slice(k * POVERTY_CHUNK, (k + 1) * POVERTY_CHUNK)
         found[k] = _poverty_chunk(paid[sl], rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
-                                  group_start, income, base, detained_until, day, cap, parts[k], out[sl])
+                                  group_start, income[sl], base[sl], held[sl], day, cap, parts[k], out[sl])
 
 
 @numba.njit(cache=True, parallel=True)
 def _poverty_parallel(paid, rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
-                      group_start, income, base, detained_until, day, cap, parts, out, found):  # pragma: no cover - compiled
+                      group_start, income, base, held, day, cap, parts, out, found):  # pragma: no cover - compiled
     for k in numba.prange(parts.shape[0]):
         sl = slice(k * POVERTY_CHUNK, (k + 1) * POVERTY_CHUNK)
         found[k] = _poverty_chunk(paid[sl], rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
-                                  group_start, income, base, detained_until, day, cap, parts[k], out[sl])
+                                  group_start, income[sl], base[sl], held[sl], day, cap, parts[k], out[sl])
 
 
 @numba.njit(cache=True, nogil=True)

@@ -2,7 +2,9 @@
 
 The phases whose work is already proportional to what happens -- observe, list, appeal,
 sanction, and the day's accounts -- are the reference engine's
-(:mod:`credsim.engines.reference.phases`). Behave, score and adapt are the event engine's
+(:mod:`credsim.engines.reference.phases`), sanction with the event engine's own step for
+incomes (:mod:`.pay`: the same rule, split across cores, leaving what tomorrow's behave
+reads of the people off base income). Behave, score and adapt are the event engine's
 own: behave draws from numbers keyed by block of people (:mod:`.behave`), score and adapt
 keep scores and perceived risk in closed form between a person's changes, with the sums
 per group kept in aggregate and the crossings in a calendar (:mod:`.lazy`). At the start of
@@ -19,6 +21,7 @@ from __future__ import annotations
 from credsim.engines.event.adapt import adapt
 from credsim.engines.event.behave import behave
 from credsim.engines.event.lazy import build, values_at
+from credsim.engines.event.pay import pay
 from credsim.engines.event.score import rescore, score
 from credsim.engines.event.state import EventState
 from credsim.engines.event.streams import day_streams
@@ -49,6 +52,6 @@ def step(world: World, state: EventState, day: int, seed: int, recorder: Recorde
     appeal(world, state, day, rng["appeal"], tally)
     upheld = state.score[cases] != before
     rescore(world, state, cases[upheld], before[upheld], day)
-    sanction(world, state, seen, day, rng["sanction"], tally)
+    sanction(world, state, seen, day, rng["sanction"], tally, pay=pay)  # incomes chunk by chunk on every core
     adapt(world, state, day)
     recorder.record(world, state, day, tally, tracks_of=lambda members: values_at(members, day, state.tracks, state.exposure, state.stamp, state.params))

@@ -32,7 +32,9 @@ MAX_ATTEMPTS = 1e12  # blocked purchases a group-day: 1,000 a person-day at 1e9 
 SETTLED = 1e-4  # an income within this fraction of its target is put on it
 
 
-def sanction(world: World, state: State, obs: Observations, day: int, rng: np.random.Generator, tally: Tally) -> None:
+def sanction(world: World, state: State, obs: Observations, day: int, rng: np.random.Generator, tally: Tally, pay=None) -> None:
+    """``pay``: the step that moves incomes, called as ``pay(world, state, listed, day,
+    tally)``; the reference engine's own (``_pay``) unless an engine brings one."""
     rules = world.scenario.sanctions
     _detain(world, state, obs, day, tally)
     # Sorted sets, so that their counts per group need nobody's group (World.per_group).
@@ -62,7 +64,7 @@ def sanction(world: World, state: State, obs: Observations, day: int, rng: np.ra
     if rules.shaming.enabled:
         tally.add("shaming_days", world.per_group(listed))
     tally.add("detained_days", state.n_detained.astype(np.float64))
-    _pay(world, state, listed, day, tally)
+    (_pay if pay is None else pay)(world, state, listed, day, tally)
 
 
 def _detain(world: World, state: State, obs: Observations, day: int, tally: Tally) -> None:
@@ -188,31 +190,45 @@ def _move_incomes(who, income, base_income, status, detained_until, score, day, 
     v_score = score[who] if green else score[:0]
     paid = np.empty(m, np.int32)
     k = 0
-    one = np.float32(1.0)
     for j in range(m):
         i = who[j]
-        base, now, g = v_base[j], v_income[j], group[j]
-        detained = v_held[j] > day
-        listed = v_status[j] == listed_code and not detained
-        rewarded = green and v_score[j] >= green_threshold and v_status[j] == free_code and not detained
+        base, g = v_base[j], group[j]
+        new, rewarded, cut = income_day(base, v_income[j], v_held[j], v_status[j], v_score[j] if green else np.float32(0.0), day,
+                                        listed_code, free_code, green, green_threshold, bonus, employment, floor, fall_rate,
+                                        recovery_rate, settled)
         if rewarded:
             green_days[g] += 1.0
-        target = base * (bonus if rewarded else one)
-        step = recovery_rate
-        if employment and listed:
-            target = base * floor
-            if now > target:
-                step = fall_rate
-        new = now + step * (target - now)
-        if abs(new - target) <= settled * base:
-            new = target
-        if detained:
-            new = np.float32(0.0)
-        elif employment and listed and new < base:
-            cuts[g] += np.float64(base) - np.float64(new)
+        cuts[g] += cut
         income[i] = new
         if new != base:
             paid[k] = i
             k += 1
             gaps[g] += np.float64(new) - np.float64(base)
     return paid[:k].copy()
+
+
+@numba.njit(cache=True, inline="always")
+def income_day(base, now, held_until, status, score, day, listed_code, free_code, green, green_threshold, bonus, employment,
+               floor, fall_rate, recovery_rate, settled):  # pragma: no cover - compiled
+    """One person's income after ``day`` (float32, see :func:`_move_incomes`) from their
+    values; whether they were rewarded; what the employment sanction took (float64, 0 if
+    not listed or not below base). Scalars, so that it inlines at no cost."""
+    one = np.float32(1.0)
+    detained = held_until > day
+    listed = status == listed_code and not detained
+    rewarded = green and score >= green_threshold and status == free_code and not detained
+    target = base * (bonus if rewarded else one)
+    step = recovery_rate
+    if employment and listed:
+        target = base * floor
+        if now > target:
+            step = fall_rate
+    new = now + step * (target - now)
+    if abs(new - target) <= settled * base:
+        new = target
+    cut = 0.0
+    if detained:
+        new = np.float32(0.0)
+    elif employment and listed and new < base:
+        cut = np.float64(base) - np.float64(new)
+    return new, rewarded, cut
