@@ -14,7 +14,8 @@
 - taking 33,000 people scattered over the population out of the sums (``unregister``) and
   putting them back with their next crossing (``register``), per person;
 - sanction's incomes, the reference engine's step against the event engine's, with the
-  sets of people as ``city`` has them at the end of a year.
+  sets of people as ``city`` has them at the end of a year; then behave's reading of what
+  the multipliers of the listed depend on (``_values_of``), per person.
 
 ``phases`` runs DAYS days of ``city`` (``--scenario``) on both engines, the same world and
 seed, interleaved ten days at a time (on a shared machine absolute times move with load;
@@ -49,7 +50,7 @@ import numpy as np
 
 import credsim
 from credsim.engines import engine
-from credsim.engines.event.lazy import RISK_KEEP, build, register, unregister
+from credsim.engines.event.lazy import build, register, unregister
 from credsim.engines.event.philox import key
 from credsim.engines.reference.phases.record import COUNTERS, Recorder
 from credsim.engines.reference.step import day_streams
@@ -91,7 +92,7 @@ def parts(people: int) -> None:
         world.propensity_level, coded, world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions,
         world.poverty_elasticity, plan.strength, world.listed_multiplier, world.bernoulli, POVERTY_CAP,
         state.income, world.base_income, state.status, LISTED, state.detained_until, 5,
-        state.risk, state.rstamp, state.target, state.params[RISK_KEEP], disturbed,
+        state.risk, state.rstamp, state.target, state.params, disturbed,
     )
     k0, k1 = key(1, 5, event_behave.PHASE)
     serial = _median_seconds(lambda: event_behave._draw_units(plan.units, k0, k1, *arrays))
@@ -143,6 +144,14 @@ def _pay_costs(world, state) -> None:
             spent[name].append(time.perf_counter() - start)
     ref, event = (statistics.median(spent[name][1:]) for name in steps)
     print(f"incomes of {who:,} people: reference {ref * 1e3:.1f} ms (one core), event {event * 1e3:.1f} ms (both cores)")
+    # what behave reads of the disturbed (here the listed), each with a perceived risk to bring forward
+    state.risk[state.listed] = rng.uniform(0.2, 2.0, len(state.listed)).astype(np.float32)
+    state.target[state.listed] = rng.uniform(0.0, 1.0, len(state.listed)).astype(np.float32)
+    state.rstamp[state.listed] = rng.integers(0, 39, len(state.listed)).astype(np.int32)
+    arguments = (state.listed, 40, world.base_income, state.income, state.status, LISTED, state.detained_until,
+                 state.risk, state.rstamp, state.target, state.params)
+    read = _median_seconds(lambda: event_behave._values_of(*arguments))
+    print(f"values of {len(state.listed):,} disturbed people, one core: {read / len(state.listed) * 1e9:.0f} ns a person")
 
 
 def profile(people: int, days: int, name: str, scenario: str) -> None:

@@ -81,7 +81,7 @@ def _arrays(world, state, day):
         world.propensity_level, coded, world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions,
         world.poverty_elasticity, plan.strength, world.listed_multiplier, world.bernoulli, POVERTY_CAP,
         state.income, world.base_income, state.status, LISTED, state.detained_until, day,
-        state.risk, state.rstamp, state.target, state.params[7], disturbed,
+        state.risk, state.rstamp, state.target, state.params, disturbed,
     )
 
 
@@ -193,7 +193,7 @@ def test_the_values_of_the_disturbed_are_read_alike_on_one_core_or_all(busy):
     world, state = busy
     people = np.sort(np.random.default_rng(5).choice(world.n_agents, behave.VALUES_PARALLEL_FROM + 5, replace=False)).astype(np.int32)
     arguments = (people, 5, world.base_income, state.income, state.status, LISTED, state.detained_until,
-                 state.risk, state.rstamp, state.target, state.params[7])
+                 state.risk, state.rstamp, state.target, state.params)
     serial, split = behave._values_of(*arguments), behave._values_of_parallel(*arguments)
     for a, b in zip(serial, split):
         assert np.array_equal(a, b)

@@ -51,6 +51,22 @@ def test_closed_form_is_the_iteration(keep):
             assert lazy.value(x, c, keep, k, low, high) == pytest.approx(_iterate(x, c, keep, k, low, high), abs=1e-9 * high)
 
 
+def test_the_tables_of_powers_give_what_the_kernels_would_compute():
+    """The rules carry keep ** k and perceived risk's keep ** k for every k a run can ask
+    (0 <= k < days + 2); looked up, they must be what the compiled power gives without the
+    tables, bit for bit (so a run is the same with or without them), and past the tables the
+    power is computed."""
+    scenario = credsim.load_scenario("city", ["population.size=2000", "population.days=50", "score.forgiveness=0.013",
+                                              "adaptation.enabled=true", "adaptation.memory_days=17"])
+    params = lazy.params_of(build_world(scenario, np.random.default_rng(0)))
+    bare = params[: lazy.PARAMS]  # no tables: every power computed
+    assert len(params) == lazy.PARAMS + 2 * 52 and params[lazy.KEEP] != params[lazy.RISK_KEEP] < 1
+    for k in range(0, 60):
+        assert lazy.power(params, k) == lazy.power(bare, k), k
+        assert lazy.risk_power(params, k) == lazy.risk_power(bare, k), k
+    assert lazy.risk_power(params, 51) == params[lazy.POWERS + 52 + 51] and lazy.power(params, 51) == params[lazy.POWERS + 51]
+
+
 @pytest.mark.parametrize("keep", [1.0, 0.999, 0.97])
 def test_crossing_days_are_the_iteration(keep):
     """first_below and first_at_least give the first day the unclipped iteration crosses."""
@@ -202,7 +218,7 @@ def _shadowed_run(name: str, seed: int = 5) -> dict:
                             np.int8(LISTED), np.float32(adaptation.own_listing_weight), np.float32(1.0 / adaptation.memory_days))
             now = lazy.values_at(everyone, day, state.tracks, state.exposure, state.stamp, state.params)
             worst["score"] = max(worst["score"], float(np.abs(now.astype(np.float64) - shadow_tracks).max()))
-            risk = np.array([lazy.risk_of(i, day, state.risk, state.rstamp, state.target, state.params[lazy.RISK_KEEP]) for i in everyone])
+            risk = np.array([lazy.risk_of(i, day, state.risk, state.rstamp, state.target, state.params) for i in everyone])
             worst["risk"] = max(worst["risk"], float(np.abs(risk - shadow_risk).max()))
             sums = np.array([np.bincount(world.group, weights=now[t], minlength=world.n_groups) for t in range(3)])
             worst["sums"] = max(worst["sums"], float(np.abs(sums - state.track_sums).max()) / n)

@@ -33,7 +33,7 @@ def adapt(world: World, state: EventState, day: int) -> None:
         people = sorted_union(who, reached)  # their own status, or what they see, changed
         unregister(people, day, day, state.tracks, state.exposure, state.stamp, world.group, params,
                    state.free_sums, state.drift, state.held_sums)
-        settle_risk(people, day - 1, state.risk, state.rstamp, state.target, world.group, params[RISK_KEEP], state.targets)
+        settle_risk(people, day - 1, state.risk, state.rstamp, state.target, world.group, params, state.targets)
         state.shown[shown] += change
         if len(shown):
             _scatter(world.network.indptr, world.network.indices, shown, change, state.exposure)

@@ -30,7 +30,7 @@ import numba
 import numpy as np
 
 from credsim.draws import pool
-from credsim.engines.event.lazy import RISK_KEEP, risk_of
+from credsim.engines.event.lazy import risk_of
 from credsim.engines.event.pay import paid_values
 from credsim.engines.event.philox import key, next_uniform, stream
 from credsim.engines.reference.phases.behave import Events, _multiplier_of, _response_strengths, _room
@@ -97,7 +97,7 @@ def behave(world: World, state: EventState, day: int, seed: int) -> Events:
         world.propensity_level, coded, world.region_rate, world.regional, world.layout.cell_bounds, world.layout.n_regions,
         world.poverty_elasticity, plan.strength, world.listed_multiplier, world.bernoulli, POVERTY_CAP,
         state.income, world.base_income, state.status, LISTED, state.detained_until, day,
-        state.risk, state.rstamp, state.target, state.params[RISK_KEEP], disturbed,
+        state.risk, state.rstamp, state.target, state.params, disturbed,
     )
     draw = lambda units: _draw_units(units, *arrays)  # noqa: E731
     # Threads pay off only with work to share; the units give the same events either way.
@@ -131,7 +131,7 @@ def _disturbed(world: World, state: EventState, plan: _Plan, day: int) -> tuple[
             people = sorted_union(poor, people)
     kernel = _values_of_parallel if len(people) >= VALUES_PARALLEL_FROM else _values_of
     values = kernel(people, day, world.base_income, state.income, state.status, LISTED, state.detained_until,
-                    state.risk, state.rstamp, state.target, state.params[RISK_KEEP])
+                    state.risk, state.rstamp, state.target, state.params)
     return (people, *values), moved
 
 
@@ -139,7 +139,7 @@ VALUES_PARALLEL_FROM = 65536  # disturbed people; below this one core reads thei
 
 
 @numba.njit(cache=True)
-def _values_of(people, day, base, income, status, listed_code, detained_until, risk, rstamp, target, risk_keep):  # pragma: no cover - compiled
+def _values_of(people, day, base, income, status, listed_code, detained_until, risk, rstamp, target, params):  # pragma: no cover - compiled
     """What the multipliers of the disturbed ``people`` depend on, read once a day for every
     behaviour's units (they are scattered: each read is a cache miss): free (not detained),
     base income, income, perceived risk as of yesterday, listed."""
@@ -155,12 +155,12 @@ def _values_of(people, day, base, income, status, listed_code, detained_until, r
     for j in range(n):
         listed[j] = status[people[j]] == listed_code
     for j in range(n):
-        v_risk[j] = risk_of(people[j], day - 1, risk, rstamp, target, risk_keep)
+        v_risk[j] = risk_of(people[j], day - 1, risk, rstamp, target, params)
     return free, v_base, v_income, v_risk, listed
 
 
 @numba.njit(cache=True, parallel=True)
-def _values_of_parallel(people, day, base, income, status, listed_code, detained_until, risk, rstamp, target, risk_keep):  # pragma: no cover - compiled
+def _values_of_parallel(people, day, base, income, status, listed_code, detained_until, risk, rstamp, target, params):  # pragma: no cover - compiled
     """:func:`_values_of` on every core: each person's values are their own, the same numbers."""
     n = people.shape[0]
     free, v_base, v_income = np.empty(n, np.bool_), np.empty(n, np.float32), np.empty(n, np.float32)
@@ -171,7 +171,7 @@ def _values_of_parallel(people, day, base, income, status, listed_code, detained
         v_base[j] = base[i]
         v_income[j] = income[i]
         listed[j] = status[i] == listed_code
-        v_risk[j] = risk_of(i, day - 1, risk, rstamp, target, risk_keep)
+        v_risk[j] = risk_of(i, day - 1, risk, rstamp, target, params)
     return free, v_base, v_income, v_risk, listed
 
 
@@ -249,7 +249,7 @@ def _poverty_parallel(paid, rows, eta, rate, code, level, coded, region_rate, re
 @numba.njit(cache=True, nogil=True)
 def _draw_units(units, k0, k1, rate, peak, code, level, coded, region_rate, regional, cell_bounds, n_regions,
                 eta, strength, listed_multiplier, bernoulli, cap, income, base, status, listed_code, detained_until, day,
-                risk, rstamp, target, risk_keep, disturbed):  # pragma: no cover - compiled
+                risk, rstamp, target, params, disturbed):  # pragma: no cover - compiled
     """The events of ``units`` (rows of (behaviour, group, first, end, block)), in unit
     order, each unit's in person order; and where each unit's events end. ``disturbed``:
     the people and values of :func:`_disturbed`. Without the GIL, so that two runs of units
@@ -351,7 +351,7 @@ def _draw_units(units, k0, k1, rate, peak, code, level, coded, region_rate, regi
                     v_income[c] = income[at[kept[c]]]
             if afraid:
                 for c in range(nk):
-                    v_risk[c] = risk_of(at[kept[c]], day - 1, risk, rstamp, target, risk_keep)
+                    v_risk[c] = risk_of(at[kept[c]], day - 1, risk, rstamp, target, params)
             if listing:
                 for c in range(nk):
                     v_listed[c] = status[at[kept[c]]] == listed_code

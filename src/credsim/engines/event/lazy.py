@@ -43,7 +43,7 @@ from credsim.world import World
 # Positions in EventState.params
 KEEP, PULL, KEEP_PENALTY, LOW, HIGH, LIST, GREEN, RISK_KEEP, ALPHA, WEIGHT, DAYS, PAST_HIGH = range(12)
 PARAMS = 12
-POWERS = PARAMS  # params[POWERS + k] = keep ** k, for the days of a run: 0 <= k <= days + 1
+POWERS = PARAMS  # params[POWERS + k] = keep ** k, then params[POWERS + n + k] = risk keep ** k: 0 <= k < n = days + 2
 NO_STEP = np.int64(1) << np.int64(40)  # a number of days past any run's end
 SHIFT = np.int64(32)
 LOW_BITS = np.int64(0xFFFFFFFF)
@@ -68,7 +68,8 @@ def params_of(world: World) -> np.ndarray:
     params[[RISK_KEEP, ALPHA, WEIGHT]] = 1.0 - alpha, alpha, adaptation.own_listing_weight if adaptation.enabled else 0.0
     params[DAYS] = scenario.population.days
     params[PAST_HIGH] = np.nextafter(params[HIGH], np.inf)  # a path past the top is clipped
-    return np.concatenate([params, _powers(keep, scenario.population.days + 2)])
+    n = scenario.population.days + 2
+    return np.concatenate([params, _powers(keep, n), _powers(params[RISK_KEEP], n)])
 
 
 @numba.njit(cache=True)
@@ -86,9 +87,18 @@ def _powers(keep, n):  # pragma: no cover - compiled
 @numba.njit(cache=True, inline="always")
 def power(params, k):  # pragma: no cover - compiled
     """``keep ** k``, looked up: a run's days since a change are few, its people many."""
-    if 0 <= k < params.shape[0] - POWERS:
+    if 0 <= k < (params.shape[0] - POWERS) // 2:
         return params[POWERS + k]
     return params[KEEP] ** k
+
+
+@numba.njit(cache=True, inline="always")
+def risk_power(params, k):  # pragma: no cover - compiled
+    """``risk keep ** k`` (perceived risk's forgetting), looked up likewise."""
+    n = (params.shape[0] - POWERS) // 2
+    if 0 <= k < n:
+        return params[POWERS + n + k]
+    return params[RISK_KEEP] ** k
 
 
 @numba.njit(cache=True, inline="always")
@@ -130,14 +140,14 @@ def clipped(x, c, keep, k, q, low, high):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, inline="always")
-def risk_of(i, t, risk, rstamp, target, keep):  # pragma: no cover - compiled
+def risk_of(i, t, risk, rstamp, target, params):  # pragma: no cover - compiled
     """Person i's perceived risk after the adapt phase of day t (t >= rstamp[i])."""
     r = np.float64(risk[i])
     k = t - rstamp[i]
     x = np.float64(target[i])
     if k <= 0 or r == x:  # most people: no risk, nothing to fear
         return r
-    return x + (r - x) * keep**k
+    return x + (r - x) * risk_power(params, k)
 
 
 @numba.njit(cache=True)
@@ -370,13 +380,13 @@ def _push_all(people, days, heap, size):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def settle_risk(people, t, risk, rstamp, target, group, keep, targets):  # pragma: no cover - compiled
+def settle_risk(people, t, risk, rstamp, target, group, params, targets):  # pragma: no cover - compiled
     """Bring ``people``'s perceived risk to the end of day t (the last adapt phase) and take
     their targets out of the group sums: their targets are about to change. The sum of risk
     does not change: their risk is the same number, kept as of a later day."""
     for j in range(people.shape[0]):
         i = people[j]
-        risk[i] = np.float32(risk_of(i, t, risk, rstamp, target, keep))
+        risk[i] = np.float32(risk_of(i, t, risk, rstamp, target, params))
         rstamp[i] = t
         targets[group[i]] -= np.float64(target[i])
 
