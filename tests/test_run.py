@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -208,6 +209,22 @@ def test_summary_agrees_with_the_saved_tables(saved):
     assert overall["wrongful_share"] == pytest.approx(sum(e["class"] == "wrongful" for e in episodes) / len(episodes))
     assert overall["listed_rate"] == pytest.approx(sum(r["listed"] for r in last.values()) / summary["population"])
     assert sum(e["exit"] == "appeal" for e in episodes) <= overall["appeals_upheld"]
+
+
+def test_the_saved_daily_table_keeps_the_measures_that_are_not_counts(saved):
+    """Income-days cut, expected events moved by poverty and score points taken by guilt by
+    association are not whole numbers: daily.parquet keeps them as float64, and their sums
+    over the table are summary.json's mechanism figures (they were truncated to int64: a
+    day's 0.7 expected events read 0, and the sums fell short of the summary's)."""
+    _, out, summary, daily, _ = saved
+    schema = pq.read_schema(out / "daily.parquet")
+    for name, mechanism in (("income_cut", "employment"), ("poverty_events", "poverty_feedback"),
+                            ("association_points", "guilt_by_association")):
+        assert schema.field(name).type == pa.float64(), name
+        values = [row[name] for row in daily]
+        assert any(v % 1 for v in values), name  # fractions kept
+        assert sum(values) == pytest.approx(summary["mechanisms"][mechanism]["activity"], rel=1e-12), name
+    assert schema.field("listings_rules").type == pa.int64() and schema.field("listed").type == pa.int64()
 
 
 def test_episode_rows_are_consistent(saved):

@@ -21,7 +21,7 @@ from credsim.checkpoint import Checkpoints
 from credsim.engines import engine as engine_named
 from credsim.mechanisms import mechanisms
 from credsim.metrics import summarize
-from credsim.engines.reference.phases.record import COUNT_LEVELS, COUNTERS, Recorder
+from credsim.engines.reference.phases.record import COUNT_LEVELS, COUNTERS, MEASURES, Recorder
 from credsim.resources import check_memory
 from credsim.scenario.schema import Scenario
 from credsim.state import CLASS_NAMES, EXIT_CENSORED, EXIT_NAMES, State
@@ -119,7 +119,7 @@ def daily_table(world: World, recorder: Recorder) -> pa.Table:
         "group": pa.array(np.tile(np.array(groups, dtype=object), days)).dictionary_encode(),
     }
     for name, values in recorder.columns.items():
-        kind = np.int64 if name in COUNTERS or name in COUNT_LEVELS else np.float64
+        kind = np.int64 if (name in COUNTERS and name not in MEASURES) or name in COUNT_LEVELS else np.float64
         columns[name] = pa.array(values.ravel().astype(kind))
     return pa.table(columns)
 

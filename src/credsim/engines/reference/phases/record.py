@@ -58,6 +58,9 @@ COUNTERS = (
     "poverty_events",  # expected events poverty feedback added or removed (credsim.engines.reference.phases.account)
     "association_points",  # score points guilt by association took, by the listed person's group
 )
+# Counters that are not whole numbers (income-days, expected events, score points): written
+# to daily.parquet as float64; the other counters and the levels count things, as int64.
+MEASURES = ("income_cut", "poverty_events", "association_points")
 COUNT_LEVELS = ("population", "on_notice", "listed", "detained", "pending_cases")  # integer levels
 TRACKS = ("score", "score_clean", "score_fair")
 QUANTILES = (0.1, 0.5, 0.9)
