@@ -223,6 +223,10 @@ def _shadowed_run(name: str, seed: int = 5) -> dict:
             sums = np.array([np.bincount(world.group, weights=now[t], minlength=world.n_groups) for t in range(3)])
             worst["sums"] = max(worst["sums"], float(np.abs(sums - state.track_sums).max()) / n)
             assert np.abs(np.bincount(world.group, weights=risk, minlength=world.n_groups) - state.risk_sums).max() / n < 1e-9
+            # what guilt by association takes (account): the kept sum is the sum over everyone, exactly
+            shown = np.bincount(world.group, weights=state.shown.astype(np.float64) * world.degree, minlength=world.n_groups)
+            assert np.array_equal(state.shown_degrees, shown), (day, state.shown_degrees, shown)
+            worst["shown"] = max(worst.get("shown", 0.0), float(shown.sum()))
             if np.isfinite(state.params[lazy.GREEN]):
                 assert np.array_equal(np.flatnonzero(now[0] >= state.params[lazy.GREEN]), state.green), day
             low = np.flatnonzero((now[0] < state.params[lazy.LIST]) & (state.status == FREE))
@@ -245,3 +249,4 @@ def test_the_event_engines_day_keeps_the_iterations_scores(name):
     assert worst["risk"] <= days * 2 * float(np.spacing(np.float32(2.0))), worst
     assert worst["sums"] < 1e-4, worst
     assert worst["listed"] > 0  # the list phase acted on what score kept
+    assert worst["shown"] > 0  # and what the listed show was kept, checked while there was some

@@ -514,7 +514,7 @@ def build(world: World, state: EventState, day: int) -> None:
     for sums in (state.free_sums, state.drift, state.held_sums):
         sums[:] = 0.0
     heap, size = np.zeros(1024, np.int64), 0
-    targets, risks, green = np.zeros(n_groups), np.zeros(n_groups), []
+    targets, risks, shown, green = np.zeros(n_groups), np.zeros(n_groups), np.zeros(n_groups), []
     for first in range(0, world.n_agents, BUILD_SLICE):
         part = np.arange(first, min(first + BUILD_SLICE, world.n_agents), dtype=np.int32)
         here = slice(first, first + len(part))
@@ -533,10 +533,11 @@ def build(world: World, state: EventState, day: int) -> None:
         group = world.group[here]
         targets += np.bincount(group, weights=state.target[here], minlength=n_groups)
         risks += np.bincount(group, weights=state.risk[here], minlength=n_groups)
+        shown += np.bincount(group, weights=state.shown[here].astype(np.float64) * world.degree[here], minlength=n_groups)
         if np.isfinite(new[GREEN]):
             green.append(first + np.flatnonzero(state.score[here] >= new[GREEN]).astype(np.int32))
     state.heap, state.heap_size = heap, size
-    state.targets, state.risks = targets, risks
+    state.targets, state.risks, state.shown_degrees = targets, risks, shown
     state.green = np.concatenate(green) if green else np.zeros(0, np.int32)
     state.params, state.built, state.regime = new, True, world.regime
     give_back_free_memory()

@@ -35,6 +35,7 @@ class EventState(State):
     held_sums: np.ndarray = None  # (3, G) float64: per track, the sum of the scores held at a bound
     targets: np.ndarray = None  # (G,) float64: the sum of targets
     risks: np.ndarray = None  # (G,) float64: the sum of perceived risk, as of the last adapt phase
+    shown_degrees: np.ndarray = None  # (G,) float64: the sum of shown * degree, kept as adapt changes what people show
     built: bool = False  # the sums and the calendar have been built (on day 0, and at each change of rules)
     regime: int = -1  # the timeline regime they were built under
 
@@ -76,6 +77,7 @@ def event_state(world: World) -> EventState:
         held_sums=np.zeros((3, g)),
         targets=np.zeros(g),
         risks=np.zeros(g),
+        shown_degrees=np.zeros(g),
     )
     state.record = record  # not a field: checkpoints save and restore it through its views
     return state

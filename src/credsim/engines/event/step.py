@@ -1,14 +1,15 @@
 """One day of the event engine: the phases of docs/model.md, in order.
 
 The phases whose work is already proportional to what happens -- observe, list, appeal,
-sanction, and the day's accounts -- are the reference engine's
-(:mod:`credsim.engines.reference.phases`), sanction with the event engine's own step for
-incomes (:mod:`.pay`: the same rule, split across cores, leaving what tomorrow's behave
-reads of the people off base income). Behave, score and adapt are the event engine's
-own: behave draws from numbers keyed by block of people (:mod:`.behave`), score and adapt
-keep scores and perceived risk in closed form between a person's changes, with the sums
-per group kept in aggregate and the crossings in a calendar (:mod:`.lazy`). At the start of
-day 0, and of a day a timeline changes the rules, the sums and calendar are built again.
+sanction -- are the reference engine's (:mod:`credsim.engines.reference.phases`), sanction
+with the event engine's own step for incomes (:mod:`.pay`: the same rule, split across
+cores, leaving what tomorrow's behave reads of the people off base income). Behave, score,
+adapt and the day's accounts are the event engine's own: behave draws from numbers keyed
+by block of people (:mod:`.behave`); score and adapt keep scores and perceived risk in
+closed form between a person's changes, with the sums per group kept in aggregate and the
+crossings in a calendar (:mod:`.lazy`); the accounts read sums kept as they change
+(:mod:`.account`). At the start of day 0, and of a day a timeline changes the rules, the
+sums and calendar are built again.
 
 Random numbers: behave's from Philox4x32 keyed by (seed, day, behave) with the block, the
 behaviour and group, and the draw in the counter; observe's, list's, appeal's and
@@ -18,6 +19,7 @@ those phases draw them: over the day's events and open cases, never over everyon
 
 from __future__ import annotations
 
+from credsim.engines.event.account import account
 from credsim.engines.event.adapt import adapt
 from credsim.engines.event.behave import behave
 from credsim.engines.event.lazy import build, values_at
@@ -26,7 +28,6 @@ from credsim.engines.event.score import rescore, score
 from credsim.engines.event.state import EventState
 from credsim.engines.event.streams import day_streams
 from credsim.engines.reference.phases import Recorder, appeal, listing, observe, sanction
-from credsim.engines.reference.phases.account import account
 from credsim.engines.reference.phases.record import COUNTERS
 from credsim.tally import Tally
 from credsim.world import World
