@@ -14,7 +14,8 @@
 - taking 33,000 people scattered over the population out of the sums (``unregister``) and
   putting them back with their next crossing (``register``), per person;
 - sanction's incomes, the reference engine's step against the event engine's, with the
-  sets of people as ``city`` has them at the end of a year; then behave's reading of what
+  sets of people as ``city`` has them at the end of a year (and the union of those sets,
+  merged smallest first and largest first); then behave's reading of what
   the multipliers of the listed depend on (``_values_of``), per person.
 
 ``phases`` runs DAYS days of ``city`` (``--scenario``) on both engines, the same world and
@@ -39,6 +40,7 @@ import argparse
 import copy
 import cProfile
 import collections
+import functools
 import importlib
 import pstats
 import statistics
@@ -54,7 +56,8 @@ from credsim.engines.event.lazy import build, register, unregister
 from credsim.engines.event.philox import key
 from credsim.engines.reference.phases.record import COUNTERS, Recorder
 from credsim.engines.reference.step import day_streams
-from credsim.kernels import sorted_union
+from credsim.errors import CredsimError
+from credsim.kernels import _merge, sorted_union
 from credsim.state import LISTED
 from credsim.tally import Tally
 from credsim.world import POVERTY_CAP, build_world
@@ -132,7 +135,12 @@ def _pay_costs(world, state) -> None:
     state.detained_until[state.detained_people] = 100
     state.above = pick(0.012)
     state.score[state.above] = np.float32(world.scenario.sanctions.green_channel.threshold + 50)
-    who = len(sorted_union(state.paid, state.listed, state.detained_people, state.above))
+    sets = (state.paid, state.listed, state.detained_people, state.above)
+    who = len(sorted_union(*sets))
+    # the union of those sets, merged smallest first (sorted_union) and largest first (as it did before)
+    smallest = _median_seconds(lambda: sorted_union(*sets))
+    largest = _median_seconds(lambda: functools.reduce(_merge, sets))
+    print(f"union of {who:,} people: {smallest * 1e3:.1f} ms merging the smallest sets first, {largest * 1e3:.1f} the largest")
     steps = {"reference": importlib.import_module("credsim.engines.reference.phases.sanction")._pay, "event": event_pay.pay}
     spent = {name: [] for name in steps}
     for _ in range(6):
@@ -248,6 +256,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.what in ("phases", "profile") and args.days < 2:
         parser.error(f"DAYS: {args.what} times days 1 to DAYS - 1, so DAYS must be at least 2, not {args.days}")
+    try:
+        days = 30 if args.what == "parts" else args.days  # parts runs 30 days of city
+        credsim.load_scenario("city" if args.what == "parts" else args.scenario, [f"population.size={args.people}", f"population.days={days}"])
+    except CredsimError as error:  # PEOPLE or DAYS out of range, or a scenario that does not load: one line each
+        parser.error(str(error))
     if args.what == "parts":
         parts(args.people)
     elif args.what == "phases":

@@ -4,7 +4,9 @@ Memory is checked against the smallest of what this process may really use (see
 :func:`memory_limits`): the machine's available memory, the cgroup's limit (a container's,
 v1 or v2), the address-space limit (``ulimit -v``) less what the process already maps, and a
 Dask worker's memory limit when the run is inside one. Disk is checked against the output
-folder's free space, counting a resumed run's own checkpoint as space it will reuse.
+folder's free space, counting a resumed run's own checkpoint as space it will reuse. And
+:func:`give_back_free_memory`, for a step that reads everyone in slices, so that its
+scratch does not stay in the run's footprint.
 """
 
 from __future__ import annotations

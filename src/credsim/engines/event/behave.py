@@ -230,20 +230,20 @@ def _poverty_chunk(paid, rows, eta, rate, code, level, coded, region_rate, regio
 
 @numba.njit(cache=True)
 def _poverty_serial(paid, rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
-                    group_start, income, base, held, day, cap, parts, out, found):  # pragma: no cover - compiled
+                    group_start, v_income, v_base, v_held, day, cap, parts, out, found):  # pragma: no cover - compiled
     for k in range(parts.shape[0]):
         sl = slice(k * POVERTY_CHUNK, (k + 1) * POVERTY_CHUNK)
         found[k] = _poverty_chunk(paid[sl], rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
-                                  group_start, income[sl], base[sl], held[sl], day, cap, parts[k], out[sl])
+                                  group_start, v_income[sl], v_base[sl], v_held[sl], day, cap, parts[k], out[sl])
 
 
 @numba.njit(cache=True, parallel=True)
 def _poverty_parallel(paid, rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
-                      group_start, income, base, held, day, cap, parts, out, found):  # pragma: no cover - compiled
+                      group_start, v_income, v_base, v_held, day, cap, parts, out, found):  # pragma: no cover - compiled
     for k in numba.prange(parts.shape[0]):
         sl = slice(k * POVERTY_CHUNK, (k + 1) * POVERTY_CHUNK)
         found[k] = _poverty_chunk(paid[sl], rows, eta, rate, code, level, coded, region_rate, regional, cell_bounds, n_regions,
-                                  group_start, income[sl], base[sl], held[sl], day, cap, parts[k], out[sl])
+                                  group_start, v_income[sl], v_base[sl], v_held[sl], day, cap, parts[k], out[sl])
 
 
 @numba.njit(cache=True, nogil=True)
