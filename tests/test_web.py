@@ -785,6 +785,10 @@ def test_the_page_end_to_end_in_chromium(server, capsys):
             frame = next(f for f in page.frames if f.url.endswith(f"/runs/{second}/report.html"))
             frame.wait_for_function("() => document.querySelectorAll('.plot').length > 0 && "  # plotly drew every chart
                                     "[...document.querySelectorAll('.plot')].every(p => p.querySelector('svg.main-svg'))")
+            # the second report is shown, as the first was, before looking inside it: a chart in a
+            # frame that is hidden or scrolled away reads as "not visible" (a CI failure once said
+            # only that; this says which)
+            _check_report_visible(page, 1280)
             report.locator(".plot").first.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "web-e2e-report.png"))
 
