@@ -28,7 +28,8 @@ listed and off their base income on the last day.
 reference`` for the other) and prints the resident memory above the baseline after the
 imports, in bytes a person, after the world's build, the state's, day 0 and a few later
 days: where a run's peak is reached, and what the allocator keeps (``--traced``: also the
-NumPy arrays allocated after day 1 and still live, which the rest of the growth is not).
+NumPy arrays allocated after day 1 and still live, which the rest of the growth is not;
+``--trim``: memory the allocator keeps is given back after every day).
 
 ``profile`` runs DAYS days of ``city`` (``--scenario``) on the event engine under cProfile (``--engine
 reference`` for the other) and prints the 20 functions with the most time of their own.
@@ -58,6 +59,7 @@ from credsim.engines.reference.phases.record import COUNTERS, Recorder
 from credsim.engines.reference.step import day_streams
 from credsim.errors import CredsimError
 from credsim.kernels import _merge, sorted_union
+from credsim.resources import give_back_free_memory
 from credsim.state import LISTED
 from credsim.tally import Tally
 from credsim.world import POVERTY_CAP, build_world
@@ -175,7 +177,7 @@ def profile(people: int, days: int, name: str, scenario: str) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
 
 
-def memory(people: int, days: int, name: str, scenario: str, traced: bool = False) -> None:
+def memory(people: int, days: int, name: str, scenario: str, traced: bool = False, trim: bool = False) -> None:
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
     from measure import current_rss_bytes, peak_rss_bytes
 
@@ -193,6 +195,8 @@ def memory(people: int, days: int, name: str, scenario: str, traced: bool = Fals
     show("state")
     for day in range(days):
         runner.step(world, state, day, 1, recorder)
+        if trim:
+            give_back_free_memory()
         if day in (0, 1, 30, 100, 200, days - 1):
             show(f"day {day}")
         if day == 1 and traced:
@@ -253,6 +257,7 @@ def main() -> None:
     parser.add_argument("--engine", default="event", choices=["event", "reference"])
     parser.add_argument("--scenario", default="city", help="phases, profile, memory: a built-in scenario or a TOML file")
     parser.add_argument("--traced", action="store_true", help="memory: also the NumPy arrays allocated after day 1 and still live (tracemalloc)")
+    parser.add_argument("--trim", action="store_true", help="memory: give freed memory back to the system after every day (malloc_trim)")
     args = parser.parse_args()
     if args.what in ("phases", "profile") and args.days < 2:
         parser.error(f"DAYS: {args.what} times days 1 to DAYS - 1, so DAYS must be at least 2, not {args.days}")
@@ -266,7 +271,7 @@ def main() -> None:
     elif args.what == "phases":
         phases(args.people, args.days, args.scenario)
     elif args.what == "memory":
-        memory(args.people, args.days, args.engine, args.scenario, args.traced)
+        memory(args.people, args.days, args.engine, args.scenario, args.traced, args.trim)
     else:
         profile(args.people, args.days, args.engine, args.scenario)
 

@@ -75,16 +75,23 @@ def test_risk_sweep_from_the_set_of_listed_or_detained_is_the_sweep_from_their_s
     n, day, listed_code = 70_000, 30, np.int8(2)
     starts, group = kernels.chunks(np.array([0, 40_000, n]))
     exposure = np.where(rng.random(n) < 0.2, rng.random(n) * 3, 0).astype(np.float32)
-    degree = rng.integers(0, 12, n).astype(np.float32)
+    degree = rng.integers(0, 12, n)
+    indptr = np.concatenate([[0], np.cumsum(degree)]).astype(np.int32)  # rows of a network with those degrees
     status = np.where(rng.random(n) < 0.05, listed_code, 0).astype(np.int8)
     detained_until = np.where(rng.random(n) < 0.01, day + 5, np.where(rng.random(n) < 0.01, day, -1)).astype(np.int32)
     start = np.where(rng.random(n) < 0.3, rng.random(n), 0).astype(np.float32)
     own = np.flatnonzero((status == listed_code) | (detained_until > day)).astype(np.int32)
     weight, alpha = np.float32(1.0), np.float32(1 / 30)
     by_status, by_set = start.copy(), start.copy()
-    kernels.update_risk(by_status, exposure, degree, status, detained_until, np.int32(day), listed_code, weight, alpha)
-    sums = kernels.update_risk_and_sum(by_set, exposure, degree, own, weight, alpha, starts, group, 2)
+    kernels.update_risk(by_status, exposure, indptr, status, detained_until, np.int32(day), listed_code, weight, alpha)
+    sums = kernels.update_risk_and_sum(by_set, exposure, indptr, own, weight, alpha, starts, group, 2)
     np.testing.assert_array_equal(by_set, by_status)
+    for i in rng.choice(n, 2000, replace=False):  # the rule, person by person, with each one's degree
+        seen = np.float32(exposure[i] / np.float32(degree[i])) if degree[i] > 0 else np.float32(0)
+        if status[i] == listed_code or detained_until[i] > day:
+            seen = np.float32(seen + weight)
+        want = start[i] if seen == 0 and start[i] == 0 else np.float32(start[i] + alpha * np.float32(seen - start[i]))
+        assert by_set[i] == want, (i, by_set[i], want)
     assert not np.array_equal(by_set, start)
     for g, (a, b) in enumerate([(0, 40_000), (40_000, n)]):
         assert abs(sums[g] - math.fsum(by_set[a:b].astype(np.float64))) <= 1e-12 * (b - a)

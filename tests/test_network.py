@@ -46,7 +46,7 @@ def _rows(net):
 
 
 def test_format(net):
-    assert net.indptr.dtype == np.int64 and net.indices.dtype == np.int32
+    assert net.indptr.dtype == np.int32 and net.indices.dtype == np.int32
     assert net.indptr[0] == 0 and net.indptr[-1] == len(net.indices) and np.all(np.diff(net.indptr) >= 0)
     assert net.indices.min() >= 0 and net.indices.max() < N
 
@@ -187,3 +187,29 @@ def test_each_tie_end_follows_the_documented_rule_exactly():
         if same_region and (not same_group or np.any(layout.region[pool] == r)):
             pool = pool[layout.region[pool] == r]
         assert got[k] == pick(pool, u), f"tie {first + k}"
+
+
+def test_row_ends_are_int32_until_the_tie_ends_reach_2_to_the_31():
+    assert network_module.row_dtype(2**30 - 1) is np.int32  # 2**31 - 2 tie ends
+    assert network_module.row_dtype(2**30) is np.int64  # 2**31: one past int32
+    assert network_module.row_dtype(0) is np.int32
+
+
+@pytest.mark.parametrize("engine", ["reference", "event"])
+def test_int64_row_ends_give_the_same_network_and_the_same_run(engine, monkeypatch):
+    """Every phase that walks the network reads int32 row ends as it read int64 ones: the
+    same scenario and seed, with the rows forced to int64, give the same network and the
+    same daily table, episodes and summary."""
+    import credsim
+    import credsim.world
+
+    scenario = credsim.load_scenario("city", ["population.size=20000", "population.days=40", f"engine.name={engine}"])
+    narrow = credsim.simulate(scenario, 3)
+    assert narrow.world.network.indptr.dtype == np.int32
+    monkeypatch.setattr(network_module, "row_dtype", lambda n_ties: np.int64)
+    wide = credsim.simulate(scenario, 3)
+    assert wide.world.network.indptr.dtype == np.int64
+    assert np.array_equal(wide.world.network.indptr, narrow.world.network.indptr)
+    assert np.array_equal(wide.world.network.indices, narrow.world.network.indices)
+    assert wide.daily.equals(narrow.daily) and wide.episodes.equals(narrow.episodes)
+    assert wide.summary["overall"] == narrow.summary["overall"]

@@ -221,7 +221,7 @@ def test_the_per_person_terms_cover_every_per_person_array():
         return sum(a.nbytes for a in arrays) / people
 
     world_bytes = per_person(world) + per_person(world.network)
-    allowed_world = PER_PERSON_FIXED + 4 * scenario.population.contacts * 1.01 + len(scenario.behaviours)
+    allowed_world = PER_PERSON_FIXED + res.row_bytes(scenario) + 4 * scenario.population.contacts * 1.01 + len(scenario.behaviours)
     assert world_bytes <= allowed_world, (world_bytes, allowed_world)
     assert per_person(state) <= PER_PERSON_STATE, per_person(state)
 

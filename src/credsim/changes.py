@@ -47,7 +47,7 @@ class Schedule:
         if k == 0:
             return self.base
         scenario = self.regimes[k - 1][1]
-        rules = compile_rules(scenario, self.base.layout, self.base.degree)
+        rules = compile_rules(scenario, self.base.layout, self.base.network.max_degree())
         return dataclasses.replace(self.base, scenario=scenario, regime=k, **rules)
 
     def resume(self, day: int, recorder: Recorder) -> World:

@@ -58,19 +58,20 @@ def forget_and_find(tracks, exposure, penalty, keep, pull, low, high, forgetting
     return sums, below, above
 
 
-def update_risk(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha):
-    """risk += alpha * (exposure / degree + own_weight * (listed or detained) - risk)."""
+def update_risk(risk, exposure, indptr, status, detained_until, day, listed_code, own_weight, alpha):
+    """risk += alpha * (exposure / degree + own_weight * (listed or detained) - risk), with
+    person i's degree ``indptr[i + 1] - indptr[i]`` (the network's row ends)."""
     kernel = _update_risk_parallel if risk.shape[0] >= PARALLEL_FROM else _update_risk
-    kernel(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha)
+    kernel(risk, exposure, indptr, status, detained_until, day, listed_code, own_weight, alpha)
 
 
-def update_risk_and_sum(risk, exposure, degree, own, own_weight, alpha, starts, group, n_groups):
+def update_risk_and_sum(risk, exposure, indptr, own, own_weight, alpha, starts, group, n_groups):
     """:func:`update_risk` for the sorted people ``own`` listed or detained (a small set, so
     that the sweep need not read everyone's status and detention), and the sum of the new
     risk over each group, (G,) float64."""
     kernel = _update_risk_sum_parallel if risk.shape[0] >= PARALLEL_FROM else _update_risk_sum
     partial = np.zeros((1, len(starts) - 1))
-    kernel(risk, exposure, degree, own, np.searchsorted(own, starts), own_weight, alpha, starts, partial)
+    kernel(risk, exposure, indptr, own, np.searchsorted(own, starts), own_weight, alpha, starts, partial)
     sums = np.zeros((1, n_groups))
     _add_by_group(partial, group, sums)
     return sums[0]
@@ -263,40 +264,45 @@ def _add_by_group(partial, group, sums):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _update_risk(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha):  # pragma: no cover - compiled
+def _update_risk(risk, exposure, indptr, status, detained_until, day, listed_code, own_weight, alpha):  # pragma: no cover - compiled
     for i in range(risk.shape[0]):
-        risk[i] = _risk_step(risk[i], exposure[i], degree[i], status[i] == listed_code or detained_until[i] > day, own_weight, alpha)
+        degree = np.float32(np.int32(indptr[i + 1] - indptr[i]))  # int32: the loop vectorizes
+        risk[i] = _risk_step(risk[i], exposure[i], degree, status[i] == listed_code or detained_until[i] > day, own_weight, alpha)
 
 
 @numba.njit(parallel=True, cache=True)
-def _update_risk_parallel(risk, exposure, degree, status, detained_until, day, listed_code, own_weight, alpha):  # pragma: no cover - compiled
+def _update_risk_parallel(risk, exposure, indptr, status, detained_until, day, listed_code, own_weight, alpha):  # pragma: no cover - compiled
     for i in numba.prange(risk.shape[0]):
-        risk[i] = _risk_step(risk[i], exposure[i], degree[i], status[i] == listed_code or detained_until[i] > day, own_weight, alpha)
+        degree = np.float32(np.int32(indptr[i + 1] - indptr[i]))  # int32: the loop vectorizes
+        risk[i] = _risk_step(risk[i], exposure[i], degree, status[i] == listed_code or detained_until[i] > day, own_weight, alpha)
 
 
 @numba.njit(cache=True)
-def _update_risk_sum(risk, exposure, degree, own, own_start, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
+def _update_risk_sum(risk, exposure, indptr, own, own_start, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
     for c in range(starts.shape[0] - 1):
-        _risk_chunk(c, risk, exposure, degree, own, own_start, own_weight, alpha, starts, partial)
+        _risk_chunk(c, risk, exposure, indptr, own, own_start, own_weight, alpha, starts, partial)
 
 
 @numba.njit(parallel=True, cache=True)
-def _update_risk_sum_parallel(risk, exposure, degree, own, own_start, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
+def _update_risk_sum_parallel(risk, exposure, indptr, own, own_start, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
     for c in numba.prange(starts.shape[0] - 1):
-        _risk_chunk(c, risk, exposure, degree, own, own_start, own_weight, alpha, starts, partial)
+        _risk_chunk(c, risk, exposure, indptr, own, own_start, own_weight, alpha, starts, partial)
 
 
 @numba.njit(cache=True, inline="always")
-def _risk_chunk(c, risk, exposure, degree, own, own_start, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
+def _risk_chunk(c, risk, exposure, indptr, own, own_start, own_weight, alpha, starts, partial):  # pragma: no cover - compiled
     # The chunk's listed or detained people are marked in a buffer that stays in cache: the
-    # sweep reads 16 bytes a person from memory instead of 21.
+    # sweep reads 16 bytes a person from memory instead of 21 (the degrees from the row ends,
+    # 4 bytes a person with int32 rows, as a degree array's float32 took).
     a, b = starts[c], starts[c + 1]
     mine = np.zeros(b - a, np.bool_)
     for k in range(own_start[c], own_start[c + 1]):
         mine[own[k] - a] = True
-    r, e, d = risk[a:b], exposure[a:b], degree[a:b]
+    # Each degree is the difference of two row ends, read as two aligned slices: indexed by
+    # the loop's own counter, the loop vectorizes as it did over a float32 degree array.
+    r, e, first, last = risk[a:b], exposure[a:b], indptr[a:b], indptr[a + 1 : b + 1]
     for i in range(b - a):
-        r[i] = _risk_step(r[i], e[i], d[i], mine[i], own_weight, alpha)
+        r[i] = _risk_step(r[i], e[i], np.float32(np.int32(last[i] - first[i])), mine[i], own_weight, alpha)
     partial[0, c] = _sum_lanes(r)
 
 

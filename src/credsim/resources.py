@@ -19,12 +19,15 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from credsim.errors import ResourceError
 from credsim.scenario.schema import Scenario
 
 # Bytes per person of the state and the fixed traits, measured on the arrays of
 # credsim.state and credsim.world (see docs/performance.md): 4 per float32, 1 per int8/bool...
-PER_PERSON_FIXED = 4 + 1 + 2 + 4 + 1 + 8  # base income, dependents, region, degree, group, indptr
+PER_PERSON_FIXED = 4 + 1 + 2 + 4 + 1  # base income, dependents, region, degree, group
+# and the network's row ends, 4 or 8 bytes a person (credsim.population.network.row_dtype)
 PER_PERSON_STATE = 4 * 3 + 4 + 1 + 4 + 1 + 4 + 4 + 1 + 1 + 4 + 2 + 4 + 4 + 4 + 4 + 1  # see State (the last: case_cause)
 # The event engine's state adds, a person: the day their scores and their perceived risk
 # were last brought up to date, what perceived risk moves toward (in its 32-byte record),
@@ -55,9 +58,17 @@ def state_bytes_per_person(scenario: Scenario) -> int:
     return PER_PERSON_STATE + (PER_PERSON_EVENT if scenario.engine.name == "event" else 0)
 
 
+def row_bytes(scenario: Scenario) -> int:
+    """The network's row ends, a person: int32 unless the ties' ends pass 2**31."""
+    from credsim.population.network import row_dtype
+
+    pop = scenario.population
+    return np.dtype(row_dtype(int(round(pop.size * pop.contacts / 2)))).itemsize
+
+
 def estimate_bytes(scenario: Scenario) -> int:
     pop = scenario.population
-    per_person = PER_PERSON_FIXED + state_bytes_per_person(scenario) + 4 * pop.contacts
+    per_person = PER_PERSON_FIXED + row_bytes(scenario) + state_bytes_per_person(scenario) + 4 * pop.contacts
     if pop.propensity_cv > 0:
         per_person += len(scenario.behaviours)  # one byte per behaviour: a propensity class
     if _changes_case_terms(scenario):

@@ -42,7 +42,6 @@ class World:
     scenario: Scenario
     layout: Layout
     network: Network
-    degree: np.ndarray  # (N,) float32, contacts per person
     base_income: np.ndarray  # (N,) float32, income units (the majority's median is about 1)
     dependents: np.ndarray  # (N,) int8, children whose schooling a sanction touches
     propensity_code: np.ndarray | None  # (B, N) uint8, propensity class; None: everyone alike
@@ -174,9 +173,7 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
                 propensity_max[b, g] = level[code[b, sl].max()] if sl.stop > sl.start else 1.0
 
     network = build_network(layout, pop.contacts, pop.homophily, pop.contacts_within_region, rng)
-    degree = np.diff(network.indptr).astype(np.float32)
-
-    rules = compile_rules(scenario, layout, degree)
+    rules = compile_rules(scenario, layout, network.max_degree())
     # Thinning needs each group's largest intensity: the largest region multiplier among the
     # regions where the group has people (region rates are fixed for a run: a timeline
     # cannot change them, scenario/timeline.py).
@@ -191,7 +188,6 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
         scenario=scenario,
         layout=layout,
         network=network,
-        degree=degree,
         base_income=base_income,
         dependents=dependents,
         propensity_code=code,
@@ -209,7 +205,7 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     )
 
 
-def compile_rules(scenario: Scenario, layout: Layout, degree: np.ndarray) -> dict:
+def compile_rules(scenario: Scenario, layout: Layout, max_degree: int) -> dict:
     """The World's fields that follow from the scenario's rules alone, not from the drawn
     population: what a timeline's change recompiles (:mod:`credsim.changes`)."""
     groups, behaviours = list(scenario.population.groups), list(scenario.behaviours)
@@ -243,7 +239,7 @@ def compile_rules(scenario: Scenario, layout: Layout, degree: np.ndarray) -> dic
         p_records=np.array([s.p_records for s in spec]) * obs.records.enabled,
         p_camera=np.array([s.p_camera for s in spec]) * obs.cameras.enabled,
         p_inform=p_inform,
-        informed=_informed(p_inform, int(degree.max(initial=0))),
+        informed=_informed(p_inform, max_degree),
         immediate=np.array([b in listing.immediate for b in behaviours]) & listing.enabled,
         flagged=np.array([b in sanctions.detention.flagged for b in behaviours]) & sanctions.detention.enabled,
         watch=np.array([obs.cameras.watch.get(g, 1.0) for g in groups]),
@@ -309,9 +305,9 @@ def _panel(layout: Layout, per_group: int, rng: np.random.Generator) -> tuple[np
 def _informed(p_inform: np.ndarray, max_degree: int) -> np.ndarray:  # pragma: no cover - compiled
     """(B, max_degree + 1): the chance that a person with d contacts, each reporting an event of
     behaviour b with ``p_inform[b]``, is reported by at least one. Compiled, with the degree
-    read as a float32 as ``World.degree`` holds it: each entry is bit for bit the power a
+    read as a float32 as ``Network.degree_of`` gives it: each entry is bit for bit the power a
     compiled per-event loop computes (``tests/phases/test_observe.py``)."""
-    degree = np.arange(max_degree + 1).astype(np.float32)  # float32 like World.degree, read as it was
+    degree = np.arange(max_degree + 1).astype(np.float32)  # float32 like Network.degree_of, read as it was
     out = np.zeros((p_inform.shape[0], max_degree + 1))
     for b in range(p_inform.shape[0]):
         for d in range(max_degree + 1):

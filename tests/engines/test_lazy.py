@@ -214,7 +214,7 @@ def _shadowed_run(name: str, seed: int = 5) -> dict:
             event_step.step(world, state, day, seed, recorder)
             adaptation = world.scenario.adaptation
             if adaptation.enabled:
-                update_risk(shadow_risk, state.exposure, world.degree, state.status, state.detained_until, np.int32(day),
+                update_risk(shadow_risk, state.exposure, world.network.indptr, state.status, state.detained_until, np.int32(day),
                             np.int8(LISTED), np.float32(adaptation.own_listing_weight), np.float32(1.0 / adaptation.memory_days))
             now = lazy.values_at(everyone, day, state.tracks, state.exposure, state.stamp, state.params)
             worst["score"] = max(worst["score"], float(np.abs(now.astype(np.float64) - shadow_tracks).max()))
@@ -224,7 +224,7 @@ def _shadowed_run(name: str, seed: int = 5) -> dict:
             worst["sums"] = max(worst["sums"], float(np.abs(sums - state.track_sums).max()) / n)
             assert np.abs(np.bincount(world.group, weights=risk, minlength=world.n_groups) - state.risk_sums).max() / n < 1e-9
             # what guilt by association takes (account): the kept sum is the sum over everyone, exactly
-            shown = np.bincount(world.group, weights=state.shown.astype(np.float64) * world.degree, minlength=world.n_groups)
+            shown = np.bincount(world.group, weights=state.shown.astype(np.float64) * np.diff(world.network.indptr), minlength=world.n_groups)
             assert np.array_equal(state.shown_degrees, shown), (day, state.shown_degrees, shown)
             worst["shown"] = max(worst.get("shown", 0.0), float(shown.sum()))
             if np.isfinite(state.params[lazy.GREEN]):

@@ -57,7 +57,7 @@ def test_poverty_and_association_match_the_loop():
                 if eta != 0:
                     m = (base / max(income, base / POVERTY_CAP)) ** eta
                     poverty[g] += float(world.rate[b, g]) * float(world.propensity_of(b, np.array([i]))[0]) * abs(m - 1.0)
-        points[g] += penalty * float(state.shown[i]) * float(world.degree[i])
+        points[g] += penalty * float(state.shown[i]) * len(world.network.contacts_of(i))
     assert sum(poverty) > 0 and sum(points) > 0  # the situation exercised both
     np.testing.assert_allclose(t.values["poverty_events"], poverty, rtol=1e-5)  # behave's income ratio is float32
     np.testing.assert_allclose(t.values["association_points"], points, rtol=1e-6)

@@ -349,7 +349,7 @@ def test_the_informants_table_is_the_power_observe_computed_per_event():
         return out
 
     world = make_world(*CHANNELS)
-    degree = world.degree
+    degree = np.diff(world.network.indptr).astype(np.float32)  # contacts, as the rule reads them
     assert world.informed.shape == (len(BEHAVIOURS), int(degree.max()) + 1)
     np.testing.assert_array_equal(world.informed[:, degree.astype(np.int64)], per_event(world.p_inform, degree))
     np.testing.assert_allclose(world.informed[:, 3], 1.0 - (1.0 - world.p_inform) ** 3, rtol=1e-15)
@@ -377,7 +377,7 @@ def test_many_events_judged_in_parallel_chunks_as_one_by_one():
     detections = np.zeros(world.layout.n_regions, np.int64)
     seen_person, seen_behaviour, informant = _sight(
         person, behaviour, u, world.p_records, world.p_camera, world.p_inform, intensity, world.watch, world.informed,
-        world.layout.cell_bounds, world.layout.n_regions, world.degree, world.network.indptr, world.network.indices,
+        world.layout.cell_bounds, world.layout.n_regions, world.network.indptr, world.network.indices,
         world.protected, world.harmful, counts, detections)
 
     want_counts = np.zeros((6, world.n_groups))
@@ -385,7 +385,7 @@ def test_many_events_judged_in_parallel_chunks_as_one_by_one():
     want_seen, want_informant = [], []
     for j in range(n):
         i, b = int(person[j]), int(behaviour[j])
-        g, r, d = int(world.group[i]), int(world.region[i]), int(world.degree[i])
+        g, r, d = int(world.group[i]), int(world.region[i]), len(world.network.contacts_of(i))
         camera = world.p_camera[b] > 0 and u[1, j] < min(world.p_camera[b] * intensity[r] * world.watch[g], 1.0)
         informant_saw = world.p_inform[b] > 0 and u[2, j] < world.informed[b, d]
         records = u[0, j] < world.p_records[b]

@@ -36,7 +36,7 @@ def adapt(world: World, state: EventState, day: int) -> None:
         settle_risk(people, day - 1, state.risk, state.rstamp, state.target, world.group, params, state.targets)
         state.shown[shown] += change
         if len(shown):  # what guilt by association will take (account), kept as it changes
-            state.shown_degrees += np.bincount(world.group[shown], weights=change.astype(np.float64) * world.degree[shown],
+            state.shown_degrees += np.bincount(world.group[shown], weights=change.astype(np.float64) * world.network.degree_of(shown),
                                                minlength=world.n_groups)
         if len(shown):
             _scatter(world.network.indptr, world.network.indices, shown, change, state.exposure)

@@ -493,7 +493,7 @@ def targets_of(world: World, state: EventState, people: np.ndarray, day: int, pa
     detained, as the reference engine's adapt phase computes it."""
     if params[ALPHA] == 0.0:
         return np.zeros(len(people), np.float32)
-    degree = world.degree[people]
+    degree = world.network.degree_of(people)
     seen = np.where(degree > 0, state.exposure[people] / np.maximum(degree, np.float32(1)), np.float32(0)).astype(np.float32)
     own = (state.status[people] == LISTED) | (state.detained_until[people] > day)
     return np.where(own, seen + np.float32(params[WEIGHT]), seen).astype(np.float32)
@@ -533,7 +533,7 @@ def build(world: World, state: EventState, day: int) -> None:
         group = world.group[here]
         targets += np.bincount(group, weights=state.target[here], minlength=n_groups)
         risks += np.bincount(group, weights=state.risk[here], minlength=n_groups)
-        shown += np.bincount(group, weights=state.shown[here].astype(np.float64) * world.degree[here], minlength=n_groups)
+        shown += np.bincount(group, weights=state.shown[here].astype(np.float64) * world.network.degree_of(part), minlength=n_groups)
         if np.isfinite(new[GREEN]):
             green.append(first + np.flatnonzero(state.score[here] >= new[GREEN]).astype(np.int32))
     state.heap, state.heap_size = heap, size

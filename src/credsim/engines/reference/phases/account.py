@@ -40,5 +40,5 @@ def _association(world: World, state: State, tally: Tally) -> None:
         people = np.flatnonzero(state.shown > 0).astype(np.int32)
     if len(people) == 0:
         return
-    weight = rule.penalty * state.shown[people].astype(np.float64) * world.degree[people].astype(np.float64)
+    weight = rule.penalty * state.shown[people].astype(np.float64) * world.network.degree_of(people).astype(np.float64)
     tally.add("association_points", np.bincount(world.groups_of(people), weights=weight, minlength=world.n_groups))

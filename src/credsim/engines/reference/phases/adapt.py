@@ -40,10 +40,10 @@ def adapt(world: World, state: State, day: int) -> None:
         if state.fast:  # the same sweep sums risk for the record
             own = sorted_union(state.listed, state.detained_people)  # both exact after sanction
             state.risk_sums = update_risk_and_sum(
-                state.risk, state.exposure, world.degree, own, weight, alpha, world.chunk_start, world.chunk_group, world.n_groups
+                state.risk, state.exposure, world.network.indptr, own, weight, alpha, world.chunk_start, world.chunk_group, world.n_groups
             )
         else:
-            update_risk(state.risk, state.exposure, world.degree, state.status, state.detained_until, np.int32(day), np.int8(LISTED), weight, alpha)
+            update_risk(state.risk, state.exposure, world.network.indptr, state.status, state.detained_until, np.int32(day), np.int8(LISTED), weight, alpha)
     follow_detections(world, state, day)
 
 

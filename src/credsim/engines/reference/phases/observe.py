@@ -58,7 +58,7 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
     counts = np.zeros((6, world.n_groups))
     seen_person, seen_behaviour, informant = _sight(
         person, behaviour, u, world.p_records, world.p_camera, world.p_inform, state.intensity, world.watch,
-        world.informed, world.layout.cell_bounds, world.layout.n_regions, world.degree, world.network.indptr, world.network.indices,
+        world.informed, world.layout.cell_bounds, world.layout.n_regions, world.network.indptr, world.network.indices,
         world.protected, world.harmful, counts, state.detections_today,
     )
     for k, name in enumerate(("events_protected", "events_harmful", "camera_detections", "informant_reports")):
@@ -85,7 +85,7 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
         reward = max(world.scenario.score.informant_reward, 0.0)
         rate = min(malicious.rate * (1.0 + malicious.reward_elasticity * reward), 1.0)
         filers = rng.integers(0, world.n_agents, rng.poisson(rate * world.n_agents))
-        filers = filers[(state.detained_until[filers] <= day) & (world.degree[filers] > 0)]
+        filers = filers[(state.detained_until[filers] <= day) & (world.network.indptr[filers + 1] > world.network.indptr[filers])]
         targets = _biased_contact(world, filers, malicious.other_group_bias, rng)
         reachable = state.detained_until[targets] <= day
         filers, targets = filers[reachable], targets[reachable]
@@ -125,7 +125,7 @@ SEEN, BY_CAMERA, BY_INFORMANT, BY_RECORDS = 1, 2, 4, 8  # the bits of an event's
 
 
 @numba.njit(cache=True)
-def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions, degree, indptr,
+def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions, indptr,
            indices, protected, harmful, counts, detections):  # pragma: no cover - compiled
     """The true events seen (records, cameras or informants, each its own uniform row of
     ``u``): their people and behaviours, in order; and the informant of each event an
@@ -138,9 +138,9 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
     event order, in one pass over the verdicts.
     """
     n = person.shape[0]
-    ds = np.zeros(n, degree.dtype)
+    ds = np.zeros(n, np.float32)  # the degrees, as float32 (exact)
     verdict = np.empty(n, np.uint8)
-    args = (person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions, degree, ds,
+    args = (person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions, indptr, ds,
             verdict)
     if n >= SIGHT_PARALLEL_FROM:
         _judge_parallel(*args)
@@ -179,33 +179,34 @@ def _sight(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch
 
 
 @numba.njit(cache=True)
-def _judge(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions, degree, ds,
+def _judge(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions, indptr, ds,
            verdict):  # pragma: no cover - compiled
     for c in range((person.shape[0] + SIGHT_CHUNK - 1) // SIGHT_CHUNK):
         _judge_chunk(c, person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions,
-                     degree, ds, verdict)
+                     indptr, ds, verdict)
 
 
 @numba.njit(cache=True, parallel=True)
 def _judge_parallel(person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions,
-                    degree, ds, verdict):  # pragma: no cover - compiled
+                    indptr, ds, verdict):  # pragma: no cover - compiled
     for c in numba.prange((person.shape[0] + SIGHT_CHUNK - 1) // SIGHT_CHUNK):
         _judge_chunk(c, person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions,
-                     degree, ds, verdict)
+                     indptr, ds, verdict)
 
 
 @numba.njit(cache=True, inline="always")
 def _judge_chunk(c, person, behaviour, u, p_records, p_camera, p_inform, intensity, watch, informed, cell_bounds, n_regions,
-                 degree, ds, verdict):  # pragma: no cover - compiled
+                 indptr, ds, verdict):  # pragma: no cover - compiled
     """The c-th chunk of events: the verdict on each (seen, by a camera, by an informant),
-    and the degree of each event's person for behaviours informants can see (into ``ds``)."""
+    and the degree of each event's person for behaviours informants can see (into ``ds``,
+    from the network's row ends ``indptr``)."""
     a = c * SIGHT_CHUNK
     z = min(a + SIGHT_CHUNK, person.shape[0])
     # The degrees first, in a pass of their own: at millions of people every read is a
     # cache miss, and reads that do not wait on each other overlap.
     for j in range(a, z):
         if p_inform[behaviour[j]] > 0.0:
-            ds[j] = degree[person[j]]
+            ds[j] = np.float32(indptr[person[j] + 1] - indptr[person[j]])
     low, high, g, r = 0, 0, 0, 0  # the last event's cell, [low, high), and its group and region
     for j in range(a, z):
         i, b = person[j], behaviour[j]
