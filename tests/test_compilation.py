@@ -24,11 +24,14 @@ def test_every_kernel_module_is_found():
             "credsim.engines.reference.phases.observe", "credsim.engines.reference.phases.score", "credsim.engines.reference.phases.sanction"} <= names
 
 
-def test_cached_after_a_run_and_not_when_a_kernel_is_stale(monkeypatch):
+def test_cached_after_a_run_and_not_when_the_source_changed(monkeypatch):
     compilation.compile_for(credsim.load_scenario("city"))  # compiles, or loads what is cached
     assert compilation.cached() is True
-    kernel = next(k for k in compilation.kernels() if os.path.exists(k._cache._cache_file._index_path))
-    monkeypatch.setattr(kernel._cache._cache_file, "_load_index", lambda: {})  # as after an edit of its source
+    indexed = [k for k in compilation.kernels() if os.path.exists(k._cache._cache_file._index_path)]
+    monkeypatch.setattr(indexed[0]._cache._cache_file, "_load_index", lambda: {})  # one a run did not need
+    assert compilation.cached() is True
+    for kernel in indexed:  # as after an edit of any source file: every stamp is the package's
+        monkeypatch.setattr(kernel._cache._cache_file, "_load_index", lambda: {})
     assert compilation.cached() is False
 
 
@@ -54,3 +57,58 @@ def test_first_run_compiles_once_and_says_so(tmp_path):
     assert any((tmp_path / "cache").rglob("*.nbi")), "numba wrote no cache index"
     summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("a", "b")]
     assert summaries[0] == summaries[1]
+
+
+# A package of two modules: b's cached kernel inlines a function of a. Numba alone stamps
+# b's cache with b.py only, so an edit of a.py is not seen; with credsim's package stamp it is.
+PACKAGE_A = "import numba\n\n@numba.njit(inline='always')\ndef value():\n    return {value}\n"
+PACKAGE_B = "import numba\nfrom pkg.a import value\n\n@numba.njit(cache=True)\ndef f():\n    return value()\n"
+PACKAGE_INIT = "from pathlib import Path\nimport credsim.numba_cache\ncredsim.numba_cache.install(Path(__file__).parent)\n"
+
+
+def _package_after_an_edit(root: Path, stamped: bool) -> tuple[int, int]:
+    """What b.f() returns before and after a.py's value goes from 1 to 2, each in a new process."""
+    package = root / "pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(PACKAGE_INIT if stamped else "")
+    (package / "b.py").write_text(PACKAGE_B)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NUMBA_CACHE")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # a.py is rewritten within a second: no stale .pyc either
+    results = []
+    for value in (1, 2):
+        (package / "a.py").write_text(PACKAGE_A.format(value=value))
+        done = subprocess.run([sys.executable, "-c", "import pkg.b; print(pkg.b.f())"], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        results.append(int(done.stdout.split()[-1]))
+    assert list(package.glob("__pycache__/b.f-*.nbi")), "the kernel was not cached beside its source"
+    return results[0], results[1]
+
+
+def test_a_kernel_compiles_again_when_a_module_it_calls_changes(tmp_path):
+    """The package stamp: an edit of one module makes every kernel of the package compile
+    again. Without it numba loads the stale machine code (the control: numba's own stamps)."""
+    assert _package_after_an_edit(tmp_path / "stamped", stamped=True) == (1, 2)
+    assert _package_after_an_edit(tmp_path / "numba", stamped=False) == (1, 1), (
+        "numba now sees edits of other modules: credsim.numba_cache may no longer be needed")
+
+
+def test_credsims_kernels_carry_the_package_stamp(tmp_path):
+    """Every kernel of credsim is stamped with the whole package; the stamp follows any file's
+    content (and only .py files' names and contents)."""
+    from credsim import numba_cache
+
+    root = str(Path(credsim.__file__).parent.resolve())
+    for kernel in compilation.kernels():
+        locator = kernel._cache._impl.locator
+        assert type(locator) in numba_cache.locators_for(root), (kernel, type(locator))
+        assert locator.get_source_stamp() == numba_cache.package_stamp(root)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "a.py").write_text("x = 1\n")
+    (copy / "notes.txt").write_text("not code")
+    before = numba_cache.package_stamp.__wrapped__(str(copy))
+    (copy / "notes.txt").write_text("still not code")
+    assert numba_cache.package_stamp.__wrapped__(str(copy)) == before
+    (copy / "a.py").write_text("x = 2\n")
+    assert numba_cache.package_stamp.__wrapped__(str(copy)) != before

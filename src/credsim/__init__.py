@@ -10,6 +10,12 @@ Synthetic people only: credsim has no importer of person-level data and scores n
 
 __version__ = "0.1.0"
 
+from pathlib import Path as _Path  # noqa: E402
+
+from credsim import numba_cache as _numba_cache  # noqa: E402
+
+_numba_cache.install(_Path(__file__).parent)  # before any kernel is defined: see credsim.numba_cache
+
 from credsim.errors import CorruptRunError, CredsimError, ResourceError, ScenarioError  # noqa: E402
 from credsim.results import read_summary, write_run  # noqa: E402
 from credsim.scenario import Scenario, builtin_names, load_scenario  # noqa: E402

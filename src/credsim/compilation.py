@@ -4,8 +4,10 @@ ahead of a run so that the command line can say so.
 Every kernel is ``@numba.njit(cache=True)``: the first run of an installation compiles them
 (about 30 s on an idle two-core machine, over a minute on a busy one) and numba writes the
 machine code beside the source (``__pycache__``, or ``NUMBA_CACHE_DIR`` when set); later
-processes load it in about a second. Editing a module's source, or another numba version,
-makes numba compile that module's kernels again.
+processes load it in about a second. Editing any of credsim's source files, or another numba
+version, makes numba compile every kernel again (:mod:`credsim.numba_cache`: numba alone
+would recompile only the edited module's kernels, and keep stale machine code in kernels
+that call into it).
 
     cached()                 -> True when the kernels a run uses are in numba's cache
     compile_for(scenario)    compile them with a tiny run of the same scenario
@@ -43,19 +45,18 @@ def kernels() -> list[CPUDispatcher]:
 
 
 def cached() -> bool | None:
-    """True when every kernel that has ever been cached here is cached for its current source
-    (a kernel a scenario never uses has no cache and does not count); False when one is
-    missing or stale, or nothing is cached yet; None when numba's cache cannot be read."""
+    """True when the kernels have been compiled for this source: some kernel is cached with
+    the package's current stamp (:mod:`credsim.numba_cache`: every kernel is stamped with
+    the whole package, so an edit anywhere makes every cached kernel stale at once, and a
+    kernel left stale after a run is one that run did not need: it compiles when a run does).
+    False when every cached kernel is stale, or nothing is cached yet; None when numba's
+    cache cannot be read."""
     try:
-        seen = 0
         for kernel in kernels():
             cache_file = kernel._cache._cache_file  # numba's own cache index (internal, stable since 0.4x)
-            if not os.path.exists(cache_file._index_path):
-                continue
-            seen += 1
-            if not cache_file._load_index():
-                return False  # written for an older source or numba version: it compiles again
-        return seen > 0
+            if os.path.exists(cache_file._index_path) and cache_file._load_index():
+                return True
+        return False  # nothing cached, or all of it written for another source or numba version
     except (AttributeError, OSError, EOFError, ValueError):  # pragma: no cover - another numba's internals
         return None
 
