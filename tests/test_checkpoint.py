@@ -52,7 +52,7 @@ BUSY = [  # errors, penalties, short listings, appeals and detention: every part
     "sanctions.detention.window_days=120",
 ]
 KILL_ARGS = ("city", "-n", "2000", "-d", "200", "-s", "13", *(x for s in BUSY for x in ("--set", s)), "--checkpoint-every", "3", "-q")
-SMALL = ["population.size=1500", "population.days=60", *BUSY]
+SMALL = ["population.size=1500", "population.days=60", *BUSY, "engine.name=reference"]  # its State and step (the event engine's: test_engines)
 
 
 def _env():

@@ -26,6 +26,7 @@ from credsim.cli import app
 from credsim.compare import engines_warning
 from credsim.engines import ENGINE_NAMES, engine
 from credsim.errors import ScenarioError
+from credsim.scenario.schema import Engine
 from credsim.report import build_comparison, build_report
 
 EVENT = {"name": "event", "random_numbers": engine("event").random_numbers}
@@ -42,10 +43,12 @@ def ran(credsim_cli, tmp_path_factory):
     root = tmp_path_factory.mktemp("engines")
     (root / "bad-engine.toml").write_text('[meta]\nname = "bad-engine"\nextends = "city"\n\n[engine]\nname = "x"\n', encoding="utf-8")
     (root / "event.toml").write_text('[meta]\nname = "on-events"\nextends = "city"\n\n[engine]\nname = "event"\n', encoding="utf-8")
+    (root / "reference.toml").write_text('[meta]\nname = "on-reference"\nextends = "city"\n\n[engine]\nname = "reference"\n', encoding="utf-8")
     jobs = {
         "event": ("run", *SMALL, "--engine", "event", "--out", root / "event"),
         "event-again": ("run", *SMALL[:-1], "--engine", "event", "--out", root / "event-again"),  # not quiet
-        "reference": ("run", *SMALL, "--out", root / "reference"),
+        "reference": ("run", *SMALL, "--engine", "reference", "--out", root / "reference"),  # named: whatever the default
+        "default": ("run", *SMALL, "--out", root / "default"),
         "unknown": ("run", *SMALL, "--engine", "evnt", "--out", root / "unknown"),
         "unknown-in-file": ("run", root / "bad-engine.toml", "-n", 500, "-d", 20, "-q", "--out", root / "unknown-in-file"),
         "validate-bad": ("validate", root / "bad-engine.toml"),
@@ -76,7 +79,11 @@ def test_run_engine_event_is_recorded_in_scenario_and_summary(ran):
     scenario = tomllib.loads((folder / "scenario.toml").read_text(encoding="utf-8"))
     assert scenario["engine"] == {"name": "event"}
     assert json.loads((folder / "summary.json").read_text())["engine"] == EVENT
-    # the default engine is recorded too
+    # the default engine is recorded too, and so is one named on the command line
+    default = ran["root"] / "default"
+    name = Engine().name
+    assert tomllib.loads((default / "scenario.toml").read_text(encoding="utf-8"))["engine"] == {"name": name}
+    assert json.loads((default / "summary.json").read_text())["engine"] == {"name": name, "random_numbers": engine(name).random_numbers}
     reference = ran["root"] / "reference"
     assert tomllib.loads((reference / "scenario.toml").read_text(encoding="utf-8"))["engine"] == {"name": "reference"}
     assert json.loads((reference / "summary.json").read_text())["engine"] == REFERENCE
@@ -130,7 +137,7 @@ def test_simulate_engine_overrides_the_scenario_and_an_unknown_one_is_refused():
     result = credsim.simulate(scenario, 1, engine="event")
     assert result.scenario.engine.name == "event" and result.summary["engine"] == EVENT
     # one seed, two engines: the same people (the population is drawn before any engine runs)
-    other = credsim.simulate(scenario, 1)
+    other = credsim.simulate(scenario, 1, engine="reference")
     assert other.summary["engine"] == REFERENCE
     for name in ("base_income", "dependents"):
         assert (getattr(result.world, name) == getattr(other.world, name)).all(), name
@@ -207,7 +214,7 @@ def _experiment(folder: Path, engine_line: str = "", name: str = "e.toml") -> Pa
 def experiments(tmp_path_factory):
     """Folders of one small experiment run by each engine: name -> (folder, catalog)."""
     root = tmp_path_factory.mktemp("experiments")
-    reference = _experiment(root, name="reference.toml")
+    reference = _experiment(root, '"engine.name" = "reference"', "reference.toml")  # named: whatever the default
     event = _experiment(root, '"engine.name" = "event"', "event.toml")
     return {
         "reference": (root / "reference", ex.run_experiment(reference, root / "reference", ex.SerialExecutor())),
@@ -303,7 +310,7 @@ def test_the_report_shows_the_engine_and_a_comparison_of_two_engines_says_so(ran
 def test_decomposing_across_engines_names_the_engine_change_and_warns(ran, tmp_path):
     root = ran["root"]
     runner = CliRunner()
-    done = runner.invoke(app, ["compare", "city", str(root / "event.toml"), "--decompose", "-n", "300", "-d", "5",
+    done = runner.invoke(app, ["compare", str(root / "reference.toml"), str(root / "event.toml"), "--decompose", "-n", "300", "-d", "5",
                                "--out", str(tmp_path / "d")], env={"NO_COLOR": "1", "COLUMNS": "200"})  # fmt: skip
     assert done.exit_code == 0, done.output
     assert "warning: A names the reference engine and B the event engine" in done.output

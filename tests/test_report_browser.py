@@ -19,6 +19,8 @@ import pytest
 
 import credsim
 from credsim.report import build_comparison, build_report
+from credsim.engines import engine
+from credsim.scenario.schema import Engine  # the default run is made by the default engine
 
 from test_web import CHROMIUM_ARGS, CHROMIUM, _browser_or_fail  # noqa: F401 - the same browser set-up
 
@@ -126,7 +128,7 @@ def test_every_control_stays_on_the_machine(pages, which, toolbars):
                 drawn = set(page.evaluate("() => [...document.querySelectorAll('.plot')].flatMap(p => p.data.map(t => t.type || 'scatter'))"))
                 assert drawn and drawn <= registered, drawn - registered
                 facts = page.locator(".scenario dl.facts").first
-                assert facts.is_visible() and re.search(r"engine\s*reference \(\S+\)", facts.inner_text()), facts.inner_text()
+                assert facts.is_visible() and re.search(rf"engine\s*{Engine().name} \({re.escape(engine(Engine().name).random_numbers)}\)", facts.inner_text()), facts.inner_text()
                 overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, f"{which} at {width}px is {overflow}px wider than the window"
                 downloads: list = []

@@ -241,7 +241,7 @@ def test_the_event_engines_state_is_counted_in_the_estimates():
     assert len(own) < len(arrays) - 5  # the record's views were found and left out
     per_person = (sum(a.nbytes for a in own) + state.record.nbytes) / people
     assert PER_PERSON_STATE < per_person <= PER_PERSON_STATE + PER_PERSON_EVENT, per_person
-    reference = credsim.load_scenario("city", [f"population.size={people}", "population.days=2"])
+    reference = credsim.load_scenario("city", [f"population.size={people}", "population.days=2", "engine.name=reference"])
     assert estimate_bytes(scenario) - estimate_bytes(reference) == pytest.approx(people * PER_PERSON_EVENT * res.PEAK_FACTOR, abs=1)
     assert checkpoint_bytes(scenario) - checkpoint_bytes(reference) == people * PER_PERSON_EVENT
 
