@@ -112,3 +112,20 @@ def test_credsims_kernels_carry_the_package_stamp(tmp_path):
     assert numba_cache.package_stamp.__wrapped__(str(copy)) == before
     (copy / "a.py").write_text("x = 2\n")
     assert numba_cache.package_stamp.__wrapped__(str(copy)) != before
+
+
+def test_a_numba_without_the_locators_keeps_its_own_stamps(monkeypatch, tmp_path):
+    """numba before 0.61 names its locators with a leading underscore: they are found by
+    either name; without them (or the locator list) install does nothing, and says so."""
+    from numba.core import caching
+
+    from credsim import numba_cache
+
+    public = caching.InTreeCacheLocator
+    monkeypatch.delattr(caching, "InTreeCacheLocator")
+    monkeypatch.setattr(caching, "_InTreeCacheLocator", public, raising=False)
+    assert numba_cache._numba("InTreeCacheLocator") is public
+    monkeypatch.delattr(caching, "_InTreeCacheLocator")
+    before = list(numba_cache._numba("CacheImpl")._locator_classes)
+    assert numba_cache.install(tmp_path) is False
+    assert numba_cache._numba("CacheImpl")._locator_classes == before  # nothing added

@@ -266,14 +266,14 @@ def _add_by_group(partial, group, sums):  # pragma: no cover - compiled
 @numba.njit(cache=True)
 def _update_risk(risk, exposure, indptr, status, detained_until, day, listed_code, own_weight, alpha):  # pragma: no cover - compiled
     for i in range(risk.shape[0]):
-        degree = np.float32(np.int32(indptr[i + 1] - indptr[i]))  # int32: the loop vectorizes
+        degree = np.float32(np.int32(indptr[i + 1] - indptr[i]))  # through int32: int64 -> float32 does not vectorize
         risk[i] = _risk_step(risk[i], exposure[i], degree, status[i] == listed_code or detained_until[i] > day, own_weight, alpha)
 
 
 @numba.njit(parallel=True, cache=True)
 def _update_risk_parallel(risk, exposure, indptr, status, detained_until, day, listed_code, own_weight, alpha):  # pragma: no cover - compiled
     for i in numba.prange(risk.shape[0]):
-        degree = np.float32(np.int32(indptr[i + 1] - indptr[i]))  # int32: the loop vectorizes
+        degree = np.float32(np.int32(indptr[i + 1] - indptr[i]))  # through int32: int64 -> float32 does not vectorize
         risk[i] = _risk_step(risk[i], exposure[i], degree, status[i] == listed_code or detained_until[i] > day, own_weight, alpha)
 
 

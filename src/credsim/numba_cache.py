@@ -14,8 +14,8 @@ So credsim's kernels are stamped with every source file of the package together
 numba's own cache locators, for the files of one package only; the places the cache is
 written are numba's own (``NUMBA_CACHE_DIR`` when set, else ``__pycache__`` beside the
 source, else the user's cache folder). ``NUMBA_CACHE_LOCATOR_CLASSES``, when set, is left to
-rule. If a future numba drops the locator list this relies on, :func:`install` does nothing
-and numba's own stamps apply.
+rule. Where numba lacks the locator list or the locators this builds on (by their names
+before or after numba 0.61), :func:`install` does nothing and numba's own stamps apply.
 """
 
 from __future__ import annotations
@@ -37,12 +37,18 @@ def package_stamp(root: str) -> str:
     return digest.hexdigest()
 
 
+def _numba(name: str):
+    """A class of numba's caching module: public from numba 0.61, with a leading underscore
+    before (``pyproject.toml`` allows 0.60); None when neither is there."""
+    from numba.core import caching
+
+    return getattr(caching, name, None) or getattr(caching, f"_{name}", None)
+
+
 @functools.cache
 def locators_for(root: str) -> tuple[type, ...]:
     """Numba's three file-backed locators, for the files under ``root`` only, each giving
     the package's stamp instead of the file's."""
-    from numba.core import caching
-
     def inside(py_file: str) -> bool:
         try:
             return Path(py_file).resolve().is_relative_to(root)
@@ -50,7 +56,7 @@ def locators_for(root: str) -> tuple[type, ...]:
             return False
 
     made = []
-    for base in (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator, caching.UserWideCacheLocator):
+    for base in (_numba("UserProvidedCacheLocator"), _numba("InTreeCacheLocator"), _numba("UserWideCacheLocator")):
 
         def from_function(cls, py_func, py_file):
             return super(cls, cls).from_function(py_func, py_file) if inside(py_file) else None
@@ -65,13 +71,12 @@ def locators_for(root: str) -> tuple[type, ...]:
 
 def install(root: str | Path) -> bool:
     """Stamp the kernels of the package at ``root`` with the whole package (once; before its
-    kernels are defined). False where numba has no locator list to add to."""
-    from numba.core import caching
-
+    kernels are defined). False where numba has no locator list, or no locators, of the
+    kind this builds on: numba's own stamps then apply."""
     root = str(Path(root).resolve())
-    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)  # public from numba 0.6x
-    locators = getattr(impl, "_locator_classes", None)
-    if not isinstance(locators, list):
+    locators = getattr(_numba("CacheImpl"), "_locator_classes", None)
+    needed = ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator")
+    if not isinstance(locators, list) or any(_numba(name) is None for name in needed):
         return False
     for locator in reversed(locators_for(root)):
         if locator not in locators:

@@ -35,10 +35,9 @@ def adapt(world: World, state: EventState, day: int) -> None:
                    state.free_sums, state.drift, state.held_sums)
         settle_risk(people, day - 1, state.risk, state.rstamp, state.target, world.group, params, state.targets)
         state.shown[shown] += change
-        if len(shown):  # what guilt by association will take (account), kept as it changes
+        if len(shown):  # what guilt by association will take (account), kept as it changes; and what contacts see
             state.shown_degrees += np.bincount(world.group[shown], weights=change.astype(np.float64) * world.network.degree_of(shown),
                                                minlength=world.n_groups)
-        if len(shown):
             _scatter(world.network.indptr, world.network.indices, shown, change, state.exposure)
         state.target[people] = targets_of(world, state, people, day, params)
         state.targets += np.bincount(world.group[people], weights=state.target[people], minlength=world.n_groups)

@@ -85,7 +85,7 @@ def observe(world: World, state: State, events: Events, day: int, rng: np.random
         reward = max(world.scenario.score.informant_reward, 0.0)
         rate = min(malicious.rate * (1.0 + malicious.reward_elasticity * reward), 1.0)
         filers = rng.integers(0, world.n_agents, rng.poisson(rate * world.n_agents))
-        filers = filers[(state.detained_until[filers] <= day) & (world.network.indptr[filers + 1] > world.network.indptr[filers])]
+        filers = filers[(state.detained_until[filers] <= day) & (world.network.degree_of(filers) > 0)]
         targets = _biased_contact(world, filers, malicious.other_group_bias, rng)
         reachable = state.detained_until[targets] <= day
         filers, targets = filers[reachable], targets[reachable]
